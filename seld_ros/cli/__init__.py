@@ -1,0 +1,1 @@
+"""Console entry points (seld-synth, seld-train, ...)."""

@@ -1,0 +1,35 @@
+"""Test-session set-up shared by every test.
+
+ROS isolation: each pytest run picks its own ROS_DOMAIN_ID (and keeps DDS
+discovery on this host) before anything imports rclpy, so parallel runs, CI
+jobs and a developer's other ROS processes never see each other's topics.
+Child processes started by tests inherit the same environment.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+if "SELD_TEST_DOMAIN_ID" in os.environ:
+    _domain = int(os.environ["SELD_TEST_DOMAIN_ID"])
+else:
+    # 1..100: inside the range every RMW accepts (ports stay below 65535 for
+    # up to ~120 participants per domain). Random, not pid-derived, so two
+    # runs started at the same time on different machines/containers differ too.
+    _domain = random.SystemRandom().randint(1, 100)
+os.environ["ROS_DOMAIN_ID"] = str(_domain)
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+os.environ.setdefault("PYTHONUNBUFFERED", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# The helpers below are imported by tests as `ros_helpers.*`.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def pytest_report_header(config):
+    return f"seld_ros tests: ROS_DOMAIN_ID={_domain}"

@@ -1,0 +1,1 @@
+"""Helpers shared by the ROS tests (message factories, process control)."""
