@@ -1,0 +1,120 @@
+"""Data augmentation for FOA SELD training.
+
+* **ACS** (audio channel swapping, Mazzon et al. 2019; Wang et al. 2021): the
+  16 signed permutations of the first-order channels that map the array onto
+  itself — 4 rotations about z by 90°, each with or without the y -> -y
+  reflection (azimuth phi -> -phi), times z -> ±z. With ACN order W, Y, Z, X
+  the dipoles transform exactly like the direction vector, so the label
+  transform is ``doa' = R @ doa``. Applied to audio (:func:`rotate_foa`) or
+  directly to cached features (:func:`rotate_features`) when the feature
+  channel layout is known.
+* SpecAugment-style time / frequency masking, random gain on the log-mel
+  channels. Polarity inversion of all channels is an identity on log-mel / IV /
+  phase-difference features, so it only exists in the audio path.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def acs_matrices() -> np.ndarray:
+    """The 16 ACS transforms as (16, 3, 3) matrices acting on (x, y, z)."""
+    mats = []
+    for k in range(4):
+        c, s = [1, 0, -1, 0][k], [0, 1, 0, -1][k]
+        rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)
+        for flip_y in (1, -1):
+            for flip_z in (1, -1):
+                mats.append(rot @ np.diag([1, flip_y, flip_z]).astype(np.float32))
+    return np.stack(mats)
+
+
+def rotate_foa(audio: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """audio (4, N) ACN W, Y, Z, X -> the same scene transformed by R."""
+    xyz = audio[[3, 1, 2]]
+    new = R.astype(audio.dtype) @ xyz
+    return np.stack([audio[0], new[1], new[2], new[0]]).astype(audio.dtype)
+
+
+def _signed_perm(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R (3, 3) signed permutation -> (src index, sign) with new[i] = sign[i] * old[src[i]]."""
+    src = np.abs(R).argmax(axis=1)
+    sign = R[np.arange(3), src]
+    return src, sign
+
+
+def rotate_features(feats: np.ndarray, R: np.ndarray, layout: dict) -> np.ndarray:
+    """Apply an ACS transform to cached features (C, T, F).
+
+    ``layout`` (from :func:`feature_layout`): ``logmel_xyz`` — channel indices
+    of the X, Y, Z log-mels (W untouched); ``iv_xyz`` — indices of the x, y, z
+    intensity channels; ``phase_xyz`` — list of index triples (x, y, z) of
+    phase-difference channels whose sign follows the dipole sign (e.g. sin of
+    the W-dipole phase difference). Channels not named are left as they are.
+    """
+    src, sign = _signed_perm(R)
+    out = feats.copy()
+    if layout.get("logmel_xyz"):
+        idx = np.asarray(layout["logmel_xyz"])
+        out[idx] = feats[idx[src]]
+    if layout.get("iv_xyz"):
+        idx = np.asarray(layout["iv_xyz"])
+        out[idx] = feats[idx[src]] * sign[:, None, None].astype(feats.dtype)
+    for trip, signed in layout.get("phase_xyz", []):
+        idx = np.asarray(trip)
+        out[idx] = feats[idx[src]] * (sign[:, None, None].astype(feats.dtype) if signed else 1)
+    return out
+
+
+def feature_layout(feature_set: str, num_channels: int) -> dict:
+    """Channel layout of ``seld_ros.features`` outputs. Asks the features
+    package (``channel_layout``) when it provides one; otherwise assumes
+    log-mel W, Y, Z, X then IV x, y, z (the DCASE baseline order)."""
+    try:
+        from seld_ros.features import config as fc  # noqa: WPS433
+        if hasattr(fc, "channel_layout"):
+            return fc.channel_layout(feature_set)
+    except Exception:  # noqa: BLE001
+        pass
+    layout = {"logmel_xyz": [3, 1, 2]}
+    if num_channels >= 7:
+        layout["iv_xyz"] = [4, 5, 6]
+    return layout
+
+
+class FeatureAugment:
+    """Random augmentation of (features (C, T, F), targets) pairs in numpy."""
+
+    def __init__(self, cfg: dict, layout: dict, rng: np.random.Generator, num_logmel: int = 4):
+        self.cfg = dict(cfg or {})
+        self.layout = layout
+        self.rng = rng
+        self.mats = acs_matrices()
+        self.num_logmel = num_logmel
+
+    def __call__(self, feats: np.ndarray, labels_doa: list[np.ndarray]):
+        """Returns (features, R); the caller rotates its DOA targets with R."""
+        c = self.cfg
+        R = np.eye(3, dtype=np.float32)
+        if c.get("acs", True) and self.rng.random() < c.get("acs_prob", 1.0):
+            R = self.mats[self.rng.integers(len(self.mats))]
+            feats = rotate_features(feats, R, self.layout)
+        if c.get("gain_db", 0) > 0:
+            # log-mel channels are 10*log10 or ln power: shift all by one constant
+            g = self.rng.uniform(-c["gain_db"], c["gain_db"]) * c.get("logmel_per_db", 0.2303)
+            feats = feats.copy()
+            feats[: self.num_logmel] += g
+        if c.get("specaug", True):
+            feats = feats.copy()
+            C, T, F = feats.shape
+            # masked cells get the channel mean (the network normalises its input)
+            fill = feats.mean(axis=(1, 2), keepdims=True)
+            for _ in range(c.get("freq_masks", 1)):
+                w = self.rng.integers(0, c.get("freq_mask_width", 8) + 1)
+                f0 = self.rng.integers(0, max(1, F - w))
+                feats[:, :, f0:f0 + w] = fill
+            for _ in range(c.get("time_masks", 1)):
+                w = self.rng.integers(0, c.get("time_mask_width", 10) + 1)
+                t0 = self.rng.integers(0, max(1, T - w))
+                feats[:, t0:t0 + w] = fill
+        return feats, R
