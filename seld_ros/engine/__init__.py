@@ -1,0 +1,19 @@
+"""Inference engines for the SELD network, ROS-free.
+
+One interface (:class:`InferenceBackend`), three implementations (torch, onnxruntime, TensorRT),
+``create_backend("auto")`` to pick one, ONNX export with a parity check, a versioned TensorRT engine
+cache, and :class:`StreamingInference` to run the network per 100 ms hop. See docs/engine.md.
+
+Importing this package imports neither torch nor onnxruntime nor tensorrt.
+"""
+from .base import BackendError, BackendUnavailableError, InferenceBackend, TensorSpec
+from .cache import EngineKey, EngineParams, check_engine, compute_key
+from .factory import available_backends, create_backend, probe_backends
+from .streaming import StreamingInference
+
+__all__ = [
+    "BackendError", "BackendUnavailableError", "InferenceBackend", "TensorSpec",
+    "EngineKey", "EngineParams", "check_engine", "compute_key",
+    "available_backends", "create_backend", "probe_backends",
+    "StreamingInference",
+]

@@ -1,0 +1,457 @@
+"""TensorRT backend (TensorRT 10 Python API): build an engine from ONNX, cache it, run it.
+
+Written against TensorRT 10.x as shipped with JetPack 6 (10.3):
+
+* build: ``trt.Builder`` -> ``create_network(0)`` (explicit batch is implicit in 10.x) -> ``trt.OnnxParser``
+  -> ``BuilderConfig.set_memory_pool_limit(MemoryPoolType.WORKSPACE, n)`` (+ ``BuilderFlag.FP16``)
+  -> ``build_serialized_network``; the plan is cached by :mod:`seld_ros.engine.cache`.
+* run: ``Runtime.deserialize_cuda_engine`` -> ``create_execution_context``; I/O tensors by *name*
+  (``num_io_tensors``, ``get_tensor_name``, ``get_tensor_mode``, ``get_tensor_shape``, ``get_tensor_dtype``),
+  ``set_tensor_address`` once per buffer, then per block: async H2D copies, ``execute_async_v3(stream)``,
+  async D2H copies, stream sync.
+* buffers: pycuda page-locked host arrays + ``mem_alloc`` device buffers + ``pycuda.driver.Stream``
+  (in the device's *primary* context, the one TensorRT's runtime API uses), or torch CUDA tensors
+  when torch has CUDA (no pycuda needed then; JetPack's torch wheels have CUDA).
+
+This module imports cleanly without TensorRT / pycuda / CUDA: :func:`probe` then reports why it
+cannot run, and :meth:`TensorRTBackend.load` raises :class:`BackendUnavailableError` with that reason.
+``BuilderFlag.FP16`` is deprecated from TensorRT 10.12 and gone in 11 (strong typing); on such a
+version ``enable_fp16`` fails with a clear message instead of silently building FP32.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from .base import BackendError, BackendUnavailableError, InferenceBackend, TensorSpec
+from .cache import DEFAULT_WORKSPACE_BYTES, CacheCheck, EngineKey, EngineParams, check_engine, compute_key, \
+    ensure_engine, read_sidecar
+
+log = logging.getLogger(__name__)
+
+
+# -- what is installed ----------------------------------------------------------------------------
+
+def import_tensorrt():
+    """(module or None, reason)."""
+    try:
+        import tensorrt as trt
+    except Exception as e:  # ImportError, or OSError for a broken libnvinfer
+        return None, (f"tensorrt is not importable ({type(e).__name__}: {e}); on Jetson it comes with JetPack "
+                      "(python3-libnvinfer), on x86 `pip install tensorrt`")
+    return trt, f"tensorrt {getattr(trt, '__version__', '?')}"
+
+
+def import_pycuda():
+    try:
+        import pycuda.driver as cuda
+    except Exception as e:
+        return None, f"pycuda is not importable ({type(e).__name__}: {e})"
+    return cuda, "pycuda importable"
+
+
+def torch_cuda():
+    """(torch or None, reason): torch usable for CUDA buffers."""
+    try:
+        import torch
+    except Exception as e:
+        return None, f"torch is not importable ({e})"
+    if not torch.cuda.is_available():
+        return None, f"torch {torch.__version__} has no usable CUDA device"
+    return torch, f"torch {torch.__version__} with CUDA {torch.version.cuda}"
+
+
+def gpu_info(device_index: int = 0) -> Tuple[Optional[dict], str]:
+    """({'name', 'compute_capability', 'via'} or None, reason) from pycuda or torch."""
+    reasons = []
+    cuda, why = import_pycuda()
+    if cuda is not None:
+        try:
+            cuda.init()
+            if cuda.Device.count() > device_index:
+                dev = cuda.Device(device_index)
+                cc = dev.compute_capability()
+                return {"name": dev.name(), "compute_capability": f"{cc[0]}.{cc[1]}", "via": "pycuda"}, "ok"
+            reasons.append(f"pycuda sees {cuda.Device.count()} CUDA device(s)")
+        except Exception as e:
+            reasons.append(f"pycuda cannot initialise CUDA ({e})")
+    else:
+        reasons.append(why)
+    torch, why = torch_cuda()
+    if torch is not None:
+        if torch.cuda.device_count() > device_index:
+            cc = torch.cuda.get_device_capability(device_index)
+            return {"name": torch.cuda.get_device_name(device_index), "compute_capability": f"{cc[0]}.{cc[1]}",
+                    "via": "torch"}, "ok"
+        reasons.append(f"torch sees {torch.cuda.device_count()} CUDA device(s)")
+    else:
+        reasons.append(why)
+    return None, "no CUDA GPU usable: " + "; ".join(reasons)
+
+
+def probe() -> Tuple[bool, str]:
+    """Can the TensorRT backend run here? Never raises."""
+    trt, why_trt = import_tensorrt()
+    gpu, why_gpu = gpu_info()
+    missing = []
+    if trt is None:
+        missing.append(why_trt)
+    else:
+        major = int(str(trt.__version__).split(".")[0])
+        if major < 10:
+            missing.append(f"tensorrt {trt.__version__} is older than 10 (this backend uses the TensorRT 10 API)")
+    if gpu is None:
+        missing.append(why_gpu)
+    if missing:
+        return False, "TensorRT backend unavailable: " + "; ".join(missing)
+    return True, f"{why_trt} on {gpu['name']} (sm {gpu['compute_capability']}, buffers via {gpu['via']})"
+
+
+# -- TensorRT helpers (called only when tensorrt imported) ------------------------------------------
+
+_TRT_LOGGER = None
+
+
+def _trt_logger(trt):
+    """One process-wide TensorRT logger forwarding into python logging."""
+    global _TRT_LOGGER
+    if _TRT_LOGGER is None:
+        class _Bridge(trt.ILogger):
+            def __init__(self):
+                trt.ILogger.__init__(self)
+
+            def log(self, severity, msg):
+                level = {trt.ILogger.INTERNAL_ERROR: logging.CRITICAL, trt.ILogger.ERROR: logging.ERROR,
+                         trt.ILogger.WARNING: logging.WARNING, trt.ILogger.INFO: logging.DEBUG}.get(severity,
+                                                                                                   logging.DEBUG)
+                log.log(level, "[TensorRT] %s", msg)
+
+        _TRT_LOGGER = _Bridge()
+    return _TRT_LOGGER
+
+
+def build_serialized_engine(onnx_path: str, enable_fp16: bool = True,
+                            max_workspace_size: int = DEFAULT_WORKSPACE_BYTES) -> bytes:
+    """Parse ``onnx_path`` and build a serialized engine (plan bytes). Raises BackendError on failure."""
+    trt, why = import_tensorrt()
+    if trt is None:
+        raise BackendUnavailableError(why)
+    if not os.path.isfile(onnx_path):
+        raise BackendError(f"ONNX model not found: {onnx_path}")
+    logger = _trt_logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(os.path.abspath(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise BackendError(f"TensorRT could not parse ONNX '{onnx_path}' (corrupt or unsupported): {errors}")
+    for i in range(network.num_inputs):
+        shape = tuple(network.get_input(i).shape)
+        if any(d < 0 for d in shape):
+            raise BackendError(f"ONNX input '{network.get_input(i).name}' has dynamic shape {shape}; "
+                               "export at a fixed block length (seld-export --frames N)")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(max_workspace_size))
+    if enable_fp16:
+        if not hasattr(trt.BuilderFlag, "FP16"):
+            raise BackendError(f"TensorRT {trt.__version__} has no BuilderFlag.FP16 (removed in 11: strong typing); "
+                               "build with enable_fp16=False or export an FP16 ONNX")
+        config.set_flag(trt.BuilderFlag.FP16)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise BackendError(f"TensorRT failed to build an engine from '{onnx_path}' (see the [TensorRT] log lines)")
+    return bytes(plan)
+
+
+# -- device buffers -------------------------------------------------------------------------------
+
+class _PycudaBuffers:
+    """Page-locked host arrays + device allocations + one stream, in the device's primary context."""
+
+    via = "pycuda"
+
+    def __init__(self, specs, device_index: int = 0):
+        import pycuda.driver as cuda
+        self.cuda = cuda
+        cuda.init()
+        # The primary context is the one the CUDA runtime (hence TensorRT) uses: sharing it means
+        # TensorRT's kernels and our copies see the same allocations, and torch can coexist.
+        self.ctx = cuda.Device(device_index).retain_primary_context()
+        self.ctx.push()
+        try:
+            self.stream = cuda.Stream()
+            self.host = {s.name: cuda.pagelocked_empty(s.shape, np.dtype(s.dtype)) for s in specs}
+            self.dev = {name: cuda.mem_alloc(max(1, h.nbytes)) for name, h in self.host.items()}
+        finally:
+            self.ctx.pop()
+
+    def __enter__(self):
+        self.ctx.push()
+        return self
+
+    def __exit__(self, *exc):
+        self.ctx.pop()
+
+    def address(self, name: str) -> int:
+        return int(self.dev[name])
+
+    @property
+    def stream_handle(self) -> int:
+        return self.stream.handle
+
+    def run(self, context, inputs: Dict[str, np.ndarray], output_names) -> Dict[str, np.ndarray]:
+        cuda = self.cuda
+        with self:
+            for name, x in inputs.items():
+                np.copyto(self.host[name], x, casting="same_kind")
+                cuda.memcpy_htod_async(self.dev[name], self.host[name], self.stream)
+            if not context.execute_async_v3(self.stream.handle):
+                raise BackendError("TensorRT execute_async_v3 returned False (see the [TensorRT] log lines)")
+            for name in output_names:
+                cuda.memcpy_dtoh_async(self.host[name], self.dev[name], self.stream)
+            self.stream.synchronize()
+        return {name: np.array(self.host[name], dtype=np.float32) for name in output_names}
+
+    def close(self):
+        if self.ctx is None:
+            return
+        self.ctx.push()
+        try:
+            for d in self.dev.values():
+                d.free()
+            self.dev.clear()
+            self.host.clear()
+            self.stream = None
+        finally:
+            self.ctx.pop()
+            self.ctx.detach()
+            self.ctx = None
+
+
+class _TorchBuffers:
+    """Pinned CPU tensors + CUDA tensors + a torch CUDA stream (no pycuda needed)."""
+
+    via = "torch"
+
+    def __init__(self, specs, device_index: int = 0):
+        import torch
+        self.torch = torch
+        self.device = torch.device("cuda", device_index)
+        dt = {"float32": torch.float32, "float16": torch.float16, "int32": torch.int32, "int64": torch.int64,
+              "bool": torch.bool}
+        self.stream = torch.cuda.Stream(device=self.device)
+        self.dev = {s.name: torch.empty(s.shape, dtype=dt[s.dtype], device=self.device) for s in specs}
+        self.host = {s.name: torch.empty(s.shape, dtype=dt[s.dtype], pin_memory=True) for s in specs}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def address(self, name: str) -> int:
+        return int(self.dev[name].data_ptr())
+
+    @property
+    def stream_handle(self) -> int:
+        return self.stream.cuda_stream
+
+    def run(self, context, inputs, output_names):
+        torch = self.torch
+        with torch.cuda.stream(self.stream):
+            for name, x in inputs.items():
+                self.host[name].numpy()[...] = x
+                self.dev[name].copy_(self.host[name], non_blocking=True)
+            if not context.execute_async_v3(self.stream.cuda_stream):
+                raise BackendError("TensorRT execute_async_v3 returned False (see the [TensorRT] log lines)")
+            for name in output_names:
+                self.host[name].copy_(self.dev[name], non_blocking=True)
+        self.stream.synchronize()
+        return {name: self.host[name].numpy().astype(np.float32, copy=True) for name in output_names}
+
+    def close(self):
+        self.dev.clear()
+        self.host.clear()
+
+
+# -- the backend ----------------------------------------------------------------------------------
+
+class TensorRTBackend(InferenceBackend):
+    name = "tensorrt"
+
+    @classmethod
+    def probe(cls):
+        return probe()
+
+    def load(self, model_file_path: str = "", engine_file_path: str = "", *, force_engine_update: bool = False,
+             enable_fp16: bool = True, max_workspace_size: int = DEFAULT_WORKSPACE_BYTES,
+             bundle_hash: Optional[str] = None, buffers: str = "auto", device_index: int = 0,
+             params: Optional[EngineParams] = None) -> "TensorRTBackend":
+        """Load (building and caching if needed) an engine for ``model_file_path`` (ONNX).
+
+        Arguments mirror Isaac ROS' TensorRT node; ``params`` may carry them instead. ``engine_file_path``
+        defaults to ``<onnx>.<precision>.plan``. With no ONNX, a cached engine is loaded only if its
+        sidecar matches this TensorRT version, GPU and precision. ``buffers``: auto | pycuda | torch.
+        """
+        if params is None:
+            params = EngineParams(model_file_path=model_file_path, engine_file_path=engine_file_path,
+                                  force_engine_update=force_engine_update, enable_fp16=enable_fp16,
+                                  max_workspace_size=max_workspace_size)
+        if not params.engine_file_path:
+            if not params.model_file_path:
+                raise ValueError("TensorRT backend needs model_file_path (ONNX) and/or engine_file_path")
+            params.engine_file_path = os.path.splitext(params.model_file_path)[0] + f".{params.precision}.plan"
+        ok, why = probe()
+        if not ok:
+            raise BackendUnavailableError(why)
+        trt, _ = import_tensorrt()
+        gpu, _ = gpu_info(device_index)
+        self._trt = trt
+        self.params = params
+        self.gpu = gpu
+
+        self._buffers = None
+        self._make_buffers_provider(buffers, device_index)  # first: the build runs in the same CUDA context
+        key = self._wanted_key(params, bundle_hash)
+        data, self.cache_check = self._engine_bytes(params, key)
+        runtime = trt.Runtime(_trt_logger(trt))
+        with self._provider_ctx():
+            engine = runtime.deserialize_cuda_engine(data)
+            if engine is None and self.cache_check.ok and params.model_file_path:
+                log.warning("cached TensorRT engine %s passed the cache check but does not deserialize; rebuilding",
+                            params.engine_file_path)
+                data, self.cache_check = ensure_engine(
+                    EngineParams(**{**params.__dict__, "force_engine_update": True}), key, self._builder(params))
+                engine = runtime.deserialize_cuda_engine(data)
+            if engine is None:
+                raise BackendError(f"TensorRT could not deserialize engine '{params.engine_file_path}' "
+                                   "(corrupt, or built by another TensorRT version / GPU)")
+            self._runtime, self.engine = runtime, engine
+            self.context = engine.create_execution_context()
+            if self.context is None:
+                raise BackendError("TensorRT could not create an execution context (out of GPU memory?)")
+            self._bind_io(trt, engine, device_index)
+        self.device = f"cuda:{device_index}"
+        self.precision = params.precision
+        self._loaded = True
+        return self
+
+    # -- load helpers ---------------------------------------------------------------------------
+    def _wanted_key(self, params: EngineParams, bundle_hash: Optional[str]) -> EngineKey:
+        trt, gpu = self._trt, self.gpu
+        if params.model_file_path:
+            if not os.path.isfile(params.model_file_path):
+                raise BackendError(f"ONNX model not found: {params.model_file_path}")
+            return compute_key(bundle_hash=bundle_hash, onnx_path=params.model_file_path,
+                               tensorrt_version=trt.__version__, gpu_name=gpu["name"],
+                               compute_capability=gpu["compute_capability"], precision=params.precision)
+        # engine-only: the network fields are whatever the sidecar says, the rest must match here
+        try:
+            cached = read_sidecar(params.engine_file_path)["key"]
+        except ValueError as e:
+            raise BackendError(f"cannot trust engine {params.engine_file_path} without its ONNX: {e}") from None
+        return EngineKey(bundle_hash=bundle_hash or cached.get("bundle_hash", ""),
+                         onnx_sha256=cached.get("onnx_sha256", ""), tensorrt_version=trt.__version__,
+                         gpu_name=gpu["name"], compute_capability=gpu["compute_capability"],
+                         precision=params.precision)
+
+    def _builder(self, params: EngineParams):
+        def build():
+            with self._provider_ctx():
+                return build_serialized_engine(params.model_file_path, params.enable_fp16, params.max_workspace_size)
+        return build
+
+    def _engine_bytes(self, params: EngineParams, key: EngineKey):
+        if params.model_file_path:
+            return ensure_engine(params, key, self._builder(params), logger=log)
+        check = check_engine(params.engine_file_path, key)
+        if not check.ok:
+            raise BackendError(f"engine {params.engine_file_path} is {check.status} ({check.reason}) and no "
+                               "model_file_path (ONNX) was given to rebuild it")
+        with open(params.engine_file_path, "rb") as f:
+            return f.read(), check
+
+    def _make_buffers_provider(self, buffers: str, device_index: int) -> None:
+        self._buffers_kind = buffers
+        self._device_index = device_index
+        if buffers == "auto":
+            self._buffers_kind = "pycuda" if import_pycuda()[0] is not None else "torch"
+        if self._buffers_kind == "pycuda":
+            cuda, why = import_pycuda()
+            if cuda is None:
+                raise BackendUnavailableError(why)
+            cuda.init()
+            self._ctx = cuda.Device(device_index).retain_primary_context()
+        elif self._buffers_kind == "torch":
+            torch, why = torch_cuda()
+            if torch is None:
+                raise BackendUnavailableError(why)
+            self._ctx = None
+        else:
+            raise ValueError(f"buffers must be auto, pycuda or torch, got {buffers!r}")
+
+    def _provider_ctx(self):
+        backend = self
+
+        class _Ctx:
+            def __enter__(self_):
+                if getattr(backend, "_ctx", None) is not None:
+                    backend._ctx.push()
+
+            def __exit__(self_, *exc):
+                if getattr(backend, "_ctx", None) is not None:
+                    backend._ctx.pop()
+        return _Ctx()
+
+    def _bind_io(self, trt, engine, device_index: int) -> None:
+        ins, outs = [], []
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            shape = tuple(int(d) for d in engine.get_tensor_shape(name))
+            if any(d < 0 for d in shape):
+                raise BackendError(f"engine tensor '{name}' has dynamic shape {shape}; build from a fixed-length ONNX")
+            spec = TensorSpec(name, shape, np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name)
+            (ins if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outs).append(spec)
+        self.input_specs, self.output_specs = ins, outs
+        cls = _PycudaBuffers if self._buffers_kind == "pycuda" else _TorchBuffers
+        self._buffers = cls(ins + outs, device_index)
+        for spec in ins + outs:
+            if not self.context.set_tensor_address(spec.name, self._buffers.address(spec.name)):
+                raise BackendError(f"TensorRT refused the buffer address for tensor '{spec.name}'")
+
+    # -- run ------------------------------------------------------------------------------------
+    def _run(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        return self._buffers.run(self.context, inputs, self.output_names)
+
+    def versions(self) -> dict:
+        v = super().versions()
+        v["tensorrt"] = getattr(getattr(self, "_trt", None), "__version__", None)
+        if getattr(self, "gpu", None):
+            v["gpu"] = self.gpu["name"]
+            v["compute_capability"] = self.gpu["compute_capability"]
+        v["buffers"] = getattr(self, "_buffers_kind", None)
+        return v
+
+    def info(self) -> dict:
+        d = super().info()
+        if hasattr(self, "params"):
+            d["engine_file_path"] = self.params.engine_file_path
+            d["cache"] = getattr(self, "cache_check", CacheCheck("missing", "")).status
+        return d
+
+    def close(self) -> None:
+        if getattr(self, "_buffers", None) is not None:
+            self._buffers.close()
+            self._buffers = None
+        self.context = None
+        self.engine = None
+        if getattr(self, "_ctx", None) is not None:
+            try:
+                self._ctx.detach()
+            except Exception:  # pragma: no cover
+                pass
+            self._ctx = None
+        self._loaded = False
