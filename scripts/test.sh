@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up everything (scripts/setup.sh, idempotent) and runs the whole test suite.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k tracking`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+t0=$(date +%s)
+bash "$ROOT/scripts/setup.sh"
+t1=$(date +%s)
+# shellcheck disable=SC1091
+source "$ROOT/scripts/env.sh"
+cd "$ROOT"
+echo "[test] set-up took $((t1 - t0)) s; running the test suite"
+set +e
+python -m pytest test -p no:cacheprovider "$@"
+rc=$?
+set -e
+echo "[test] tests took $(( $(date +%s) - t1 )) s (exit code $rc)"
+exit $rc

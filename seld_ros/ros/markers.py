@@ -1,0 +1,70 @@
+"""RViz markers for sound events: per track an arrow along the direction of arrival and a
+text label; colour and namespace per class, so RViz can toggle classes one by one."""
+from __future__ import annotations
+
+import colorsys
+import math
+
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point, Vector3
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
+
+
+def class_color(class_id: int, num_classes: int, alpha: float = 0.9) -> ColorRGBA:
+    """Distinct, stable hues around the colour wheel."""
+    h = (class_id * 0.618033988749895) % 1.0 if num_classes > 12 else class_id / max(num_classes, 1)
+    r, g, b = colorsys.hsv_to_rgb(h, 0.85, 0.95)
+    return ColorRGBA(r=r, g=g, b=b, a=alpha)
+
+
+def arrow_length(ev, mode: str, scale: float) -> float:
+    if mode == "distance" and math.isfinite(ev.distance) and ev.distance > 0:
+        return scale * ev.distance
+    if mode == "fixed":
+        return scale
+    return scale * max(ev.confidence, 0.05)
+
+
+def build_markers(events_msg, num_classes: int, arrow_mode: str, scale: float, lifetime_s: float,
+                  show_text: bool) -> MarkerArray:
+    out = MarkerArray()
+    life = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1.0) * 1e9))
+    for ev in events_msg.events:
+        length = arrow_length(ev, arrow_mode, scale)
+        d = ev.direction
+        color = class_color(ev.class_id, num_classes)
+        arrow = Marker()
+        arrow.header = events_msg.header
+        arrow.ns = ev.class_name or f"class_{ev.class_id}"
+        arrow.id = int(ev.track_id % 2**31)
+        arrow.type = Marker.ARROW
+        arrow.action = Marker.ADD
+        arrow.points = [Point(), Point(x=d.x * length, y=d.y * length, z=d.z * length)]
+        arrow.scale = Vector3(x=0.04 * scale, y=0.08 * scale, z=0.1 * scale)  # shaft, head diameters, head length
+        arrow.color = color
+        arrow.lifetime = life
+        out.markers.append(arrow)
+        if show_text:
+            text = Marker()
+            text.header = events_msg.header
+            text.ns = arrow.ns + "/label"
+            text.id = arrow.id
+            text.type = Marker.TEXT_VIEW_FACING
+            text.action = Marker.ADD
+            text.pose.position = Point(x=d.x * length, y=d.y * length, z=d.z * length + 0.1 * scale)
+            text.pose.orientation.w = 1.0
+            text.scale.z = 0.1 * scale
+            text.color = color
+            text.text = f"{ev.class_name} {ev.confidence:.2f} #{ev.track_id}"
+            text.lifetime = life
+            out.markers.append(text)
+    return out
+
+
+def delete_all(frame_id: str, stamp) -> MarkerArray:
+    m = Marker()
+    m.header.frame_id = frame_id
+    m.header.stamp = stamp
+    m.action = Marker.DELETEALL
+    return MarkerArray(markers=[m])

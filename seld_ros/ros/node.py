@@ -1,0 +1,321 @@
+"""seld_node: the ROS 2 shell around seld_ros.pipeline.SeldPipeline.
+
+Threads: the executor thread only converts each audio message to an array view and
+queues it; one worker thread runs the pipeline (features, network, decoder,
+tracker) and publishes. In live mode a full queue drops its OLDEST chunk (counted
+and reported: the freshest audio matters most to a robot); in replay mode the
+subscription is reliable/keep-all and the callback blocks on a full queue, so DDS
+flow control slows the player instead of losing audio.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from visualization_msgs.msg import MarkerArray
+
+from seld_ros.msg import MultichannelAudio, SoundEventArray
+from seld_ros.pipeline import AudioChunk, InputError, PipelineError, SeldPipeline
+from seld_ros.ros import conversions, markers
+from seld_ros.ros.params import PARAMS, PARAMS_BY_NAME, NodeSettings, ParamError, check_value
+
+try:  # rclpy >= Humble
+    from rclpy.executors import ExternalShutdownException
+except ImportError:  # pragma: no cover
+    class ExternalShutdownException(Exception):
+        pass
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (missing/corrupt model, unusable backend, bad parameters)."""
+
+
+class _Throttle:
+    """Log a given kind of warning at most once per period, with the count suppressed meanwhile."""
+
+    def __init__(self, logger, period_s: float):
+        self.logger, self.period_s = logger, period_s
+        self._last: dict[str, float] = {}
+        self._suppressed: collections.Counter = collections.Counter()
+
+    def warn(self, kind: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) >= self.period_s:
+            extra = f" ({self._suppressed[kind]} similar suppressed)" if self._suppressed[kind] else ""
+            self.logger.warning(f"{text}{extra}")
+            self._last[kind] = now
+            self._suppressed[kind] = 0
+        else:
+            self._suppressed[kind] += 1
+
+
+class SeldNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("seld_node", **kwargs)
+        self.settings = self._declare_and_read_parameters()
+        self._throttle = _Throttle(self.get_logger(), self.settings["warn_throttle_s"])
+        self.pipeline = self._build_pipeline()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        replay = self.settings["mode"] == "replay"
+        if replay:
+            qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+        else:
+            qos = QoSProfile(
+                depth=self.settings["qos_depth"],
+                reliability=ReliabilityPolicy.RELIABLE if self.settings["qos_reliability"] == "reliable"
+                else qos_profile_sensor_data.reliability,
+                history=HistoryPolicy.KEEP_LAST,
+            )
+        self._queue: queue.Queue = queue.Queue(maxsize=self.settings["queue_size"])
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.counters = collections.Counter()
+        self._latencies_ms: collections.deque = collections.deque(maxlen=2000)
+        self._proc_s = 0.0
+        self._audio_s = 0.0
+        self._last_frame_id = self.settings["frame_id"] or "mic_array"
+
+        self.pub_events = self.create_publisher(SoundEventArray, "~/events", 10)
+        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", self._on_audio, qos)
+        self.create_timer(self.settings["diagnostics_period_s"], self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name="seld_worker", daemon=True)
+        self._worker.start()
+        info = self.pipeline.info()
+        self.get_logger().info(
+            f"seld_node ready: model {info.get('model')}, backend {info.get('backend')}, "
+            f"{len(self.pipeline.class_names)} classes, mode {self.settings['mode']}, "
+            f"subscribed to {self.sub_audio.topic_name}"
+        )
+
+    # -- parameters ------------------------------------------------------------------------
+    def _declare_and_read_parameters(self) -> NodeSettings:
+        values = {}
+        for p in PARAMS:
+            desc = ParameterDescriptor(description=p.description, dynamic_typing=False)
+            if p.choices:
+                desc.additional_constraints = "one of: " + ", ".join(repr(c) for c in p.choices)
+            if p.min is not None and isinstance(p.default, float):
+                desc.floating_point_range = [FloatingPointRange(from_value=float(p.min), to_value=float(p.max))]
+            elif p.min is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
+                desc.integer_range = [IntegerRange(from_value=int(p.min), to_value=int(p.max), step=1)]
+            desc.read_only = not p.dynamic
+            try:
+                value = self.declare_parameter(p.name, p.default, desc).value
+            except Exception as exc:  # wrong type or out of range in the params file
+                raise StartupError(f"parameter '{p.name}': {exc}") from None
+            try:
+                values[p.name] = check_value(p.name, value)
+            except ParamError as exc:
+                raise StartupError(str(exc)) from None
+        return NodeSettings(values)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        try:
+            checked = {}
+            for prm in params:
+                spec = PARAMS_BY_NAME.get(prm.name)
+                if spec is None:
+                    continue
+                if not spec.dynamic:
+                    return SetParametersResult(successful=False, reason=f"{prm.name} cannot change at run time")
+                checked[prm.name] = check_value(prm.name, prm.value)
+            new = dict(self.settings.values, **checked)
+            self.pipeline.set_thresholds(new["threshold_scale"], _per_class(new["class_thresholds"]))
+        except (ParamError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._lock:
+            self.settings.values.update(checked)
+        if "warn_throttle_s" in checked:
+            self._throttle.period_s = checked["warn_throttle_s"]
+        return SetParametersResult(successful=True)
+
+    def _build_pipeline(self):
+        s = self.settings
+        try:
+            pipe = SeldPipeline.from_settings(s.values)
+            pipe.set_thresholds(s["threshold_scale"], _per_class(s["class_thresholds"]))
+        except (PipelineError, ValueError, OSError) as exc:
+            raise StartupError(str(exc)) from None
+        return pipe
+
+    # -- audio in (executor thread) -----------------------------------------------------------
+    def _on_audio(self, msg: MultichannelAudio) -> None:
+        self.counters["chunks_in"] += 1
+        chunk = AudioChunk(
+            samples=conversions.audio_from_msg(msg),
+            sample_rate=msg.sample_rate,
+            channels=msg.channels,
+            layout=self.settings["input_layout"] or msg.layout,
+            first_sample_index=msg.first_sample_index,
+            stamp_ns=conversions.time_to_ns(msg.header.stamp),
+            frame_id=msg.header.frame_id,
+            received_monotonic=time.monotonic(),
+        )
+        if self.settings["mode"] == "replay":
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(chunk, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+            return
+        while True:
+            try:
+                self._queue.put_nowait(chunk)
+                return
+            except queue.Full:
+                try:
+                    dropped = self._queue.get_nowait()
+                    self.counters["chunks_dropped"] += 1
+                    self.counters["samples_dropped"] += int(dropped.samples.shape[0])
+                    self._throttle.warn("drop", "falling behind real time: dropped the oldest queued audio "
+                                        f"({self.counters['chunks_dropped']} chunks so far)")
+                except queue.Empty:
+                    pass
+
+    # -- processing (worker thread) -----------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                chunk = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            t0 = time.perf_counter()
+            try:
+                result = self.pipeline.push(chunk)
+            except InputError as exc:
+                self.counters[f"rejected_{exc.kind}"] += 1
+                self.counters["chunks_rejected"] += 1
+                self._throttle.warn(exc.kind, f"audio chunk rejected: {exc}")
+                continue
+            except Exception as exc:  # never let one chunk kill the node
+                self.counters["chunks_failed"] += 1
+                self._throttle.warn("internal", f"processing failed: {type(exc).__name__}: {exc}")
+                continue
+            for issue in result.issues:
+                self.counters[issue.kind] += 1
+                self._throttle.warn(issue.kind, issue.message)
+            self._proc_s += time.perf_counter() - t0
+            self._audio_s += chunk.samples.shape[0] / max(chunk.sample_rate, 1)
+            frame_id = self.settings["frame_id"] or chunk.frame_id or "mic_array"
+            self._last_frame_id = frame_id
+            for frame in result.frames:
+                self._publish_frame(frame, frame_id, chunk)
+
+    def _publish_frame(self, frame, frame_id: str, chunk) -> None:
+        msg = conversions.events_to_msg(frame, frame_id, self.pipeline.frame_stamp_ns)
+        self.pub_events.publish(msg)
+        self.counters["frames_out"] += 1
+        self.counters["events_out"] += len(msg.events)
+        # latency: from the arrival of the chunk that completed this frame to publication
+        self._latencies_ms.append((time.monotonic() - chunk.received_monotonic) * 1e3)
+        s = self.settings
+        if s["markers.enable"] and msg.events:
+            self.pub_markers.publish(markers.build_markers(
+                msg, len(self.pipeline.class_names), s["markers.arrow_length"], s["markers.scale"],
+                s["markers.lifetime_s"], s["markers.show_text"]))
+
+    # -- diagnostics ------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        lat = np.asarray(self._latencies_ms, dtype=float)
+        c = self.counters
+        st = self.pipeline.stats()
+        status = DiagnosticStatus()
+        status.name = f"{self.get_name()}: sound event localization"
+        status.hardware_id = self._last_frame_id
+        problems = c["chunks_dropped"] + c["chunks_rejected"] + st.get("gaps", 0) + c["chunks_failed"]
+        status.level = DiagnosticStatus.OK if problems == 0 else DiagnosticStatus.WARN
+        status.message = "ok" if problems == 0 else "input problems: see values"
+        rtf = self._proc_s / self._audio_s if self._audio_s > 0 else 0.0
+        values = {
+            "backend": self.pipeline.info().get("backend", "?"),
+            "mode": self.settings["mode"],
+            "input_rate_hz": st.get("input_rate_hz", 0.0),
+            "chunks_in": c["chunks_in"],
+            "chunks_dropped": c["chunks_dropped"],
+            "samples_dropped": c["samples_dropped"],
+            "chunks_rejected": c["chunks_rejected"],
+            "gaps": st.get("gaps", 0),
+            "gap_samples": st.get("gap_samples", 0),
+            "overlaps": st.get("overlaps", 0),
+            "queue_depth": self._queue.qsize(),
+            "frames_out": c["frames_out"],
+            "events_out": c["events_out"],
+            "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else 0.0,
+            "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else 0.0,
+            "real_time_factor": rtf,
+        }
+        status.values = [KeyValue(key=k, value=(f"{v:.3f}" if isinstance(v, float) else str(v)))
+                         for k, v in values.items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [status]
+        self.pub_diag.publish(arr)
+
+    # -- shutdown ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the worker and clear this node's markers from RViz."""
+        self._stop.set()
+        self._worker.join(timeout=5.0)
+        try:
+            self.pub_markers.publish(markers.delete_all(self._last_frame_id, self.get_clock().now().to_msg()))
+        except Exception:  # context already shut down
+            pass
+
+
+def _per_class(values):
+    """[0.0] (the yaml default) means: keep the bundle's calibrated thresholds."""
+    vals = [float(v) for v in values]
+    return None if vals == [0.0] or not vals else vals
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    argv = sys.argv if argv is None else argv
+    try:  # our own SIGINT/SIGTERM handling, so the node can clean up before the context goes
+        from rclpy.signals import SignalHandlerOptions
+
+        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    except (ImportError, TypeError):  # older rclpy: default handlers
+        rclpy.init(args=argv)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    node = None
+    code = 0
+    try:
+        node = SeldNode()
+        rclpy.spin(node)
+    except StartupError as exc:
+        print(f"[seld_node] FATAL: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    if code == 0 and os.environ.get("SELD_NODE_REPORT_ON_EXIT") and node is not None:
+        print(f"[seld_node] counters: {dict(node.counters)}", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

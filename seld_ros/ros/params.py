@@ -1,0 +1,127 @@
+"""Every node parameter in one table: name, default, description, constraints, and whether it
+may change at run time. The node declares them from here, config/seld.yaml and
+docs/parameters.md are checked against it by the tests, so the three never drift apart."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    choices: tuple = ()
+    min: float | None = None
+    max: float | None = None
+    dynamic: bool = False  # may be changed with `ros2 param set` while running
+
+
+PARAMS: tuple[Param, ...] = (
+    # --- model and inference ------------------------------------------------------------
+    Param("model_file_path", "", "Model bundle (.pt). Empty: the default model shipped with the package."),
+    Param("backend", "auto", "Inference backend. auto: TensorRT when importable and a CUDA GPU is present, "
+          "else the fastest CPU backend.", choices=("auto", "torch", "onnxruntime", "tensorrt")),
+    Param("engine_file_path", "", "TensorRT engine file. Empty: a per-bundle file in ~/.cache/seld_ros."),
+    Param("force_engine_update", False, "Rebuild the TensorRT engine even if a matching cached one exists."),
+    Param("enable_fp16", True, "Build the TensorRT engine (or run torch on CUDA) in FP16."),
+    Param("tensorrt_workspace_mb", 1024, "TensorRT builder workspace size in MiB.", min=16, max=65536),
+    Param("context_seconds", 2.0, "Audio context the network sees per 100 ms hop (sliding window).",
+          min=0.5, max=10.0),
+    Param("num_threads", 1, "CPU threads for inference (torch / onnxruntime intra-op).", min=1, max=64),
+    # --- input ----------------------------------------------------------------------------
+    Param("input_layout", "", "Override the layout of incoming audio (empty: use each message's `layout`).",
+          choices=("", "foa_acn_sn3d", "foa_fuma", "a_format_tetra", "stereo")),
+    Param("frame_id", "", "frame_id of published events and markers (empty: the audio message's frame_id)."),
+    Param("mode", "live", "live: keep up with real time, drop the oldest queued audio when behind (drops are "
+          "counted). replay: never drop, apply back-pressure (reliable, keep-all subscription).",
+          choices=("live", "replay")),
+    Param("queue_size", 64, "Audio chunks queued between the subscription and the worker thread.",
+          min=1, max=100000),
+    Param("qos_reliability", "best_effort", "Reliability of the audio subscription in live mode "
+          "(replay mode is always reliable).", choices=("best_effort", "reliable")),
+    Param("qos_depth", 10, "History depth of the audio subscription in live mode.", min=1, max=10000),
+    # --- decoding and tracking ----------------------------------------------------------------
+    Param("threshold_scale", 1.0, "Multiplies every calibrated per-class threshold (>1: fewer, surer events).",
+          min=0.05, max=5.0, dynamic=True),
+    Param("class_thresholds", [0.0], "Per-class activity thresholds overriding the bundle's calibrated ones, "
+          "in the model's class order; [0.0] (a single zero) keeps the bundle's.", dynamic=True),
+    Param("tracker.gate_deg", 30.0, "Largest angle between a track's prediction and a detection to associate.",
+          min=1.0, max=180.0),
+    Param("tracker.birth_frames", 2, "Consecutive detections before a track is published.", min=1, max=50),
+    Param("tracker.death_frames", 5, "Consecutive missed frames before a track is dropped.", min=1, max=600),
+    Param("tracker.alpha", 0.6, "Direction smoothing gain (1: no smoothing).", min=0.01, max=1.0),
+    Param("tracker.beta", 0.1, "Angular-velocity gain of the alpha-beta filter (0: static model).",
+          min=0.0, max=0.99),
+    # --- outputs --------------------------------------------------------------------------
+    Param("markers.enable", True, "Publish visualization_msgs/MarkerArray on ~/markers.", dynamic=True),
+    Param("markers.arrow_length", "confidence", "Arrow length: confidence (m per unit confidence), distance "
+          "(the estimated distance, confidence if unknown) or fixed.",
+          choices=("confidence", "distance", "fixed"), dynamic=True),
+    Param("markers.scale", 1.0, "Arrow length multiplier in metres.", min=0.01, max=100.0, dynamic=True),
+    Param("markers.lifetime_s", 0.3, "Marker lifetime; stale markers vanish when events stop.",
+          min=0.0, max=60.0, dynamic=True),
+    Param("markers.show_text", True, "Add a text label (class, confidence, track id) above each arrow.",
+          dynamic=True),
+    Param("diagnostics_period_s", 1.0, "Period of the /diagnostics status.", min=0.1, max=60.0),
+    Param("warn_throttle_s", 5.0, "Repeated warnings of one kind are logged at most this often.",
+          min=0.0, max=3600.0, dynamic=True),
+)
+
+PARAMS_BY_NAME = {p.name: p for p in PARAMS}
+
+
+class ParamError(ValueError):
+    """A parameter value was rejected (the message says which and why)."""
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Validate one value against the table; return it (ints widened to float where the default is float)."""
+    p = PARAMS_BY_NAME.get(name)
+    if p is None:
+        raise ParamError(f"unknown parameter '{name}'")
+    d = p.default
+    if isinstance(d, bool):
+        if not isinstance(value, bool):
+            raise ParamError(f"{name} must be true or false, got {value!r}")
+    elif isinstance(d, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamError(f"{name} must be an integer, got {value!r}")
+    elif isinstance(d, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamError(f"{name} must be a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ParamError(f"{name} must be finite, got {value}")
+    elif isinstance(d, str):
+        if not isinstance(value, str):
+            raise ParamError(f"{name} must be a string, got {value!r}")
+    elif isinstance(d, list):
+        try:
+            value = [float(v) for v in value]
+        except (TypeError, ValueError):
+            raise ParamError(f"{name} must be a list of numbers, got {value!r}") from None
+        if any(not (0.0 <= v <= 1.0) for v in value):
+            raise ParamError(f"{name}: every threshold must be in [0, 1], got {value}")
+    if p.choices and value not in p.choices:
+        raise ParamError(f"{name} must be one of {list(p.choices)}, got {value!r}")
+    if p.min is not None and value < p.min:
+        raise ParamError(f"{name} must be >= {p.min}, got {value}")
+    if p.max is not None and value > p.max:
+        raise ParamError(f"{name} must be <= {p.max}, got {value}")
+    return value
+
+
+@dataclass
+class NodeSettings:
+    """The validated parameter values, as plain Python (what the pipeline is built from)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @classmethod
+    def defaults(cls) -> "NodeSettings":
+        return cls({p.name: p.default for p in PARAMS})
