@@ -1,0 +1,183 @@
+"""Feature configurations: frozen dataclasses that round-trip through plain JSON-able dicts (stored in model bundles).
+
+All extractors use the same causal framing (see ``seld_ros.features.spectral``): frame t covers input samples
+[(t+1)*hop - win, (t+1)*hop), zeros before the stream start, so N samples give N // hop frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+FEATURE_SETS = ("logmel", "logmel+iv", "logmel+iv+phase")
+FEATURE_SET_CHANNELS = {"logmel": 4, "logmel+iv": 7, "logmel+iv+phase": 13}
+LOG_SCALES = ("db", "ln")
+
+
+class FeatureConfigError(ValueError):
+    """An inconsistent or unknown feature configuration."""
+
+
+def _check_stft(sample_rate: int, hop_length: int, win_length: int, n_fft: int, n_mels: int, fmin: float,
+                fmax: float | None) -> None:
+    for name, value in (("sample_rate", sample_rate), ("hop_length", hop_length), ("win_length", win_length),
+                        ("n_fft", n_fft), ("n_mels", n_mels)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise FeatureConfigError(f"{name} must be a positive integer, got {value!r}")
+    if win_length > n_fft:
+        raise FeatureConfigError(f"win_length ({win_length}) must not exceed n_fft ({n_fft})")
+    if hop_length > win_length:
+        raise FeatureConfigError(f"hop_length ({hop_length}) > win_length ({win_length}) would skip samples")
+    top = sample_rate / 2 if fmax is None else fmax
+    if not 0 <= fmin < top <= sample_rate / 2:
+        raise FeatureConfigError(
+            f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={fmin}, fmax={fmax}, sample_rate={sample_rate}"
+        )
+
+
+_Config = TypeVar("_Config")
+
+
+def _from_dict(cls: type[_Config], data: dict[str, Any]) -> _Config:
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise FeatureConfigError(f"{cls.__name__}: unknown keys {unknown}; known: {sorted(known)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The FOA (AT2SELD spatial) front end. Defaults are the DCASE SELD baseline front end.
+
+    Feature tensor channels (``num_channels``), each (T, n_mels):
+      0-3   log-mel power of W, Y, Z, X (dB: 10*log10(max(P, amin)), no top_db clipping, which is not causal)
+      4-6   intensity vector of Y, Z, X (ACN order), normalised per bin, mel-projected     ("logmel+iv" and up)
+      7-9   cos of the phase of Y, Z, X relative to W, energy-weighted mel pooling        ("logmel+iv+phase")
+      10-12 sin of the same phases
+    """
+
+    sample_rate: int = 24000
+    hop_length: int = 480  # 20 ms
+    win_length: int = 960  # 40 ms periodic Hann
+    n_fft: int = 1024
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None  # None = sample_rate / 2
+    feature_set: str = "logmel+iv+phase"
+    label_hop_length: int = 2400  # 100 ms output/label frame
+    amin: float = 1e-10  # power floor of the dB log-mel
+
+    def __post_init__(self) -> None:
+        _check_stft(self.sample_rate, self.hop_length, self.win_length, self.n_fft, self.n_mels, self.fmin, self.fmax)
+        if self.feature_set not in FEATURE_SETS:
+            raise FeatureConfigError(f"feature_set must be one of {FEATURE_SETS}, got {self.feature_set!r}")
+        if self.label_hop_length % self.hop_length:
+            raise FeatureConfigError(
+                f"label_hop_length ({self.label_hop_length}) must be a multiple of hop_length ({self.hop_length})"
+            )
+
+    @property
+    def num_channels(self) -> int:
+        return FEATURE_SET_CHANNELS[self.feature_set]
+
+    @property
+    def frames_per_label(self) -> int:
+        """Feature frames per label frame: label frame l <-> feature frames [l*k, (l+1)*k)."""
+        return self.label_hop_length // self.hop_length
+
+    @property
+    def fmax_hz(self) -> float:
+        return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """Single-channel log-mel front end, matched to a pretrained audio-tagging backbone (``preset``)."""
+
+    sample_rate: int = 32000
+    hop_length: int = 320
+    win_length: int = 1024
+    n_fft: int = 1024
+    n_mels: int = 64
+    fmin: float = 50.0
+    fmax: float | None = 14000.0
+    log_scale: str = "db"  # "db": 10*log10(max(P, amin)) (PANNs); "ln": ln(P + amin)
+    amin: float = 1e-10
+
+    def __post_init__(self) -> None:
+        _check_stft(self.sample_rate, self.hop_length, self.win_length, self.n_fft, self.n_mels, self.fmin, self.fmax)
+        if self.log_scale not in LOG_SCALES:
+            raise FeatureConfigError(f"log_scale must be one of {LOG_SCALES}, got {self.log_scale!r}")
+
+    @classmethod
+    def preset(cls, name: str) -> LogMelConfig:
+        """``panns`` (CNN14 etc.: 32 kHz, 64 mels, 50-14000 Hz, hop 320, window 1024) or ``dcase`` (24 kHz front end)."""
+        presets = {
+            "panns": cls(),
+            "dcase": cls(sample_rate=24000, hop_length=480, win_length=960, n_fft=1024, n_mels=64, fmin=0.0,
+                         fmax=None),
+        }
+        if name not in presets:
+            raise FeatureConfigError(f"unknown log-mel preset {name!r}; known: {sorted(presets)}")
+        return presets[name]
+
+    @property
+    def fmax_hz(self) -> float:
+        return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogMelConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class StereoFeatureConfig:
+    """Stereo front end. Channels, each (T, n_mels):
+      0-1 log-mel L, R (dB); 2 inter-channel level difference L/R per mel band (dB);
+      3-4 cos/sin of the inter-channel phase difference (energy-weighted mel pooling);
+      5-6 stpACC of L, R: 10*log10 of the squared normalised autocorrelation at ``n_mels`` lags evenly spaced from
+          ``stpacc_lag_step`` to ``n_mels * stpacc_lag_step`` samples (its decay tracks the direct-to-reverberant
+          ratio, a distance cue).
+    """
+
+    sample_rate: int = 24000
+    hop_length: int = 480
+    win_length: int = 960
+    n_fft: int = 1024
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None
+    stpacc_lag_step: int = 7  # 64 lags * 7 samples = 18.7 ms at 24 kHz
+    amin: float = 1e-10
+
+    num_channels = 7
+
+    def __post_init__(self) -> None:
+        _check_stft(self.sample_rate, self.hop_length, self.win_length, self.n_fft, self.n_mels, self.fmin, self.fmax)
+        if self.stpacc_lag_step <= 0 or self.n_mels * self.stpacc_lag_step >= self.win_length:
+            raise FeatureConfigError(
+                f"stpACC lags up to n_mels*stpacc_lag_step = {self.n_mels * self.stpacc_lag_step} must be positive "
+                f"and shorter than win_length ({self.win_length})"
+            )
+
+    @property
+    def fmax_hz(self) -> float:
+        return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StereoFeatureConfig:
+        return _from_dict(cls, data)

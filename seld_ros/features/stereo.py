@@ -1,0 +1,64 @@
+"""Stereo front end: log-mel per channel, ILD, IPD (cos/sin) and stpACC. Channel layout: ``StereoFeatureConfig``.
+
+Input (2, N) float32 (L, R) at ``config.sample_rate``; output (7, N // hop, n_mels) float32, causal framing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seld_ros.features.config import StereoFeatureConfig
+from seld_ros.features.spectral import (
+    FrameFeatureExtractor,
+    StreamingExtractor,
+    mel_filterbank,
+    periodic_hann,
+    power_to_db,
+)
+
+_EPS = np.float32(1e-12)
+
+
+class StereoFeatures(FrameFeatureExtractor):
+    input_channels = 2
+    num_channels = StereoFeatureConfig.num_channels
+
+    def __init__(self, config: StereoFeatureConfig | None = None) -> None:
+        self.config = config or StereoFeatureConfig()
+        cfg = self.config
+        self.hop_length, self.win_length, self.num_bins = cfg.hop_length, cfg.win_length, cfg.n_mels
+        self._window = periodic_hann(cfg.win_length)
+        self._mel_t = np.ascontiguousarray(
+            mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax_hz).T
+        )
+        self._lags = cfg.stpacc_lag_step * np.arange(1, cfg.n_mels + 1)
+        # Linear (not circular) autocorrelation up to the largest lag needs an FFT of at least win + max_lag.
+        self._acc_fft = 1 << int(np.ceil(np.log2(cfg.win_length + int(self._lags[-1]))))
+
+    def frames_to_features(self, frames: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        windowed = frames * self._window
+        spectrum = np.fft.rfft(windowed, n=cfg.n_fft, axis=-1)  # (2, T, F)
+        power = spectrum.real**2 + spectrum.imag**2
+        cross = spectrum[0] * np.conj(spectrum[1])  # phase of L relative to R
+        mel = np.concatenate([power, cross.real[None], cross.imag[None], np.abs(cross)[None]]) @ self._mel_t
+        out = np.empty((self.num_channels,) + mel.shape[1:], dtype=np.float32)
+        out[0:2] = power_to_db(mel[0:2], cfg.amin)
+        out[2] = out[0] - out[1]  # ILD in dB: the shared floor makes it 0 where both channels are silent
+        magnitude = mel[4] + _EPS
+        out[3] = mel[2] / magnitude
+        out[4] = mel[3] / magnitude
+        # stpACC: autocorrelation of each windowed frame = inverse FFT of its power spectrum (Wiener-Khinchin).
+        acc_spectrum = np.fft.rfft(windowed, n=self._acc_fft, axis=-1)
+        acc = np.fft.irfft(acc_spectrum.real**2 + acc_spectrum.imag**2, n=self._acc_fft, axis=-1)
+        rho = acc[..., self._lags] / (acc[..., :1] + np.float32(cfg.amin))
+        out[5:7] = power_to_db(rho * rho, cfg.amin)
+        return out
+
+
+class StreamingStereoFeatures(StreamingExtractor):
+    """Streaming twin of ``StereoFeatures``: ``push(chunk (2, n)) -> (7, t_new, n_mels)``."""
+
+    def __init__(self, config: StereoFeatureConfig | None = None) -> None:
+        super().__init__(StereoFeatures(config))
+        self.config = self.extractor.config
