@@ -41,6 +41,7 @@ class TinySeldNet(nn.Module):
         )
         self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=bidirectional)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), tracks * 3 * n_classes)
+        self.eval()  # inference is what the engine code does with it
 
     def example_inputs(self, batch: int = 1, frames: int = 50):
         if frames % LABEL_HOP:
