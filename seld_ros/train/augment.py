@@ -67,18 +67,15 @@ def rotate_features(feats: np.ndarray, R: np.ndarray, layout: dict) -> np.ndarra
 
 
 def feature_layout(feature_set: str, num_channels: int) -> dict:
-    """Channel layout of ``seld_ros.features`` outputs. Asks the features
-    package (``channel_layout``) when it provides one; otherwise assumes
-    log-mel W, Y, Z, X then IV x, y, z (the DCASE baseline order)."""
-    try:
-        from seld_ros.features import config as fc  # noqa: WPS433
-        if hasattr(fc, "channel_layout"):
-            return fc.channel_layout(feature_set)
-    except Exception:  # noqa: BLE001
-        pass
+    """Channel layout of ``seld_ros.features.FoaFeatures`` (see ``FeatureConfig``):
+    0-3 log-mel W, Y, Z, X; 4-6 IV of Y, Z, X; 7-9 cos and 10-12 sin of the
+    phase of Y, Z, X relative to W. A dipole sign flip shifts its phase by pi,
+    so cos and sin both change sign with it."""
     layout = {"logmel_xyz": [3, 1, 2]}
     if num_channels >= 7:
-        layout["iv_xyz"] = [4, 5, 6]
+        layout["iv_xyz"] = [6, 4, 5]
+    if num_channels >= 13:
+        layout["phase_xyz"] = [([9, 7, 8], True), ([12, 10, 11], True)]
     return layout
 
 
@@ -100,8 +97,9 @@ class FeatureAugment:
             R = self.mats[self.rng.integers(len(self.mats))]
             feats = rotate_features(feats, R, self.layout)
         if c.get("gain_db", 0) > 0:
-            # log-mel channels are 10*log10 or ln power: shift all by one constant
-            g = self.rng.uniform(-c["gain_db"], c["gain_db"]) * c.get("logmel_per_db", 0.2303)
+            # log-mel channels are in dB: a gain shifts them all by one constant;
+            # IV and phase features are energy-normalised, hence gain-invariant
+            g = self.rng.uniform(-c["gain_db"], c["gain_db"])
             feats = feats.copy()
             feats[: self.num_logmel] += g
         if c.get("specaug", True):

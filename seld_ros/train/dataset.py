@@ -1,0 +1,176 @@
+"""Feature cache and chunked SELD datasets.
+
+Features are computed once per dataset split and cached next to the data as
+``<root>/cache/<feature-hash>/<split>/<clip>.npz`` (float16 features plus the
+label arrays), so CPU training never touches the STFT again. The cache key
+hashes the feature config: changing the front end makes a new cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .augment import FeatureAugment, feature_layout
+from .targets import build_targets
+
+
+@dataclass
+class Clip:
+    name: str
+    features: np.ndarray      # (C, T, F) float16, T = 5 * num label frames
+    class_id: np.ndarray      # (L, M)
+    source_id: np.ndarray
+    doa: np.ndarray           # (L, M, 3)
+    distance: np.ndarray      # (L, M)
+
+    @property
+    def num_labels(self) -> int:
+        return self.class_id.shape[0]
+
+
+def feature_hash(feature_config: dict) -> str:
+    return hashlib.sha1(json.dumps(feature_config, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def cache_dir(root, feature_config: dict) -> Path:
+    return Path(root) / "cache" / f"features_{feature_hash(feature_config)}"
+
+
+def build_cache(root, split: str, feature_config: dict, class_names, progress: bool = True) -> Path:
+    """Compute (or reuse) cached features + labels for ``<root>/foa_<split>``."""
+    from seld_ros.data.dcase import iter_dataset, read_wav
+    from seld_ros.features.config import FeatureConfig
+    from seld_ros.features.foa import FoaFeatures
+
+    fcfg = FeatureConfig.from_dict(feature_config)
+    out = cache_dir(root, feature_config) / split
+    out.mkdir(parents=True, exist_ok=True)
+    (out.parent / "feature_config.json").write_text(json.dumps(feature_config, indent=1, sort_keys=True))
+    extractor = FoaFeatures(fcfg)
+    items = list(iter_dataset(root, split, class_names=list(class_names)))
+    try:
+        from tqdm import tqdm
+        it = tqdm(items, desc=f"features {split}", disable=not progress)
+    except ImportError:
+        it = items
+    k = fcfg.frames_per_label
+    for name, wav, labels in it:
+        dst = out / f"{name}.npz"
+        if dst.exists() and dst.stat().st_mtime >= max(os.path.getmtime(wav), 0):
+            continue
+        audio, _ = read_wav(wav, fcfg.sample_rate)
+        feats = extractor.compute(audio[:4])
+        n_lab = feats.shape[1] // k
+        feats = feats[:, : n_lab * k]
+        lab = labels.with_num_frames(n_lab)
+        tmp = out / f"{name}.tmp.npz"
+        np.savez(tmp, features=feats.astype(np.float16), class_id=lab.class_id, source_id=lab.source_id,
+                 doa=lab.doa, distance=lab.distance)
+        os.replace(tmp, dst)
+    return out
+
+
+def load_cached(split_dir) -> list[Clip]:
+    clips = []
+    for p in sorted(Path(split_dir).glob("*.npz")):
+        if p.name.endswith(".tmp.npz"):
+            continue
+        with np.load(p, allow_pickle=False) as z:
+            clips.append(Clip(p.stem, z["features"], z["class_id"], z["source_id"], z["doa"], z["distance"]))
+    if not clips:
+        raise FileNotFoundError(f"no cached clips in {split_dir}")
+    return clips
+
+
+def compute_stats(clips: list[Clip]):
+    from seld_ros.features.stats import FeatureStats
+    c, _, f = clips[0].features.shape
+    st = FeatureStats(c, f)
+    for cl in clips:
+        st.update(cl.features.astype(np.float32))
+    return st
+
+
+class _Lab:  # SceneLabels-shaped view over arrays
+    def __init__(self, cid, sid, doa, dist):
+        self.class_id, self.source_id, self.doa, self.distance = cid, sid, doa, dist
+
+
+def clip_targets(clip: Clip, num_classes: int, num_tracks: int) -> dict:
+    return build_targets(_Lab(clip.class_id, clip.source_id, clip.doa, clip.distance), num_classes, num_tracks)
+
+
+_DOA_KEYS = ("doa", "acc_doa")
+
+
+class SeldChunks(torch.utils.data.Dataset):
+    """Fixed-length chunks of ``chunk_labels`` label frames.
+
+    ``train=True``: ``len`` random chunks per epoch (call :meth:`set_epoch`),
+    clip chosen proportionally to length, random start, augmentation.
+    ``train=False``: every clip cut into consecutive chunks (last one padded).
+    Items: dict with ``features`` (C, 5*chunk, F) float32 and the target arrays.
+    """
+
+    def __init__(self, clips: list[Clip], num_classes: int, num_tracks: int, chunk_labels: int,
+                 train: bool, augment: dict | None = None, seed: int = 0, chunks_per_epoch: int | None = None,
+                 frames_per_label: int = 5):
+        self.clips, self.K, self.N = clips, num_classes, num_tracks
+        self.chunk, self.train, self.seed, self.fpl = chunk_labels, train, seed, frames_per_label
+        self.aug_cfg = augment or {}
+        self.targets = [clip_targets(c, num_classes, num_tracks) for c in clips]
+        self.epoch = 0
+        lens = np.array([c.num_labels for c in clips], dtype=np.float64)
+        self.p = lens / lens.sum()
+        if train:
+            self.n = chunks_per_epoch or max(1, int(lens.sum() // chunk_labels))
+            self.index = None
+        else:
+            self.index = [(i, s) for i, c in enumerate(clips) for s in range(0, c.num_labels, chunk_labels)]
+            self.n = len(self.index)
+        C = clips[0].features.shape[0]
+        self.layout = feature_layout("", C)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _slice(self, i: int, start: int):
+        clip, tg = self.clips[i], self.targets[i]
+        stop = start + self.chunk
+        feats = clip.features[:, start * self.fpl: stop * self.fpl].astype(np.float32)
+        t = {k: v[start:stop] for k, v in tg.items()}
+        pad = self.chunk - feats.shape[1] // self.fpl
+        if pad > 0:  # pad with the clip's quietest frame value, labels empty
+            fill = np.broadcast_to(feats.min(axis=1, keepdims=True), (feats.shape[0], pad * self.fpl, feats.shape[2]))
+            feats = np.concatenate([feats, fill], axis=1)
+            for k, v in t.items():
+                padv = -1 if k == "cls" else (np.nan if k == "dist" else 0)
+                t[k] = np.concatenate([v, np.full((pad,) + v.shape[1:], padv, dtype=v.dtype)])
+        return feats, t
+
+    def __getitem__(self, idx: int) -> dict:
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, idx])
+            i = int(rng.choice(len(self.clips), p=self.p))
+            start = int(rng.integers(0, max(1, self.clips[i].num_labels - self.chunk + 1)))
+            feats, t = self._slice(i, start)
+            if self.aug_cfg.get("enabled", True):
+                feats, R = FeatureAugment(self.aug_cfg, self.layout, rng)(feats, [])
+                for k in _DOA_KEYS:
+                    t[k] = (t[k] @ R.T).astype(np.float32)
+        else:
+            i, start = self.index[idx]
+            feats, t = self._slice(i, start)
+        out = {"features": torch.from_numpy(np.ascontiguousarray(feats))}
+        for k, v in t.items():
+            out[k] = torch.from_numpy(np.ascontiguousarray(v))
+        return out

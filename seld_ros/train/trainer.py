@@ -1,0 +1,341 @@
+"""The SELD trainer: one YAML config (data / model / training / inference).
+
+CPU and CUDA alike; ``torchrun --nproc_per_node=G -m seld_ros.cli.train ...``
+turns on DistributedDataParallel through the env variables torchrun sets
+(``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``) — no code or config change.
+Each epoch draws a fresh, seed-determined set of random chunks; a run resumes
+from ``<out_dir>/checkpoint_last.pt`` (weights, optimizer, scheduler, epoch),
+so an interrupted run continues where it stopped and gives the same result.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seld_ros.classes import STARSS23_CLASSES
+from seld_ros.model import build_model, count_parameters, load_panns_state_dict
+from seld_ros.model.bundle import save_bundle
+
+from .dataset import SeldChunks, build_cache, cache_dir, compute_stats, load_cached
+from .inference import (calibrate_thresholds, clip_reference, events_to_labels, predict_clip, score,
+                        summarize)
+from .losses import class_balanced_weights, seld_loss
+
+DEFAULTS = {
+    "data": {"root": "data/synth", "train_split": "train", "val_split": "val", "test_split": "test",
+             "features": {"feature_set": "logmel+iv+phase"}, "class_names": list(STARSS23_CLASSES),
+             "chunk_seconds": 5.0},
+    "model": {"name": "at2seld", "pretrained_backbone": None},
+    "training": {"out_dir": "runs/default", "epochs": 30, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4,
+                 "warmup_epochs": 1, "seed": 0, "num_workers": 0, "threads": 0, "device": "auto",
+                 "chunks_per_epoch": None, "grad_clip": 5.0, "max_minutes": None, "progress": True,
+                 "loss": {"focal_gamma": 2.0, "w_doa": 1.0, "w_dist": 0.1, "class_balanced": True,
+                          "cb_beta": 0.999},
+                 "augment": {"enabled": True, "acs": True, "specaug": True, "freq_masks": 1,
+                             "freq_mask_width": 8, "time_masks": 1, "time_mask_width": 20, "gain_db": 6.0},
+                 "select_metric": "macro_f"},
+    "inference": {"merge_angle_deg": 20.0, "default_threshold": 0.5, "calibrate": True,
+                  "bundle": None},
+}
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def load_config(path) -> dict:
+    import yaml
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    bad = set(cfg) - set(DEFAULTS)
+    if bad:
+        raise ValueError(f"{path}: unknown top-level sections {sorted(bad)} (data, model, training, inference)")
+    return merge(DEFAULTS, cfg)
+
+
+# ------------------------------------------------------------------ distributed helpers
+def _dist_info():
+    ws = int(os.environ.get("WORLD_SIZE", "1"))
+    return ws, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _setup_device(tcfg):
+    ws, rank, local = _dist_info()
+    want = tcfg.get("device", "auto")
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda" and ws > 1:
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device(want)
+    if ws > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, ws, rank
+
+
+def _seed_all(seed: int):
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, cfg: dict, command: str | None = None, log=print):
+        self.cfg = cfg
+        self.command = command or " ".join(shlex.quote(a) for a in sys.argv)
+        self.log = log
+        t = cfg["training"]
+        if t.get("threads"):
+            torch.set_num_threads(int(t["threads"]))
+        self.device, self.world, self.rank = _setup_device(t)
+        self.main = self.rank == 0
+        self.out = Path(t["out_dir"])
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        _seed_all(int(t["seed"]))
+        self._prepare_data()
+        self._build_model()
+
+    # .............................................................. data
+    def _prepare_data(self):
+        d = self.cfg["data"]
+        from seld_ros.features.config import FeatureConfig
+        self.feature_config = FeatureConfig.from_dict(d["features"]).to_dict()
+        self.class_names = list(d["class_names"])
+        self.fpl = FeatureConfig.from_dict(d["features"]).frames_per_label
+        root = d["root"]
+        if self.main:
+            for split in (d["train_split"], d["val_split"]):
+                build_cache(root, split, self.feature_config, self.class_names,
+                            progress=self.cfg["training"]["progress"])
+        if self.world > 1:
+            torch.distributed.barrier()
+        cdir = cache_dir(root, self.feature_config)
+        self.train_clips = load_cached(cdir / d["train_split"])
+        self.val_clips = load_cached(cdir / d["val_split"])
+        stats_path = cdir / f"stats_{d['train_split']}.json"
+        from seld_ros.features.stats import FeatureStats
+        if stats_path.exists():
+            self.stats = FeatureStats.from_dict(json.loads(stats_path.read_text()))
+        else:
+            self.stats = compute_stats(self.train_clips)
+            if self.main:
+                stats_path.write_text(json.dumps(self.stats.to_dict()))
+        self.chunk = int(round(d["chunk_seconds"] * 10))
+        counts = np.zeros(len(self.class_names))
+        for c in self.train_clips:
+            for k in range(len(self.class_names)):
+                counts[k] += np.any(c.class_id == k, axis=1).sum()
+        self.class_counts = counts
+
+    # .............................................................. model
+    def _build_model(self):
+        m = dict(self.cfg["model"])
+        pre = m.pop("pretrained_backbone", None)
+        m["in_channels"] = len(self.stats.mean)
+        m["num_classes"] = len(self.class_names)
+        m.setdefault("n_mels", self.feature_config["n_mels"])
+        self.model = build_model(m)
+        self.model.norm.set_stats(self.stats.mean, self.stats.std)
+        self.mode = self.model.config["head"]["mode"]
+        self.num_tracks = self.model.config["head"]["num_tracks"]
+        if pre:
+            rep = load_panns_state_dict(self.model.backbone, pre)
+            self.log(f"loaded backbone {pre}: {rep}")
+        self.model.to(self.device)
+        self.pretrained_backbone = pre
+        self.net = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=False)
+        lc = self.cfg["training"]["loss"]
+        self.class_weights = (class_balanced_weights(self.class_counts, lc.get("cb_beta", 0.999)).to(self.device)
+                              if lc.get("class_balanced") else None)
+        self.log(f"model {self.model.config['name']}: {count_parameters(self.model) / 1e6:.3f} M parameters, "
+                 f"mode {self.mode}, {len(self.train_clips)} train / {len(self.val_clips)} val clips, "
+                 f"device {self.device}, world {self.world}")
+
+    # .............................................................. loop
+    def _loader(self, ds, train: bool):
+        t = self.cfg["training"]
+        sampler = None
+        if self.world > 1:
+            sampler = torch.utils.data.distributed.DistributedSampler(ds, shuffle=train, seed=int(t["seed"]))
+        return torch.utils.data.DataLoader(ds, batch_size=int(t["batch_size"]), shuffle=False, sampler=sampler,
+                                           num_workers=int(t["num_workers"]), drop_last=train and len(ds) >= int(t["batch_size"]))
+
+    def _to_outputs(self, outs):
+        return dict(zip(self.model.output_names, outs))
+
+    def fit(self) -> dict:
+        t = self.cfg["training"]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=float(t["lr"]), weight_decay=float(t["weight_decay"]))
+        epochs = int(t["epochs"])
+        warm = float(t.get("warmup_epochs", 1))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda e: min(1.0, (e + 1) / max(warm, 1e-9)) * 0.5 * (1 + math.cos(math.pi * min(e, epochs) / epochs)))
+        train_ds = SeldChunks(self.train_clips, len(self.class_names), self.num_tracks, self.chunk, True,
+                              t["augment"], int(t["seed"]), t.get("chunks_per_epoch"), self.fpl)
+        val_ds = SeldChunks(self.val_clips, len(self.class_names), self.num_tracks, self.chunk, False,
+                            None, 0, None, self.fpl)
+        start, best = 0, -math.inf
+        ck = self.out / "checkpoint_last.pt"
+        if ck.exists():
+            state = torch.load(ck, map_location="cpu", weights_only=True)
+            self.model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            start, best = int(state["epoch"]) + 1, float(state["best"])
+            self.log(f"resumed from {ck} at epoch {start}")
+        t0 = time.time()
+        max_min = t.get("max_minutes")
+        for epoch in range(start, epochs):
+            _seed_all(int(t["seed"]) * 1000 + epoch)
+            train_ds.set_epoch(epoch)
+            loader = self._loader(train_ds, True)
+            if loader.sampler is not None and hasattr(loader.sampler, "set_epoch"):
+                loader.sampler.set_epoch(epoch)
+            self.net.train()
+            sums, n = {}, 0
+            try:
+                from tqdm import tqdm
+                it = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                          disable=not (self.main and t["progress"]))
+            except ImportError:
+                it = loader
+            te = time.time()
+            for batch in it:
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                outs = self._to_outputs(self.net(batch["features"]))
+                loss, parts = seld_loss(outs, batch, self.mode, t["loss"], self.class_weights)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if t.get("grad_clip"):
+                    torch.nn.utils.clip_grad_norm_(params, float(t["grad_clip"]))
+                opt.step()
+                n += 1
+                for k, v in {"loss": loss.detach(), **parts}.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                if hasattr(it, "set_postfix"):
+                    it.set_postfix(loss=f"{sums['loss'] / n:.4f}")
+            sched.step()
+            row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_s": round(time.time() - te, 1)}
+            row.update({f"train_{k}": v / max(n, 1) for k, v in sums.items()})
+            if self.main:
+                row.update(self.validate(val_ds))
+                score_v = row.get(t["select_metric"], -math.inf)
+                if score_v is None or not np.isfinite(score_v):
+                    score_v = -math.inf
+                if score_v > best:
+                    best = score_v
+                    torch.save({"model": self.model.state_dict(), "epoch": epoch, "metric": best},
+                               self.out / "checkpoint_best.pt")
+                torch.save({"model": self.model.state_dict(), "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(), "epoch": epoch, "best": best},
+                           self.out / "checkpoint_last.tmp")
+                os.replace(self.out / "checkpoint_last.tmp", ck)
+                self._write_csv(row)
+                self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            if self.world > 1:
+                torch.distributed.barrier()
+            if max_min and (time.time() - t0) / 60 > float(max_min):
+                self.log(f"stopping after {epoch + 1} epochs: max_minutes={max_min} reached (resume continues)")
+                break
+        return {"best": best}
+
+    def _write_csv(self, row):
+        path = self.out / "metrics.csv"
+        new = not path.exists()
+        fields = list(row)
+        if not new:
+            with open(path) as f:
+                fields = next(csv.reader(f))
+            for k in row:
+                if k not in fields:
+                    fields.append(k)
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+    @torch.no_grad()
+    def validate(self, val_ds) -> dict:
+        self.model.eval()
+        tot, n = 0.0, 0
+        for batch in self._loader(val_ds, False) if self.world == 1 else torch.utils.data.DataLoader(val_ds, 16):
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            loss, _ = seld_loss(self._to_outputs(self.model(batch["features"])), batch, self.mode,
+                                self.cfg["training"]["loss"], self.class_weights)
+            tot += float(loss)
+            n += 1
+        outs, refs = self.predict(self.val_clips)
+        th = self.cfg["inference"]["default_threshold"]
+        from seld_ros.decode import TrackDecoder
+        dec = TrackDecoder(self.class_names, th, self.mode, self.cfg["inference"]["merge_angle_deg"])
+        preds = [events_to_labels(dec.decode(o), self.class_names) for o in outs]
+        res = {"val_loss": tot / max(n, 1)}
+        res.update(summarize(score(refs, preds)))
+        return res
+
+    def predict(self, clips):
+        outs = [predict_clip(self.model, c.features, self.chunk, self.fpl, self.device) for c in clips]
+        refs = [clip_reference(c, self.class_names) for c in clips]
+        return outs, refs
+
+    # .............................................................. finish
+    def finalize(self, bundle_path=None) -> dict:
+        """Best checkpoint -> calibrated thresholds on validation -> bundle."""
+        if not self.main:
+            return {}
+        best = self.out / "checkpoint_best.pt"
+        if best.exists():
+            self.model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["model"])
+        self.model.eval()
+        inf = self.cfg["inference"]
+        outs, refs = self.predict(self.val_clips)
+        if inf.get("calibrate", True):
+            th, sweep = calibrate_thresholds(outs, refs, self.class_names, self.mode, inf["merge_angle_deg"],
+                                             default=inf["default_threshold"])
+        else:
+            th, sweep = [inf["default_threshold"]] * len(self.class_names), {}
+        from seld_ros.decode import TrackDecoder
+        dec = TrackDecoder(self.class_names, th, self.mode, inf["merge_angle_deg"])
+        sc = score(refs, [events_to_labels(dec.decode(o), self.class_names) for o in outs])
+        metrics = {"val_calibrated": summarize(sc), "val_threshold_sweep_macro_f": sweep}
+        path = Path(bundle_path or inf.get("bundle") or self.out / "bundle.pt")
+        d = self.cfg["data"]
+        prov = {"data": {"root": str(d["root"]), "train_split": d["train_split"], "val_split": d["val_split"],
+                         "train_clips": len(self.train_clips), "val_clips": len(self.val_clips)},
+                "command": self.command, "config": self.cfg, "pretrained_backbone": self.pretrained_backbone,
+                "epochs_trained": self._epochs_done()}
+        self.model.cpu()
+        h = save_bundle(path, self.model, self.feature_config, self.stats.to_dict(), self.class_names, th,
+                        self.mode, prov, metrics)
+        self.model.to(self.device)
+        (self.out / "calibration.json").write_text(json.dumps({"thresholds": th, "metrics": metrics}, indent=1))
+        self.log(f"bundle {path} sha256 {h[:12]}; calibrated val: {json.dumps(metrics['val_calibrated'])}")
+        return {"bundle": str(path), "thresholds": th, "metrics": metrics}
+
+    def _epochs_done(self):
+        ck = self.out / "checkpoint_last.pt"
+        if ck.exists():
+            return int(torch.load(ck, map_location="cpu", weights_only=True)["epoch"]) + 1
+        return 0
