@@ -44,15 +44,15 @@ def test_torch_vs_onnxruntime_parity_random_inputs(net, onnx_file):
 def test_torch_vs_onnxruntime_parity_real_features(net, onnx_file):
     """Real FOA features when the feature extractor is available (else: skipped)."""
     feats = pytest.importorskip("seld_ros.features")
-    extractor = getattr(feats, "FoaFeatures", None)
-    if extractor is None:
-        pytest.skip("seld_ros.features has no FoaFeatures yet")
     try:
-        fx = extractor()
+        fx = feats.FoaFeatures()
         rng = np.random.default_rng(3)
-        audio = (rng.standard_normal((4, 24000 * 2)) * 0.1).astype(np.float32)
-        f = np.asarray(fx(audio) if callable(fx) else fx.compute(audio), dtype=np.float32)
-    except Exception as e:  # the features API is another module's; do not fail this test on its shape
+        t = np.arange(24000 * 2) / 24000.0
+        src = np.sin(2 * np.pi * 440 * t) * (1 + rng.standard_normal(t.size) * 0.3)
+        gains = np.array([1.0, 0.5, 0.1, 0.8])[:, None]  # W, Y, Z, X: a source front-left
+        audio = (gains * src + rng.standard_normal((4, t.size)) * 0.01).astype(np.float32)
+        f = np.asarray(fx.compute(audio), dtype=np.float32)
+    except Exception as e:  # the features API is another module's; do not fail this test on it
         pytest.skip(f"could not compute features with FoaFeatures: {e}")
     if f.ndim == 3:
         f = f[None]
@@ -161,3 +161,23 @@ def test_package_import_is_light():
             "bad=[m for m in ('torch','onnxruntime','tensorrt','pycuda') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_open_bundle_backend_uses_cache_dir(tmp_path, monkeypatch):
+    model_mod = pytest.importorskip("seld_ros.model")
+    bundle_mod = pytest.importorskip("seld_ros.model.bundle")
+    cfg = model_mod.default_at2seld_config(temporal={"d_model": 32, "layers": 1}, head={"hidden": 32},
+                                           spatial_channels=[8, 8, 16, 16])
+    model = model_mod.build_model(cfg).eval()
+    path = str(tmp_path / "b.pt")
+    bundle_mod.save_bundle(path, model, {"sample_rate": 24000}, {}, [f"c{i}" for i in range(13)], [0.5] * 13)
+    monkeypatch.setattr(factory, "_torch_has_cuda", lambda: False)
+    backend, net = factory.open_bundle_backend(path, context_seconds=1.0, cache_dir=str(tmp_path / "cache"),
+                                               num_threads=1, warmup=1)
+    assert backend.name == "onnxruntime" and backend.block_frames == 50
+    onnx_files = list((tmp_path / "cache").glob("*.onnx"))
+    assert len(onnx_files) == 1 and onnx_files[0].name.startswith(net.bundle_hash[:16])
+    ref = TorchBackend().load(net.model, 50)
+    x = {"features": np.random.default_rng(0).standard_normal((1, 13, 50, 64)).astype(np.float32) * 10}
+    for name, v in ref.infer(x).items():
+        assert np.max(np.abs(v - backend.infer(x)[name])) <= 1e-4

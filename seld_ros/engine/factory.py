@@ -155,13 +155,48 @@ def _create_auto(**kw) -> InferenceBackend:
     else:
         skipped.append(why if not ok else "tensorrt: no ONNX/engine and no model to export")
     if has_network and _torch_has_cuda():
-        return attempt("torch", "no usable TensorRT; torch has CUDA [" + "; ".join(skipped) + "]", device="cuda")
+        return attempt("torch", "no usable TensorRT; torch has CUDA [" + "; ".join(skipped) + "]", device="cuda",
+                       precision="fp16" if kw["enable_fp16"] else kw["precision"])
     ok, why = probes["onnxruntime"]
     if ok and (has_onnx or has_network):
         return attempt("onnxruntime", "CPU; fastest CPU backend for this network [" + "; ".join(skipped) + "]",
                        device="cpu")
     skipped.append(why if not ok else "onnxruntime: no ONNX and no model to export")
     if has_network:
-        return attempt("torch", "CPU fallback [" + "; ".join(skipped) + "]", device="cpu")
+        return attempt("torch", "CPU fallback [" + "; ".join(skipped) + "]", device="cpu",
+                       precision="fp32" if kw["precision"] == "fp16" else kw["precision"])
     raise BackendUnavailableError("backend auto: nothing can run: " + "; ".join(skipped)
                                   + "; torch needs model= and frames=")
+
+
+def default_cache_dir() -> str:
+    return os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "seld_ros")
+
+
+def open_bundle_backend(bundle_path: str, name: str = "auto", *, context_seconds: float = 2.0,
+                        cache_dir: Optional[str] = None, engine_file_path: str = "", force_engine_update: bool = False,
+                        enable_fp16: bool = True, max_workspace_size: int = DEFAULT_WORKSPACE_BYTES,
+                        num_threads: Optional[int] = None, warmup: int = 3):
+    """What the node / pipeline calls: bundle file -> (loaded backend, LoadedNetwork).
+
+    The block is ``context_seconds`` rounded to whole 100 ms label frames. The ONNX (and, for TensorRT,
+    the engine) live in ``cache_dir`` (default ``~/.cache/seld_ros``) under names derived from the bundle
+    hash and block length, re-exported / rebuilt when stale.
+    """
+    from .bundle_adapter import load_network
+    from .streaming_defaults import LABEL_HOP_FRAMES
+    net = load_network(bundle_path)
+    labels = max(1, int(round(float(context_seconds) / 0.1)))
+    frames = labels * LABEL_HOP_FRAMES
+    cache_dir = cache_dir or default_cache_dir()
+    os.makedirs(cache_dir, exist_ok=True)
+    stem = f"{(net.bundle_hash or 'model')[:16]}-{frames}f"
+    onnx_path = os.path.join(cache_dir, stem + ".onnx")
+    if not engine_file_path:
+        engine_file_path = os.path.join(cache_dir, f"{stem}-{'fp16' if enable_fp16 else 'fp32'}.plan")
+    backend = create_backend(name, model=net.model, onnx_path=onnx_path, frames=frames,
+                             engine_file_path=engine_file_path, force_engine_update=force_engine_update,
+                             enable_fp16=enable_fp16, max_workspace_size=max_workspace_size,
+                             bundle_hash=net.bundle_hash, num_threads=num_threads, warmup=warmup)
+    log.info("inference backend: %s", backend.info())
+    return backend, net
