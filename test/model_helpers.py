@@ -1,0 +1,42 @@
+"""Small real model bundles made on the spot for tests (random weights, real architecture)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seld_ros.classes import STARSS23_CLASSES
+
+
+def tiny_at2seld_config(**over) -> dict:
+    from seld_ros.model import default_at2seld_config
+    from seld_ros.model.panns import backbone_config
+
+    cfg = default_at2seld_config(
+        backbone=backbone_config("slim", channels=[8, 16]),
+        spatial_channels=[8, 16],
+        temporal={"kind": "gru", "d_model": 32, "layers": 1, "bidirectional": True, "heads": 2},
+        head={"mode": "trackwise", "num_tracks": 3, "distance": True, "hidden": 32},
+    )
+    cfg.update(over)
+    return cfg
+
+
+def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5) -> Path:
+    """A real AT2SELD bundle (tiny widths, random weights) with feature statistics from noise."""
+    from seld_ros.features.config import FeatureConfig
+    from seld_ros.features.foa import FoaFeatures
+    from seld_ros.features.stats import FeatureStats
+    from seld_ros.model import build_model
+    from seld_ros.model.bundle import save_bundle
+
+    torch.manual_seed(seed)
+    model = build_model(tiny_at2seld_config()).eval()
+    fcfg = FeatureConfig()
+    stats = FeatureStats(fcfg.num_channels, fcfg.n_mels)
+    rng = np.random.default_rng(seed)
+    stats.update(FoaFeatures(fcfg).compute((rng.standard_normal((4, 48000)) * 0.1).astype(np.float32)))
+    save_bundle(str(path), model, fcfg.to_dict(), stats.to_dict(), list(STARSS23_CLASSES),
+                [thresholds] * len(STARSS23_CLASSES), provenance={"note": "test bundle, random weights"})
+    return Path(path)
