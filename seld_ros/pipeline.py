@@ -366,7 +366,11 @@ class SeldPipeline:
             return
         if self._stats is not None:
             feats = self._stats.apply(feats)
-        self._emit(self._stream.push(feats), result)
+        # One label frame per network run, whatever the chunking: a frame's output must not depend
+        # on how the audio was cut into messages (the node and the offline evaluation must agree).
+        hop = self.feature_config.frames_per_label
+        for start in range(0, feats.shape[1], hop):
+            self._emit(self._stream.push(feats[:, start:start + hop]), result)
 
     def _flush_into(self, result: PushResult) -> None:
         if self._ring is not None:
