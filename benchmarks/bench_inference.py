@@ -1,0 +1,192 @@
+"""Per-hop inference cost of the SELD network, per available backend, at the streaming block size.
+
+    .venv/bin/python benchmarks/bench_inference.py [--bundle B] [--context-seconds 2.0] [--iters 300]
+
+What is timed: ``backend.infer({"features": block})`` for one (1, 13, 5W, 64) float32 block — exactly
+what ``StreamingInference`` runs every 100 ms hop (the network only; features are bench_features.py).
+Batch 1, one CPU thread (torch.set_num_threads(1), onnxruntime intra_op_num_threads=1, process bound to
+one core where possible). GPU backends (torch CUDA fp32/fp16/CUDA graphs, onnxruntime CUDA EP, TensorRT)
+are timed when present and reported as not run otherwise.
+
+Model: the default bundle (seld_ros/models/default.pt) when it exists, else the default AT2SELD
+architecture with random weights (cost does not depend on the weights). MACs from torch's FLOP counter.
+Writes flat JSON to benchmarks/results/bench_inference.json.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy / torch load
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from seld_ros.engine.export import export_onnx  # noqa: E402
+from seld_ros.engine.factory import probe_backends  # noqa: E402
+from seld_ros.engine.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
+from seld_ros.engine.profile import count_macs  # noqa: E402
+from seld_ros.engine.torch_backend import TorchBackend  # noqa: E402
+
+HOP_MS = 100.0
+DEFAULT_BUNDLE = REPO / "seld_ros" / "models" / "default.pt"
+
+
+def cpu_model() -> str:
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "seld_ros/engine", "seld_ros/model",
+                                "benchmarks/bench_inference.py"], cwd=REPO, capture_output=True, text=True).stdout
+        return sha + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_model(bundle: str | None):
+    path = Path(bundle) if bundle else DEFAULT_BUNDLE
+    if path.is_file():
+        from seld_ros.engine.bundle_adapter import load_network
+        net = load_network(str(path))
+        return net.model, f"bundle {path.name} ({net.bundle_hash[:12]})", "trained"
+    if bundle:
+        raise SystemExit(f"bundle not found: {bundle}")
+    from seld_ros.model import build_model, default_at2seld_config
+    torch.manual_seed(0)
+    return build_model(default_at2seld_config()).eval(), "default AT2SELD config", "random"
+
+
+def time_backend(backend, iters: int, warmup: int, sync=None) -> dict:
+    rng = np.random.default_rng(0)
+    block = {s.name: rng.standard_normal(s.shape).astype(np.float32) for s in backend.input_specs}
+    for _ in range(warmup):
+        backend.infer(block)
+    ts = np.empty(iters)
+    for i in range(iters):
+        t0 = time.perf_counter()
+        backend.infer(block)  # returns host numpy arrays: includes H2D/D2H and sync on GPU backends
+        ts[i] = time.perf_counter() - t0
+    ms = ts * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "mean_ms": float(ms.mean()), "hops_per_s": float(1e3 / ms.mean())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bundle", default=None)
+    p.add_argument("--context-seconds", type=float, default=2.0, help="streaming window (default %(default)s s)")
+    p.add_argument("--iters", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_inference.json"))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        except OSError:
+            pass
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+
+    model, model_desc, weights = load_model(args.bundle)
+    frames = int(round(args.context_seconds / 0.1)) * 5
+    cost = count_macs(model, frames)
+    res = {"model": model_desc, "weights": weights, "block_frames": frames, "context_seconds": frames * 0.02,
+           "batch": 1, "cpu_threads": 1, "model_params": cost["params"], "model_macs_per_hop": cost["macs"],
+           "model_gmacs_per_hop": round(cost["macs"] / 1e9, 4)}
+
+    rows = []
+
+    def record(key, label, fn):
+        try:
+            backend = fn()
+        except Exception as e:  # noqa: BLE001 - report and continue
+            res[f"{key}_status"] = f"not run: {type(e).__name__}: {e}"
+            print(f"{label:38s} not run: {e}")
+            return
+        r = time_backend(backend, args.iters, args.warmup)
+        for k, v in r.items():
+            res[f"{key}_{k}"] = round(v, 4)
+        res[f"{key}_status"] = "ok"
+        rows.append((key, label, r))
+        print(f"{label:38s} p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  {r['hops_per_s']:8.1f} hops/s")
+        backend.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = os.path.join(tmp, "model.onnx")
+        rep = export_onnx(model, onnx_path, frames)
+        res["onnx_parity_max_abs_diff"] = rep.max_abs_diff
+        record("torch_cpu_fp32", "torch CPU fp32 (1 thread)", lambda: TorchBackend().load(model, frames))
+        record("onnxruntime_cpu_fp32", "onnxruntime CPU fp32 (1 thread)",
+               lambda: OnnxRuntimeBackend().load(onnx_path, num_threads=1))
+        gpu = torch.cuda.is_available()
+        if gpu:
+            res["gpu"] = torch.cuda.get_device_name(0)
+        for prec, graphs in (("fp32", False), ("fp16", False), ("fp32", True), ("fp16", True)):
+            key = f"torch_cuda_{prec}" + ("_graphs" if graphs else "")
+            if not gpu:
+                res[f"{key}_status"] = "not run: torch has no CUDA device"
+                continue
+            record(key, f"torch CUDA {prec}{' + CUDA graphs' if graphs else ''}",
+                   lambda prec=prec, graphs=graphs: TorchBackend().load(model, frames, device="cuda", precision=prec,
+                                                                        cuda_graphs=graphs))
+        if OnnxRuntimeBackend.cuda_provider_available():
+            record("onnxruntime_cuda_fp32", "onnxruntime CUDA EP fp32",
+                   lambda: OnnxRuntimeBackend().load(onnx_path, device="cuda"))
+        else:
+            res["onnxruntime_cuda_fp32_status"] = "not run: onnxruntime has no CUDAExecutionProvider"
+        ok, why = probe_backends()["tensorrt"]
+        for fp16 in (False, True):
+            key = f"tensorrt_{'fp16' if fp16 else 'fp32'}"
+            if not ok:
+                res[f"{key}_status"] = f"not run: {why}"
+                continue
+            from seld_ros.engine.tensorrt_backend import TensorRTBackend
+            record(key, f"TensorRT {'fp16' if fp16 else 'fp32'}",
+                   lambda fp16=fp16: TensorRTBackend().load(onnx_path, os.path.join(tmp, f"m{fp16}.plan"),
+                                                            enable_fp16=fp16))
+
+    cpu = [(k, r) for k, _, r in rows if "_cpu_" in k]
+    if cpu:
+        best_key, best = min(cpu, key=lambda kr: kr[1]["p50_ms"])
+        res["fastest_cpu_backend"] = best_key
+        res["fastest_cpu_p50_ms"] = round(best["p50_ms"], 4)
+        res["fastest_cpu_realtime_fraction"] = round(best["p50_ms"] / HOP_MS, 4)
+        res["acceptance_cpu_p50_le_10ms"] = bool(best["p50_ms"] <= 10.0)
+    res.update({"hardware": cpu_model() + (f" + {res['gpu']}" if "gpu" in res else "") + f" ({os.cpu_count()} cpus "
+                "visible, 1 used)", "commit": git_commit(), "python": platform.python_version(),
+                "torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__,
+                "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
+    print(f"MACs per hop: {cost['macs'] / 1e6:.1f} M, params {cost['params'] / 1e6:.2f} M; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
