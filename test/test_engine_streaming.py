@@ -103,3 +103,17 @@ def test_streaming_with_real_network_and_full_window_matches_offline():
     out = s.push(feats)
     assert out.first_index == 0 and out.count == 1
     np.testing.assert_allclose(out.outputs["accdoa"][0], ref[0], atol=1e-5)
+
+
+def test_per_bin_pad_value_fills_the_start_of_the_window():
+    class WindowFirst(FrameLocalBackend):
+        def _run(self, inputs):
+            x = inputs["features"][0]
+            return {"y": np.broadcast_to(x[:, 0, :].sum(), (1, x.shape[1] // 5, 2)).astype(np.float32)}
+
+    pad = np.arange(C * F, dtype=np.float32).reshape(C, F)
+    s = StreamingInference(WindowFirst().load(10), pad_value=pad)
+    out = s.push(np.zeros((C, 5, F), np.float32))
+    assert out.outputs["y"][0, 0] == pad.sum()
+    with pytest.raises(ValueError, match="pad_value"):
+        StreamingInference(WindowFirst().load(10), pad_value=np.zeros(3))

@@ -99,6 +99,7 @@ class InferenceBackend(abc.ABC):
     def info(self) -> dict:
         """What runs where: name, device, precision, library versions, block shapes."""
         return {
+            "name": self.name,
             "backend": self.name,
             "device": self.device,
             "precision": self.precision,
@@ -106,6 +107,7 @@ class InferenceBackend(abc.ABC):
             "inputs": [s.as_dict() for s in self.input_specs],
             "outputs": [s.as_dict() for s in self.output_specs],
             "block_frames": self.block_frames,
+            "block_shape": list(self.input_specs[0].shape) if self.input_specs else None,
         }
 
     def versions(self) -> dict:

@@ -53,11 +53,13 @@ class StreamingInference:
     backend:    a loaded :class:`InferenceBackend` with a single (1, C, T, F) input.
     lookahead:  label frames of right context before a frame is emitted (latency = lookahead x 100 ms).
     time_axis:  label-frame axis of the network outputs (1 for (B, T, ...)).
-    pad_value:  feature value for the not-yet-filled part of the window at stream start.
+    pad_value:  features for the not-yet-filled part of the window at stream start: a scalar, or per
+                channel/bin values (C, F) — e.g. the normalisation mean, so that padding is "average
+                background" for a network that normalises its raw input itself.
     """
 
     def __init__(self, backend: InferenceBackend, *, lookahead: int = 0, time_axis: int = 1,
-                 label_hop: int = LABEL_HOP_FRAMES, pad_value: float = 0.0):
+                 label_hop: int = LABEL_HOP_FRAMES, pad_value=0.0):
         if len(backend.input_specs) != 1:
             raise ValueError(f"StreamingInference handles single-input networks; this one has "
                              f"{backend.input_names}")
@@ -75,14 +77,21 @@ class StreamingInference:
         if not 0 <= self.lookahead < self.window_labels:
             raise ValueError(f"lookahead must be in [0, {self.window_labels - 1}], got {lookahead}")
         self.time_axis = int(time_axis)
-        self.pad_value = float(pad_value)
         self.channels, self.bins = int(spec.shape[1]), int(spec.shape[3])
+        pad = np.asarray(pad_value, dtype=np.float32)
+        if pad.ndim == 0:
+            pad = np.full((self.channels, self.bins), pad, np.float32)
+        pad = pad.reshape(-1, pad.shape[-1]) if pad.ndim == 3 else pad
+        if pad.shape != (self.channels, self.bins):
+            raise ValueError(f"pad_value must be a scalar or ({self.channels}, {self.bins}), got {pad.shape}")
+        self._pad = pad[:, None, :]  # (C, 1, F), broadcast over frames
         self.reset()
 
     # -- state ----------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the stream (e.g. after a gap in the audio)."""
-        self._window = np.full((1, self.channels, self.window_frames, self.bins), self.pad_value, np.float32)
+        self._window = np.ascontiguousarray(
+            np.broadcast_to(self._pad[None], (1, self.channels, self.window_frames, self.bins)), np.float32)
         self._pending = np.zeros((self.channels, 0, self.bins), np.float32)  # < 1 label frame of features
         self._labels_in = 0      # label frames pushed into the window (real or flush padding)
         self._labels_real = 0    # label frames of real features
@@ -120,7 +129,7 @@ class StreamingInference:
         self._pending = self._pending[:, :0]
         if self._emitted >= self._labels_real:
             return None
-        pad = np.full((self.channels, self.lookahead * self.label_hop, self.bins), self.pad_value, np.float32)
+        pad = np.broadcast_to(self._pad, (self.channels, self.lookahead * self.label_hop, self.bins))
         return self._advance(pad, real=False)
 
     def _advance(self, frames: np.ndarray, real: bool) -> Optional[StreamOutput]:
