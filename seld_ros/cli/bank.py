@@ -1,0 +1,80 @@
+"""seld-bank: look at the sound bank.
+
+    seld-bank render [--out docs/img] [--examples 3] [--seed 0] [--bank procedural|DIR]
+        writes docs/img/bank_<class>.png: log spectrograms of a few draws per class
+    seld-bank list [--bank DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from seld_ros.classes import STARSS23_CLASSES
+
+
+def render(bank, out: Path, examples: int, seed: int, dpi: int = 60) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.signal import stft
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ci, name in enumerate(bank.class_names):
+        fig, axes = plt.subplots(1, examples, figsize=(3.0 * examples, 2.2), squeeze=False)
+        for k in range(examples):
+            rng = np.random.default_rng([seed, ci, k])
+            x = bank.draw(name, rng)
+            f, t, z = stft(x, fs=24000, nperseg=512, noverlap=384)
+            db = 20 * np.log10(np.abs(z) + 1e-6)
+            ax = axes[0, k]
+            ax.pcolormesh(t, f / 1000, db, vmin=db.max() - 80, vmax=db.max(), shading="auto", cmap="magma")
+            ax.set_title(f"{name} #{k} ({len(x) / 24000:.1f} s)", fontsize=8)
+            ax.set_xlabel("s", fontsize=7)
+            ax.tick_params(labelsize=6)
+            if k == 0:
+                ax.set_ylabel("kHz", fontsize=7)
+        fig.tight_layout()
+        p = out / f"bank_{name}.png"
+        fig.savefig(p, dpi=dpi)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="seld-bank", description="Inspect the sound bank.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("render", help="spectrogram PNGs of a few draws per class")
+    r.add_argument("--out", default="docs/img")
+    r.add_argument("--examples", type=int, default=3)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--bank", default="procedural", help="'procedural' or a folder bank/<class>/*.wav")
+    r.add_argument("--dpi", type=int, default=60)
+    ls = sub.add_parser("list", help="classes and number of files")
+    ls.add_argument("--bank", default="procedural")
+    args = ap.parse_args(argv)
+    from seld_ros.data.bank import FolderBank, make_bank
+    from seld_ros.data.labels import LabelError
+
+    try:
+        bank = make_bank(args.bank, STARSS23_CLASSES)
+    except LabelError as exc:
+        print(f"seld-bank: error: {exc}", file=sys.stderr)
+        return 2
+    if args.cmd == "list":
+        for c in bank.class_names:
+            n = len(bank.files[c]) if isinstance(bank, FolderBank) else "procedural"
+            print(f"{c:16s} {n}")
+        return 0
+    for p in render(bank, Path(args.out), args.examples, args.seed, args.dpi):
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
