@@ -115,9 +115,9 @@ class SeldScores:
                 s += f"  DE {d['dist_error']:.2f} m  RDE {d['rel_dist_error']:.3f}"
             s += f"  ER {d['error_rate']:.3f}  SELD {d['seld']:.3f}"
             lines.append(s)
-        lines.append(f"classes present in the reference: {self.classes_present}/{len(self.class_names)} "
-                     f"(macro F is at most {self.classes_present / max(1, len(self.class_names)):.3f} of micro-like "
-                     f"performance when classes are absent)")
+        n, k = len(self.class_names), self.classes_present
+        lines.append(f"classes present in the reference: {k}/{n} (macro F and LR average all {n} classes; "
+                     f"absent classes count 0, so they are capped at {k / max(1, n):.3f})")
         return "\n".join(lines)
 
 
