@@ -86,11 +86,14 @@ class AudioChunk:
     stamp_ns: int
     frame_id: str = ""
     received_monotonic: float = 0.0
+    # set by a live consumer that dropped the chunks before this one to catch up with real time:
+    # skip ahead (restart the stream here) instead of zero-filling and processing the dropped span
+    after_drop: bool = False
 
 
 @dataclass
 class InputIssue:
-    kind: str  # gap | overlap | duplicate | restart | stamp_jump
+    kind: str  # gap | overlap | duplicate | restart | skip | stamp_jump
     message: str
 
 
@@ -153,11 +156,18 @@ class SeldPipeline:
             raise PipelineError(f"bundle features expect {self.feature_config.sample_rate} Hz; the pipeline runs at "
                                 f"{INTERNAL_RATE} Hz")
         self._features = StreamingFoaFeatures(self.feature_config)
-        self._stats = FeatureStats.from_dict(self.bundle.feature_stats) if self.bundle.feature_stats else None
         self._backend = self._make_backend(str(path), bundle_hash(str(path)))
         from seld_ros.engine.streaming import StreamingInference
 
-        self._stream = StreamingInference(self._backend, lookahead=0, pad_value=0.0)
+        # The network normalises its raw-feature input itself (statistics in its state dict). Until the
+        # window is full, its older part is padded with the mean feature: "average background", not silence.
+        pad = 0.0
+        if self.bundle.feature_stats:
+            try:
+                pad = FeatureStats.from_dict(self.bundle.feature_stats).mean.astype(np.float32)
+            except (ValueError, KeyError):
+                log.warning("bundle feature statistics unreadable; padding the stream start with zeros")
+        self._stream = StreamingInference(self._backend, lookahead=0, pad_value=pad)
         self._decoder = self.bundle.make_decoder(cfg.merge_angle_deg)
         self._base_thresholds = np.asarray(self._decoder.thresholds, dtype=np.float64).copy()
         self._tracker = Tracker(cfg.tracker)
@@ -259,7 +269,12 @@ class SeldPipeline:
         elif self._ring is not None:
             expected = self._ring.next_sample_index
             jump = idx - expected
-            if abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + foa.shape[1] <= expected):
+            if chunk.after_drop and jump > 0:
+                result.issues.append(InputIssue("skip", f"skipped {jump / rate:.2f} s of audio dropped to keep up "
+                                                        "with real time"))
+                self._counters["skips"] += 1
+                self._reset_stream_state()
+            elif abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + foa.shape[1] <= expected):
                 what = "gap" if jump > 0 else "jump back"
                 result.issues.append(InputIssue("restart", f"{what} of {abs(jump) / rate:.2f} s in first_sample_index "
                                                            f"(expected {expected}, got {idx}): restarting the stream"))
@@ -364,8 +379,6 @@ class SeldPipeline:
         feats = self._features.push(x)
         if feats.shape[1] == 0:
             return
-        if self._stats is not None:
-            feats = self._stats.apply(feats)
         # One label frame per network run, whatever the chunking: a frame's output must not depend
         # on how the audio was cut into messages (the node and the offline evaluation must agree).
         hop = self.feature_config.frames_per_label

@@ -190,3 +190,14 @@ def test_missing_and_corrupt_model_files_give_clear_errors(tmp_path):
     bad.write_bytes(b"\x80\x04this is not a bundle")
     with pytest.raises(PipelineError, match="cannot load model bundle"):
         SeldPipeline(PipelineConfig(model_file_path=str(bad)))
+
+
+def test_after_drop_skips_ahead_instead_of_zero_filling(pipe):
+    x = noise(2.0)
+    feed(pipe, x[:4800], [2400, 2400])
+    late = chunk(x[14400:16800], 14400)
+    late.after_drop = True
+    res = pipe.push(late)
+    assert [i.kind for i in res.issues] == ["skip"] and pipe.stats().get("gap_samples", 0) == 0
+    assert [f.frame_index for f in res.frames] == [6]  # only the new audio is processed, at its own time
+    assert res.frames[0].stamp_ns == T0 + 600_000_000

@@ -80,6 +80,7 @@ class SeldNode(Node):
             )
         self._queue: queue.Queue = queue.Queue(maxsize=self.settings["queue_size"])
         self._stop = threading.Event()
+        self._dropped_since_processed = False
         self._lock = threading.Lock()
         self.counters = collections.Counter()
         self._latencies_ms: collections.deque = collections.deque(maxlen=2000)
@@ -180,6 +181,7 @@ class SeldNode(Node):
             except queue.Full:
                 try:
                     dropped = self._queue.get_nowait()
+                    self._dropped_since_processed = True
                     self.counters["chunks_dropped"] += 1
                     self.counters["samples_dropped"] += int(dropped.samples.shape[0])
                     self._throttle.warn("drop", "falling behind real time: dropped the oldest queued audio "
@@ -194,6 +196,9 @@ class SeldNode(Node):
                 chunk = self._queue.get(timeout=0.1)
             except queue.Empty:
                 continue
+            if self._dropped_since_processed:
+                self._dropped_since_processed = False
+                chunk.after_drop = True
             t0 = time.perf_counter()
             try:
                 result = self.pipeline.push(chunk)
@@ -235,7 +240,7 @@ class SeldNode(Node):
         c = self.counters
         st = self.pipeline.stats()
         status = DiagnosticStatus()
-        status.name = f"{self.get_name()}: sound event localization"
+        status.name = f"{self.get_fully_qualified_name()}: sound event localization"
         status.hardware_id = self._last_frame_id
         problems = c["chunks_dropped"] + c["chunks_rejected"] + st.get("gaps", 0) + c["chunks_failed"]
         status.level = DiagnosticStatus.OK if problems == 0 else DiagnosticStatus.WARN
@@ -273,8 +278,16 @@ class SeldNode(Node):
         self._worker.join(timeout=5.0)
         try:
             self.pub_markers.publish(markers.delete_all(self._last_frame_id, self.get_clock().now().to_msg()))
-        except Exception:  # context already shut down
-            pass
+            # give reliable subscribers (RViz) the chance to get it before the participant goes away
+            wait = getattr(self.pub_markers, "wait_for_all_acked", None)
+            if wait is not None:
+                from rclpy.duration import Duration
+
+                wait(Duration(seconds=1.0))
+            else:  # pragma: no cover - older rclpy
+                time.sleep(0.2)
+        except Exception as exc:  # context already shut down
+            self.get_logger().debug(f"could not clear markers: {exc}")
 
 
 def _per_class(values):
@@ -283,18 +296,29 @@ def _per_class(values):
     return None if vals == [0.0] or not vals else vals
 
 
+def _init_rclpy(argv) -> None:
+    """Our own SIGINT/SIGTERM handling where rclpy allows it, so the node can clean up (clear its
+    RViz markers) before the context goes away."""
+    try:
+        from rclpy.signals import SignalHandlerOptions
+    except ImportError:  # pragma: no cover - older rclpy: default handlers
+        rclpy.init(args=argv)
+        return
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+
+
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
     argv = sys.argv if argv is None else argv
-    try:  # our own SIGINT/SIGTERM handling, so the node can clean up before the context goes
-        from rclpy.signals import SignalHandlerOptions
-
-        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    except (ImportError, TypeError):  # older rclpy: default handlers
-        rclpy.init(args=argv)
+    try:
+        _init_rclpy(argv)
+    except Exception as exc:  # e.g. a params file that is not valid YAML: rcl refuses the arguments
+        print(f"[seld_node] FATAL: cannot initialise ROS with the given arguments: {exc}", file=sys.stderr,
+              flush=True)
+        return 1
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = None
     code = 0
