@@ -1,0 +1,237 @@
+"""seld_replay: play a bag's audio into a running seld_node over DDS, record what the node publishes,
+and compare it with the offline evaluation of the same bag.
+
+    ros2 run seld_ros seld_replay demo.mcap --out runs/replay [--rate 1.0] [--start-node --bundle B]
+
+* Audio messages are published as they are stored (raw CDR bytes -> rclpy message, no re-encoding), on the node's
+  `~/audio` topic, paced by their bag timestamps at `--rate` x real time (`--rate 0`: as fast as the node takes them;
+  use the node's `mode: replay` for that, which applies back-pressure instead of dropping).
+* Every SoundEventArray the node publishes is printed as it arrives and written, with the markers, to
+  `<out>/node_outputs` (rosbag2, mcap).
+* With `--compare`, the bag is also evaluated offline (`seld_ros.bag.evaluate`, the same pipeline without ROS) and
+  the two are compared frame by frame: per-class event counts and directions.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import rclpy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message, serialize_message
+from visualization_msgs.msg import MarkerArray
+
+from seld_ros.msg import MultichannelAudio, SoundEventArray
+
+NS = 1_000_000_000
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(prog="seld_replay", description=__doc__.split("\n\n")[0])
+    p.add_argument("bag", help="rosbag2 directory (mcap or sqlite3) with MultichannelAudio")
+    p.add_argument("--out", default="runs/replay", help="output directory")
+    p.add_argument("--audio-topic", default="", help="audio topic in the bag (default: the only MultichannelAudio)")
+    p.add_argument("--node", default="/seld_node", help="fully qualified name of the node to feed")
+    p.add_argument("--rate", type=float, default=1.0, help="playback speed (1 = real time, 0 = as fast as possible)")
+    p.add_argument("--start-node", action="store_true", help="start the installed seld_node for the replay")
+    p.add_argument("--bundle", default="", help="model bundle for --start-node / --compare (default: shipped)")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--params-file", default="", help="params file for --start-node")
+    p.add_argument("--compare", action="store_true", help="also evaluate offline and compare")
+    p.add_argument("--quiet", action="store_true", help="do not print every event")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node's last frame")
+    return p.parse_args(argv)
+
+
+def _read_audio(bag: str, topic: str):
+    from rosbags.rosbag2 import Reader
+
+    with Reader(bag) as reader:
+        conns = [c for c in reader.connections if c.msgtype == "seld_ros/msg/MultichannelAudio"
+                 and (not topic or c.topic == topic)]
+        if not conns:
+            raise SystemExit(f"seld_replay: no MultichannelAudio topic{' ' + topic if topic else ''} in {bag}")
+        if len(conns) > 1 and not topic:
+            raise SystemExit(f"seld_replay: several audio topics in {bag}; pick one with --audio-topic: "
+                             + ", ".join(c.topic for c in conns))
+        return [(t, bytes(raw)) for _, t, raw in reader.messages(connections=conns)]
+
+
+def _start_node(args, log_path: Path) -> subprocess.Popen:
+    from ament_index_python.packages import get_package_prefix
+
+    exe = Path(get_package_prefix("seld_ros")) / "lib" / "seld_ros" / "seld_node"
+    share = Path(get_package_prefix("seld_ros")) / "share" / "seld_ros"
+    cmd = [str(exe), "--ros-args", "--params-file", args.params_file or str(share / "config" / "seld.yaml"),
+           "-p", "mode:=replay", "-p", f"backend:={args.backend}", "-r", f"__node:={args.node.rsplit('/', 1)[1]}"]
+    ns = args.node.rsplit("/", 1)[0]
+    if ns:
+        cmd += ["-r", f"__ns:={ns}"]
+    if args.bundle:
+        cmd += ["-p", f"model_file_path:={args.bundle}"]
+    return subprocess.Popen(cmd, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _describe(ev) -> str:
+    return (f"#{ev.track_id:<3d} {ev.class_name:<16s} az {math.degrees(ev.azimuth):+7.1f}° "
+            f"el {math.degrees(ev.elevation):+6.1f}°  conf {ev.confidence:.2f}"
+            + (f"  dist {ev.distance:.1f} m" if math.isfinite(ev.distance) else ""))
+
+
+def replay(args) -> dict:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    audio = _read_audio(args.bag, args.audio_topic)
+    first = deserialize_message(audio[0][1], MultichannelAudio)
+    last = deserialize_message(audio[-1][1], MultichannelAudio)
+    total = int(last.first_sample_index) + len(last.data) // max(int(last.channels), 1)
+    per_frame = int(round(first.sample_rate * 0.1))
+    expected_last = total // per_frame - 1
+    node_proc = _start_node(args, out / "node.log") if args.start_node else None
+
+    rclpy.init()
+    node = rclpy.create_node("seld_replay")
+    reliable = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(MultichannelAudio, f"{args.node}/audio", reliable)
+    received: list[tuple[int, SoundEventArray]] = []
+    markers: list[tuple[int, MarkerArray]] = []
+
+    def on_events(msg):
+        received.append((msg.header.stamp.sec * NS + msg.header.stamp.nanosec, msg))
+        if not args.quiet:
+            t = (received[-1][0] - (first.header.stamp.sec * NS + first.header.stamp.nanosec)) / NS
+            for ev in msg.events:
+                print(f"[{t:7.2f} s] {_describe(ev)}", flush=True)
+
+    node.create_subscription(SoundEventArray, f"{args.node}/events", on_events, reliable)
+    node.create_subscription(MarkerArray, f"{args.node}/markers",
+                             lambda m: markers.append((time.time_ns(), m)), reliable)
+    try:
+        deadline = time.monotonic() + 120.0
+        while pub.get_subscription_count() == 0:
+            if node_proc is not None and node_proc.poll() is not None:
+                raise SystemExit(f"seld_replay: the node exited ({node_proc.returncode}); see {out / 'node.log'}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"seld_replay: no node subscribed to {args.node}/audio within 120 s")
+            rclpy.spin_once(node, timeout_sec=0.05)
+        print(f"seld_replay: playing {len(audio)} audio messages ({total / first.sample_rate:.1f} s) into "
+              f"{args.node} at {'max speed' if args.rate <= 0 else f'{args.rate:g}x'}", flush=True)
+        t_start = time.monotonic()
+        bag_t0 = audio[0][0]
+        for bag_t, raw in audio:
+            if args.rate > 0:
+                due = t_start + (bag_t - bag_t0) / NS / args.rate
+                while time.monotonic() < due:
+                    rclpy.spin_once(node, timeout_sec=max(0.0, min(0.01, due - time.monotonic())))
+            pub.publish(deserialize_message(raw, MultichannelAudio))
+            rclpy.spin_once(node, timeout_sec=0.0)
+        play_s = time.monotonic() - t_start
+        end = time.monotonic() + args.timeout
+        while time.monotonic() < end and not (received and received[-1][1].frame_index >= expected_last):
+            rclpy.spin_once(node, timeout_sec=0.05)
+        for _ in range(20):
+            rclpy.spin_once(node, timeout_sec=0.01)
+    finally:
+        if node_proc is not None:
+            node_proc.send_signal(signal.SIGINT)
+            try:
+                node_proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                node_proc.kill()
+        node.destroy_node()
+        rclpy.shutdown()
+
+    _write_outputs(out / "node_outputs", received, markers, args.node)
+    counts = Counter(ev.class_name for _, m in received for ev in m.events)
+    summary = {"frames_received": len(received), "expected_frames": expected_last + 1, "play_seconds": play_s,
+               "audio_seconds": total / first.sample_rate, "events_per_class": dict(counts),
+               "output_bag": str(out / "node_outputs")}
+    print(f"seld_replay: node published {len(received)} frames (expected {expected_last + 1}), "
+          f"{sum(counts.values())} events: {dict(counts)}")
+    if args.compare:
+        summary["comparison"] = compare_with_offline(args, received, out)
+    return summary
+
+
+def _write_outputs(path: Path, received, markers, node_name: str) -> None:
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from seld_ros.bag import seld_typestore
+
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    ts = seld_typestore()
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        ce = w.add_connection(f"{node_name}/events", "seld_ros/msg/SoundEventArray", typestore=ts)
+        cm = w.add_connection(f"{node_name}/markers", "visualization_msgs/msg/MarkerArray", typestore=ts)
+        for stamp, msg in received:
+            w.write(ce, stamp, serialize_message(msg))
+        for stamp, msg in markers:
+            w.write(cm, stamp, serialize_message(msg))
+
+
+def compare_with_offline(args, received, out: Path) -> dict:
+    """Node outputs vs the offline pipeline on the same bag: per-class counts and matched directions."""
+    import numpy as np
+
+    from seld_ros.bag.evaluate import evaluate_bag
+
+    offline = evaluate_bag(args.bag, bundle=args.bundle or None, out_dir=str(out / "offline"),
+                           backend=args.backend, audio_topic=args.audio_topic or None)
+    off_frames = {f.frame_index: f for f in offline.frames}
+    node_counts, off_counts = Counter(), Counter()
+    angles, stamp_err = [], []
+    for _, msg in received:
+        node_counts.update(ev.class_name for ev in msg.events)
+        ref = off_frames.get(msg.frame_index)
+        if ref is None:
+            continue
+        stamp_err.append(abs(msg.header.stamp.sec * NS + msg.header.stamp.nanosec - ref.stamp_ns))
+        for ev in msg.events:
+            same = [o for o in ref.events if o.track_id == ev.track_id and o.class_id == ev.class_id]
+            if same:
+                v = np.array([ev.direction.x, ev.direction.y, ev.direction.z])
+                angles.append(math.degrees(math.acos(float(np.clip(v @ same[0].doa, -1, 1)))))
+    for f in offline.frames:
+        off_counts.update(e.class_name for e in f.events)
+    classes = sorted(set(node_counts) | set(off_counts))
+    rel = {c: abs(node_counts[c] - off_counts[c]) / max(off_counts[c], 1) for c in classes}
+    result = {
+        "node_events_per_class": dict(node_counts), "offline_events_per_class": dict(off_counts),
+        "max_relative_count_difference": max(rel.values()) if rel else 0.0,
+        "max_direction_difference_deg": max(angles) if angles else 0.0,
+        "matched_events": len(angles), "max_stamp_difference_ns": max(stamp_err) if stamp_err else 0,
+        "frames_compared": len(stamp_err),
+        "agree": (not rel or max(rel.values()) <= 0.02) and (not angles or max(angles) <= 1.0)
+        and (not stamp_err or max(stamp_err) == 0),
+        "offline_outputs": str(out / "offline"),
+    }
+    print(f"seld_replay: node vs offline: count difference {result['max_relative_count_difference'] * 100:.1f} % "
+          f"(max per class), direction difference {result['max_direction_difference_deg']:.3f}° over "
+          f"{len(angles)} matched events, stamps identical: {not stamp_err or max(stamp_err) == 0} "
+          f"-> {'AGREE' if result['agree'] else 'DISAGREE'}")
+    return result
+
+
+def main(argv=None) -> int:
+    args = _args(sys.argv[1:] if argv is None else argv)
+    summary = replay(args)
+    import json
+
+    Path(args.out, "replay_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    if args.compare and not summary["comparison"]["agree"]:
+        return 2
+    return 0 if summary["frames_received"] >= summary["expected_frames"] else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
