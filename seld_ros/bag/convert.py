@@ -1,0 +1,153 @@
+"""wav (+ DCASE CSV) -> rosbag2 and back, ROS-free.
+
+``from_dcase`` writes what a microphone-array driver would have recorded:
+
+* ``MultichannelAudio`` chunks of ``chunk_ms`` on the audio topic: header stamp = start time + sample offset of the
+  chunk's first sample, ``first_sample_index`` running from 0, layout as given (FOA, A-format, stereo, ...),
+  float32 samples exactly as in the wav (int16/int32 wavs are scaled to [-1, 1) as ``read_wav`` does);
+* one ``SoundEventArray`` per 100 ms label frame on the ground-truth topic (empty frames included, up to the end
+  of the audio): track_id = the CSV's source index, confidence 1, distance in metres (NaN when unknown),
+  frame_index = label frame;
+* bag timestamps = header stamps (audio time), so ``ros2 bag play`` replays at the recorded pace.
+
+``to_wav`` concatenates an audio topic back into a float32 wav: bit-exact for a bag written by ``from_dcase``;
+gaps in ``first_sample_index`` are zero-filled and overlaps dropped, with a warning each.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from seld_ros.bag.audio import KNOWN_LAYOUTS, BagAudio, PcmFormat, default_layout, read_audio
+from seld_ros.bag.io import BagError, BagWriter
+from seld_ros.bag.messages import AUDIO_MSGTYPE, EVENTS_MSGTYPE, audio_to_msg, labels_to_events_msgs
+
+log = logging.getLogger(__name__)
+
+NS = 1_000_000_000
+LABEL_HOP_S = 0.1
+DEFAULT_START_TIME_S = 1_700_000_000.0  # a fixed epoch (2023-11-14) so that generated bags are reproducible
+DEFAULT_AUDIO_TOPIC = "/audio"
+DEFAULT_GT_TOPIC = "/seld/ground_truth"
+DEFAULT_FRAME_ID = "mic_array"
+
+
+def sample_stamp_ns(start_ns: int, index: int, rate: int) -> int:
+    """Acquisition time of sample ``index`` (integer arithmetic, rounded to the nearest ns)."""
+    return int(start_ns) + (int(index) * NS + rate // 2) // rate
+
+
+def read_wav_native(path) -> tuple[np.ndarray, int]:
+    """A wav at its own rate as float32 (channels, samples), scaled as seld_ros.data.dcase.read_wav does."""
+    from scipy.io import wavfile
+
+    from seld_ros.data.dcase import read_wav
+
+    try:
+        fs, _ = wavfile.read(str(path), mmap=True)
+        return read_wav(path, target_fs=int(fs))
+    except (OSError, ValueError) as exc:
+        raise BagError(f"cannot read wav {path}: {exc}") from None
+
+
+@dataclass
+class FromDcaseSummary:
+    bag: str
+    storage: str
+    sample_rate: int
+    channels: int
+    layout: str
+    duration_s: float
+    audio_messages: int
+    gt_messages: int
+    gt_events: int
+    start_ns: int
+
+
+def from_dcase(wav, csv, out_bag, chunk_ms: float = 100.0, start_time_s: float = DEFAULT_START_TIME_S,
+               layout: str | None = None, storage: str = "mcap", audio_topic: str = DEFAULT_AUDIO_TOPIC,
+               gt_topic: str = DEFAULT_GT_TOPIC, frame_id: str = DEFAULT_FRAME_ID,
+               class_names: Sequence[str] | None = None, overwrite: bool = False,
+               label_format: str = "auto") -> FromDcaseSummary:
+    """Write a bag from a wav and (optionally, ``csv=None`` for none) its DCASE label CSV."""
+    audio, fs = read_wav_native(wav)
+    channels = audio.shape[0]
+    layout = layout or default_layout(channels)
+    if not layout:
+        raise BagError(f"{wav} has {channels} channels: give its layout (--layout)")
+    if layout in KNOWN_LAYOUTS and KNOWN_LAYOUTS[layout] != channels:
+        raise BagError(f"layout {layout} has {KNOWN_LAYOUTS[layout]} channels, but {wav} has {channels}")
+    if layout not in KNOWN_LAYOUTS:
+        raise BagError(f"unknown layout {layout!r}; known: {', '.join(KNOWN_LAYOUTS)}")
+    if not chunk_ms > 0:
+        raise BagError(f"chunk size must be positive, got {chunk_ms} ms")
+    step = max(1, int(round(chunk_ms * fs / 1000.0)))
+    start_ns = int(round(float(start_time_s) * NS))
+    n = audio.shape[1]
+
+    labels = None
+    if csv is not None:
+        from seld_ros.classes import STARSS23_CLASSES
+        from seld_ros.data.dcase import read_labels
+        from seld_ros.data.labels import LabelError
+
+        per_frame = int(round(fs * LABEL_HOP_S))
+        try:
+            labels = read_labels(csv, label_format, tuple(class_names or STARSS23_CLASSES))
+        except (LabelError, OSError) as exc:
+            raise BagError(f"cannot read labels {csv}: {exc}") from None
+        frames = max(labels.num_frames, -(-n // per_frame))
+        if frames > labels.num_frames:  # silence up to the end of the audio is ground truth too
+            labels = _pad_labels(labels, frames)
+
+    # (bag time, order, topic, message): audio before ground truth at equal times
+    items: list[tuple[int, int, str, object]] = []
+    samples = np.ascontiguousarray(audio.T)  # (n, ch) interleaved order
+    for i in range(0, n, step):
+        t = sample_stamp_ns(start_ns, i, fs)
+        items.append((t, 0, audio_topic, audio_to_msg(samples[i:i + step], fs, layout, i, t, frame_id)))
+    gt_events = 0
+    if labels is not None:
+        per_frame = int(round(fs * LABEL_HOP_S))
+        msgs = labels_to_events_msgs(labels, lambda k: sample_stamp_ns(start_ns, k * per_frame, fs), frame_id)
+        for m in msgs:
+            gt_events += len(m.events)
+            items.append((sample_stamp_ns(start_ns, int(m.frame_index) * per_frame, fs), 1, gt_topic, m))
+    items.sort(key=lambda x: (x[0], x[1]))
+
+    with BagWriter(out_bag, storage, overwrite) as w:
+        w.add(audio_topic, AUDIO_MSGTYPE)
+        if labels is not None:
+            w.add(gt_topic, EVENTS_MSGTYPE)
+        for t, _, topic, msg in items:
+            w.write(topic, t, msg)
+        counts = dict(w.counts)
+    return FromDcaseSummary(str(out_bag), storage, fs, channels, layout, n / fs, counts.get(audio_topic, 0),
+                            counts.get(gt_topic, 0), gt_events, start_ns)
+
+
+def _pad_labels(labels, frames: int):
+    from seld_ros.data.labels import SceneLabels
+
+    out = SceneLabels.empty(frames, labels.class_names, labels.max_events, labels.frame_hop_s)
+    t = labels.num_frames
+    out.class_id[:t], out.source_id[:t], out.doa[:t], out.distance[:t] = (
+        labels.class_id, labels.source_id, labels.doa, labels.distance)
+    return out
+
+
+def to_wav(bag, out_wav, topic: str | None = None, pcm: PcmFormat | None = None,
+           layout: str | None = None) -> BagAudio:
+    """Write a bag's audio topic as a float32 wav (bit-exact for float32 audio); returns what was read, with the
+    gaps/overlaps found in ``issues`` (each also logged as a warning)."""
+    from seld_ros.data.dcase import write_wav
+
+    audio = read_audio(bag, topic, pcm, layout)
+    try:
+        write_wav(out_wav, audio.samples, audio.sample_rate)
+    except OSError as exc:
+        raise BagError(f"cannot write {out_wav}: {exc}") from None
+    return audio

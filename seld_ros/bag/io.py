@@ -1,0 +1,153 @@
+"""Opening, writing and describing rosbag2 bags (mcap or sqlite3) with ``rosbags``, ROS-free.
+
+Every failure of the storage layer (missing file, truncated mcap, corrupt sqlite3, undecodable message) is raised
+as :class:`BagError` with the bag path and what went wrong, so the command-line tools can print one line and exit
+non-zero instead of a traceback from deep inside a storage plugin.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+from seld_ros.bag.types import seld_typestore
+
+STORAGES = ("mcap", "sqlite3")
+
+
+class BagError(RuntimeError):
+    """A bag cannot be read or written (missing, truncated, corrupt, no such topic, undecodable message)."""
+
+
+@contextlib.contextmanager
+def open_bag(path) -> Iterator:
+    """A ``rosbags.rosbag2.Reader`` for a bag folder, a .mcap or a .db3 file; storage errors become BagError."""
+    from rosbags.rosbag2 import Reader
+
+    path = Path(path)
+    if not path.exists():
+        raise BagError(f"bag not found: {path}")
+    try:
+        reader = Reader(path)
+        reader.open()
+    except BagError:
+        raise
+    except Exception as exc:  # rosbags / mcap / sqlite3 raise many types for broken files
+        raise BagError(f"cannot open bag {path}: {_describe(exc)}") from exc
+    try:
+        yield reader
+    finally:
+        with contextlib.suppress(Exception):
+            reader.close()
+
+
+def iter_messages(reader, connections, path="") -> Iterator[tuple[object, int, object]]:
+    """(connection, bag timestamp ns, deserialized message) in bag order; read/decode errors become BagError
+    naming the topic and how many of its messages were read."""
+    ts = seld_typestore()
+    it = reader.messages(connections=connections)
+    n = 0
+    while True:
+        try:
+            conn, t, raw = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise BagError(f"bag {path} is truncated or corrupt (after {n} messages): {_describe(exc)}") from exc
+        try:
+            msg = ts.deserialize_cdr(raw, conn.msgtype)
+        except Exception as exc:
+            raise BagError(f"bag {path}: message {n} on {conn.topic} ({conn.msgtype}) cannot be decoded: "
+                           f"{_describe(exc)}") from exc
+        n += 1
+        yield conn, t, msg
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or "no details"
+    return f"{type(exc).__name__}: {text}"
+
+
+def connections_for(reader, topic: str | None = None, msgtypes: tuple[str, ...] = ()) -> list:
+    """Connections on ``topic`` (any type) or, without a topic, those of the given message types."""
+    conns = list(reader.connections)
+    if topic:
+        return [c for c in conns if c.topic == topic]
+    return [c for c in conns if c.msgtype in msgtypes]
+
+
+def topic_summary(reader) -> dict[str, dict]:
+    """{topic: {"type": msgtype, "count": messages}} as the bag's index says."""
+    out: dict[str, dict] = {}
+    for c in reader.connections:
+        d = out.setdefault(c.topic, {"type": c.msgtype, "count": 0})
+        d["count"] += int(c.msgcount or 0)
+    return out
+
+
+class BagWriter:
+    """A rosbag2 writer for seld_ros types: ``add(topic, msgtype)`` once, then ``write(topic, t_ns, msg)``.
+
+    ``storage``: 'mcap' (default, what Jazzy records) or 'sqlite3'. The bag folder must not exist unless
+    ``overwrite``. Message definitions are embedded, so ``ros2 bag play`` can replay the result."""
+
+    def __init__(self, path, storage: str = "mcap", overwrite: bool = False):
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        if storage not in STORAGES:
+            raise BagError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+        self.path = Path(path)
+        if self.path.exists():
+            if not overwrite:
+                raise BagError(f"output bag {self.path} already exists (remove it or pass --overwrite)")
+            if self.path.is_dir():
+                shutil.rmtree(self.path)
+            else:
+                self.path.unlink()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+        self._ts = seld_typestore()
+        self._writer = Writer(self.path, version=9, storage_plugin=plugin)
+        self._conns: dict[str, tuple[object, str]] = {}
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> "BagWriter":
+        try:
+            self._writer.open()
+        except Exception as exc:
+            raise BagError(f"cannot create bag {self.path}: {_describe(exc)}") from exc
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._writer.close()
+
+    def add(self, topic: str, msgtype: str) -> None:
+        if topic not in self._conns:
+            self._conns[topic] = (self._writer.add_connection(topic, msgtype, typestore=self._ts), msgtype)
+            self.counts[topic] = 0
+
+    def write(self, topic: str, t_ns: int, msg) -> None:
+        conn, msgtype = self._conns[topic]
+        self._writer.write(conn, int(t_ns), self._ts.serialize_cdr(msg, msgtype))
+        self.counts[topic] += 1
+
+
+def bag_info(path) -> dict:
+    """Storage, duration, topics and, for audio topics, format and sample continuity (reads the audio topic)."""
+    from seld_ros.bag.audio import AUDIO_TYPES, scan_audio
+
+    with open_bag(path) as reader:
+        topics = topic_summary(reader)
+        meta = reader
+        start, end = int(meta.start_time), int(meta.end_time)
+        count = int(meta.message_count)
+    info = {"path": str(path), "messages": count, "start_ns": start if count else None,
+            "duration_s": (end - start) / 1e9 if count else 0.0, "topics": topics, "audio": {}}
+    for topic, d in topics.items():
+        if d["type"] in AUDIO_TYPES:
+            try:
+                info["audio"][topic] = scan_audio(path, topic)
+            except BagError as exc:
+                info["audio"][topic] = {"error": str(exc)}
+    return info
