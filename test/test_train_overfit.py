@@ -90,7 +90,7 @@ def _tiny_cfg(root, out, mode):
                   "dropout": 0.0},
         "training": {"out_dir": str(out), "epochs": 120, "batch_size": 3, "lr": 5e-3, "chunks_per_epoch": 3,
                      "warmup_epochs": 0, "seed": 0, "progress": False, "threads": 1,
-                     "augment": {"enabled": False}, "select_metric": "macro_f"},
+                     "augment": {"enabled": False}, "select_metric": "macro_f_grid"},
         "inference": {"calibrate": True},
     }
 
