@@ -69,7 +69,8 @@ def main(argv=None) -> int:
         "at2seld_conformer": {"name": "at2seld", "temporal": {"kind": "conformer", "layers": 2}},
         "at2seld_early_fusion": {"name": "at2seld", "fusion": {"mode": "early"}},
         "at2seld_cnn10_backbone": {"name": "at2seld", "backbone": {"arch": "cnn10"}},
-        "at2seld_cnn14_backbone": {"name": "at2seld", "backbone": {"arch": "cnn14"}},
+        "at2seld_cnn14_backbone": {"name": "at2seld", "backbone": {"arch": "cnn14"},
+                                   "spatial_channels": [16, 32, 64, 64, 64, 64]},
         "dcase_baseline_crnn": {"name": "dcase_baseline", "in_channels": 7},
     }
     res = {}
