@@ -1,0 +1,375 @@
+"""Offline evaluation of a bag: every audio message, in bag order, through the same ROS-free pipeline the node
+runs (:class:`seld_ros.pipeline.SeldPipeline`), as fast as the CPU allows, then ``flush()``.
+
+Deterministic and lossless: no real-time pacing, no queue, no drops; the only audio not processed is what the
+pipeline itself rejects (reported). Outputs (all optional, under ``out_dir``):
+
+* ``results/``           rosbag2 with ``/seld_node/events`` (SoundEventArray, every output frame, empty ones
+                         too) and ``/seld_node/markers`` (MarkerArray, frames with events) -- what the node
+                         publishes, bag time = header stamp = audio time of the frame;
+* ``pred/<name>.csv``    the tracked events, DCASE 2024 format ``frame,class,source,azimuth,elevation,distance``:
+                         source = track id, degrees with 2 decimals, distance in **centimetres** (the DCASE 2024
+                         unit; score with ``seld-score ref pred --pred-distance-unit cm``); a model without a
+                         distance output writes the 5-column direction-only format;
+* ``ref/<name>.csv``     the bag's ground truth in the same format (integer degrees / cm), when it has one;
+* ``metrics.json`` + ``metrics.txt``  DCASE 2024 frame-level scores and the per-class table (ground truth only);
+* ``<name>_doa.png``     azimuth / elevation against time, reference and prediction per class;
+* ``summary.json``       frames, events and tracks per class, timing (x real time), input issues, paths.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seld_ros.bag.audio import PcmFormat, bag_path_name, iter_audio, pick_audio_topic
+from seld_ros.bag.convert import DEFAULT_GT_TOPIC
+from seld_ros.bag.io import BagError, BagWriter, connections_for, iter_messages, open_bag
+from seld_ros.bag.messages import (
+    EVENTS_MSGTYPE,
+    MARKERS_MSGTYPE,
+    build_markers,
+    events_msgs_to_labels,
+    frame_to_events_msg,
+    time_to_ns,
+)
+
+log = logging.getLogger(__name__)
+
+EVENTS_TOPIC = "/seld_node/events"
+MARKERS_TOPIC = "/seld_node/markers"
+LABEL_HOP_S = 0.1
+
+
+@dataclass
+class MarkerOptions:
+    """As the node's ``markers.*`` parameters (config/seld.yaml defaults)."""
+
+    enable: bool = True
+    arrow_length: str = "confidence"
+    scale: float = 1.0
+    lifetime_s: float = 0.3
+    show_text: bool = True
+
+
+@dataclass
+class EvalResult:
+    bag: str
+    bundle: str
+    class_names: tuple[str, ...]
+    audio_topic: str
+    sample_rate: int
+    layout: str
+    audio_seconds: float
+    audio_messages: int
+    frame_offset: int  # stream label frame of the first audio sample (CSV frame 0)
+    frames: list  # every pipeline OutputFrame, in order
+    prediction: object  # SceneLabels of the tracked events (source = track id), frame 0 = first audio frame
+    reference: object | None  # SceneLabels from the ground-truth topic, or None
+    scores: object | None  # SeldScores when there is a reference
+    eval_dist: bool
+    wall_seconds: float  # read + pipeline + write, the whole pass over the bag
+    pipeline_seconds: float  # inside SeldPipeline.push / flush only
+    rejected: Counter = field(default_factory=Counter)
+    issues: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    backend: str = ""
+
+    @property
+    def x_realtime(self) -> float:
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else math.inf
+
+    @property
+    def x_realtime_pipeline(self) -> float:
+        return self.audio_seconds / self.pipeline_seconds if self.pipeline_seconds > 0 else math.inf
+
+    def events_per_class(self) -> dict[str, int]:
+        """Event-frames (one event in one 100 ms frame) per class, over the published (tracked) events."""
+        c = Counter(ev.class_name for f in self.frames for ev in f.events)
+        return {n: c[n] for n in self.class_names if c[n]}
+
+    def tracks_per_class(self) -> dict[str, int]:
+        ids: dict[str, set] = {}
+        for f in self.frames:
+            for ev in f.events:
+                ids.setdefault(ev.class_name, set()).add(ev.track_id)
+        return {n: len(ids[n]) for n in self.class_names if n in ids}
+
+    def to_dict(self) -> dict:
+        return {
+            "bag": self.bag, "bundle": self.bundle, "backend": self.backend, "audio_topic": self.audio_topic,
+            "sample_rate": self.sample_rate, "layout": self.layout, "audio_seconds": self.audio_seconds,
+            "audio_messages": self.audio_messages, "frames": len(self.frames), "frame_offset": self.frame_offset,
+            "events_per_class": self.events_per_class(), "tracks_per_class": self.tracks_per_class(),
+            "wall_seconds": self.wall_seconds, "pipeline_seconds": self.pipeline_seconds,
+            "x_realtime": self.x_realtime, "x_realtime_pipeline": self.x_realtime_pipeline,
+            "rejected_chunks": dict(self.rejected), "issues": self.issues[:100], "num_issues": len(self.issues),
+            "has_reference": self.reference is not None, "eval_dist": self.eval_dist,
+            "scores": self.scores.to_dict() if self.scores is not None else None, "outputs": self.outputs,
+        }
+
+    def summary(self) -> str:
+        lines = [f"bag {self.bag}: {self.audio_seconds:.1f} s of {self.layout} audio @ {self.sample_rate} Hz on "
+                 f"{self.audio_topic} ({self.audio_messages} messages) -> {len(self.frames)} output frames"]
+        ev, tr = self.events_per_class(), self.tracks_per_class()
+        if ev:
+            lines.append("events per class (event-frames / tracks): "
+                         + ", ".join(f"{n} {ev[n]}/{tr.get(n, 0)}" for n in ev))
+        else:
+            lines.append("no events detected")
+        if self.rejected:
+            lines.append("rejected chunks: " + ", ".join(f"{k} {v}" for k, v in self.rejected.items()))
+        if self.issues:
+            lines.append(f"input issues: {len(self.issues)} (first: {self.issues[0]})")
+        if self.scores is not None:
+            lines.append(self.scores.table())
+        else:
+            lines.append("no ground truth in the bag: no metrics")
+        lines.append(f"processed in {self.wall_seconds:.2f} s: {self.x_realtime:.1f}x real time end to end "
+                     f"(pipeline alone {self.x_realtime_pipeline:.1f}x; backend {self.backend})")
+        for k, v in self.outputs.items():
+            lines.append(f"  {k:<12} {v}")
+        return "\n".join(lines)
+
+
+def _count_messages(path, topic) -> int:
+    with open_bag(path) as reader:
+        return sum(int(c.msgcount or 0) for c in connections_for(reader, topic))
+
+
+def read_reference(path, topic: str, class_names, frame_offset: int = 0):
+    """The ground-truth topic (SoundEventArray) as SceneLabels (frame 0 = ``frame_offset``), or None if absent."""
+    from seld_ros.data.labels import LabelError
+
+    with open_bag(path) as reader:
+        conns = connections_for(reader, topic)
+        if not conns:
+            return None
+        if conns[0].msgtype != EVENTS_MSGTYPE:
+            raise BagError(f"ground-truth topic {topic} in {path} is {conns[0].msgtype}, not {EVENTS_MSGTYPE}")
+        msgs = [m for _, _, m in iter_messages(reader, conns, path)]
+    if not msgs:
+        return None
+    try:
+        return events_msgs_to_labels(msgs, class_names, frame_offset)
+    except LabelError as exc:
+        raise BagError(f"ground truth on {topic} in {path}: {exc}") from None
+
+
+def frames_to_labels(frames, class_names, frame_offset: int = 0, num_frames: int | None = None):
+    """Tracked events of OutputFrames -> SceneLabels (source id = track id, distance m, NaN unknown)."""
+    from seld_ros.data.labels import SceneLabels
+
+    last = max((f.frame_index for f in frames), default=frame_offset - 1) - frame_offset
+    t = last + 1 if num_frames is None else int(num_frames)
+    m = max([1] + [len(f.events) for f in frames])
+    lab = SceneLabels.empty(max(t, 0), class_names, m)
+    for f in frames:
+        k = f.frame_index - frame_offset
+        if not 0 <= k < t:
+            continue
+        for j, ev in enumerate(f.events):
+            lab.class_id[k, j] = ev.class_id
+            lab.source_id[k, j] = ev.track_id
+            lab.doa[k, j] = ev.doa
+            lab.distance[k, j] = ev.distance
+    return lab
+
+
+def write_prediction_csv(path, labels) -> str:
+    """DCASE 2024 CSV, distance in cm (2 decimals on angles); direction-only (5 columns) without distances."""
+    from seld_ros.data.dcase import format_dcase2024
+
+    rows_have_dist = labels.active.any() and bool(np.all(np.isfinite(labels.distance[labels.active])))
+    if labels.active.any() and not rows_have_dist:
+        text, fmt = _format_dcase2022_float(labels), "dcase2022 (no distance)"
+    else:
+        text, fmt = format_dcase2024(labels, distance_unit="cm", integer=False), "dcase2024 (distance cm)"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+    return fmt
+
+
+def _format_dcase2022_float(labels) -> str:
+    return "".join(f"{fr},{c},{s},{az:.2f},{el:.2f}\n" for fr, c, s, az, el, _ in labels.to_rows())
+
+
+def write_reference_csv(path, labels) -> str:
+    from seld_ros.data.dcase import format_dcase2022, format_dcase2024
+
+    if labels.active.any() and not bool(np.all(np.isfinite(labels.distance[labels.active]))):
+        text, fmt = format_dcase2022(labels), "dcase2022 (no distance)"
+    else:
+        text, fmt = format_dcase2024(labels, distance_unit="cm", integer=True), "dcase2024 (distance cm)"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+    return fmt
+
+
+def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: str | None = None,
+                 gt_topic: str = DEFAULT_GT_TOPIC, backend: str = "auto", context_seconds: float = 2.0,
+                 num_threads: int = 1, pcm: PcmFormat | None = None, layout: str | None = None,
+                 frame_id: str = "", progress: bool = False, results_bag: bool = True, plot: bool = True,
+                 storage: str = "mcap", eval_dist: bool | None = None, markers: MarkerOptions | None = None,
+                 pipeline=None, overwrite: bool = True) -> EvalResult:
+    """Run the pipeline over every audio message of ``bag`` and score it against the bag's ground truth.
+
+    bundle: model bundle path (None: the shipped default). pipeline: an existing SeldPipeline to use instead
+    (it is reset first). out_dir: where the outputs listed in the module docstring go (None: nothing written).
+    pcm / layout: for audio_common topics (raw PCM) and layout overrides. eval_dist: score distances (default:
+    when both the model and the reference have them). Raises BagError for unreadable bags.
+    """
+    from seld_ros.pipeline import InputError, PipelineConfig, PipelineError, SeldPipeline
+
+    bag = str(bag)
+    with open_bag(bag) as reader:
+        audio_topic, _ = pick_audio_topic(reader, audio_topic, bag)
+    total = _count_messages(bag, audio_topic)
+    if pipeline is None:
+        try:
+            pipeline = SeldPipeline(PipelineConfig(model_file_path=bundle or "", backend=backend,
+                                                   context_seconds=context_seconds, num_threads=num_threads))
+        except PipelineError as exc:
+            raise BagError(f"cannot build the pipeline: {exc}") from None
+    else:
+        pipeline.reset()
+    names = tuple(pipeline.class_names)
+    markers = markers or MarkerOptions()
+    out = Path(out_dir) if out_dir is not None else None
+    name = bag_path_name(bag)
+
+    writer = None
+    if out is not None and results_bag:
+        writer = BagWriter(out / "results", storage, overwrite=overwrite).__enter__()
+        writer.add(EVENTS_TOPIC, EVENTS_MSGTYPE)
+        if markers.enable:
+            writer.add(MARKERS_TOPIC, MARKERS_MSGTYPE)
+
+    frames: list = []
+    rejected: Counter = Counter()
+    issues: list[str] = []
+    first = None
+    n_msgs = 0
+    audio_samples = 0
+    pipe_s = 0.0
+    fid = frame_id
+
+    def publish(result):
+        for fr in result.frames:
+            frames.append(fr)
+            if writer is None:
+                continue
+            msg = frame_to_events_msg(fr, fid, pipeline.frame_stamp_ns)
+            t = time_to_ns(msg.header.stamp)
+            writer.write(EVENTS_TOPIC, t, msg)
+            if markers.enable and msg.events:
+                writer.write(MARKERS_TOPIC, t, build_markers(msg, len(names), markers.arrow_length, markers.scale,
+                                                             markers.lifetime_s, markers.show_text))
+        issues.extend(f"{i.kind}: {i.message}" for i in result.issues)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="msg", desc=f"seld-eval-bag {name}", leave=False, mininterval=0.5)
+    t_start = time.perf_counter()
+    try:
+        for chunk in iter_audio(bag, audio_topic, pcm, layout):
+            if first is None:
+                first = chunk
+                fid = frame_id or chunk.frame_id or "mic_array"
+            n_msgs += 1
+            t0 = time.perf_counter()
+            try:
+                result = pipeline.push(chunk.to_audio_chunk())
+            except InputError as exc:
+                rejected[exc.kind] += 1
+                issues.append(f"rejected ({exc.kind}) at sample index {chunk.first_sample_index}: {exc}")
+                continue
+            finally:
+                pipe_s += time.perf_counter() - t0
+            audio_samples += chunk.samples.shape[0]
+            publish(result)
+            if bar is not None:
+                bar.update(1)
+        if first is None:
+            raise BagError(f"bag {bag} has no messages on {audio_topic}")
+        t0 = time.perf_counter()
+        result = pipeline.flush()
+        pipe_s += time.perf_counter() - t0
+        publish(result)
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.__exit__(None, None, None)
+    wall = time.perf_counter() - t_start
+
+    rate = first.sample_rate
+    per_frame = int(round(rate * LABEL_HOP_S))
+    frame_offset = first.first_sample_index // per_frame
+    reference = read_reference(bag, gt_topic, names, frame_offset)
+    n_audio_frames = -(-audio_samples // per_frame)
+    num_frames = max(n_audio_frames, reference.num_frames if reference is not None else 0)
+    prediction = frames_to_labels(frames, names, frame_offset, num_frames)
+
+    scores = None
+    has_dist = "distance" in pipeline.bundle.output_names
+    if reference is not None:
+        from seld_ros.metrics.seld import MetricsError, score_scenes
+
+        ref_dist = bool(reference.active.any()) and bool(np.all(np.isfinite(reference.distance[reference.active])))
+        if eval_dist is None:
+            eval_dist = has_dist and ref_dist
+        try:
+            scores = score_scenes([reference], [prediction], mode="dcase2024", eval_dist=bool(eval_dist),
+                                  names=[name])
+        except MetricsError as exc:
+            raise BagError(f"cannot score {bag}: {exc}") from None
+    res = EvalResult(bag=bag, bundle=str(pipeline.model_path), class_names=names, audio_topic=audio_topic,
+                     sample_rate=rate, layout=first.layout, audio_seconds=audio_samples / rate,
+                     audio_messages=n_msgs, frame_offset=frame_offset, frames=frames, prediction=prediction,
+                     reference=reference, scores=scores, eval_dist=bool(eval_dist), wall_seconds=wall,
+                     pipeline_seconds=pipe_s, rejected=rejected, issues=issues,
+                     backend=str(pipeline.info().get("backend", "")))
+    if out is not None:
+        _write_outputs(res, out, name, results_bag, plot)
+    return res
+
+
+def _write_outputs(res: EvalResult, out: Path, name: str, results_bag: bool, plot: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if results_bag:
+        res.outputs["results_bag"] = str(out / "results")
+    fmt = write_prediction_csv(out / "pred" / f"{name}.csv", res.prediction)
+    res.outputs["pred_csv"] = str(out / "pred" / f"{name}.csv")
+    res.outputs["pred_format"] = fmt
+    if res.reference is not None:
+        write_reference_csv(out / "ref" / f"{name}.csv", res.reference)
+        res.outputs["ref_csv"] = str(out / "ref" / f"{name}.csv")
+        (out / "metrics.json").write_text(json.dumps({"bag": res.bag, "bundle": res.bundle,
+                                                      "scores": res.scores.to_dict()}, indent=1))
+        (out / "metrics.txt").write_text(res.scores.table() + "\n")
+        res.outputs["metrics"] = str(out / "metrics.json")
+    if plot:
+        from seld_ros.bag.plot import plot_doa
+
+        title = f"{name}: reference (pale squares) and prediction (dots)" if res.reference is not None else name
+        res.outputs["plot"] = str(plot_doa(out / f"{name}_doa.png", res.prediction, res.reference, title,
+                                           res.audio_seconds))
+    res.outputs["summary"] = str(out / "summary.json")
+    (out / "summary.json").write_text(json.dumps(res.to_dict(), indent=1, default=_json_default))
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if not np.isfinite(o) else float(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")

@@ -1,0 +1,135 @@
+"""seld-bag: rosbag2 (mcap / sqlite3) tools without ROS.
+
+    seld-bag from-dcase scene.wav scene.csv out_bag [--chunk-ms 100] [--layout foa_acn_sn3d] [--storage mcap]
+    seld-bag to-wav out_bag back.wav [--topic /audio]
+    seld-bag info out_bag
+
+from-dcase writes MultichannelAudio chunks (stamps = --start-time + sample offsets, running first_sample_index,
+bag time = header stamp) and, when a CSV is given ('-' for none), the reference events as one SoundEventArray per
+100 ms label frame on the ground-truth topic. to-wav writes the audio back as a float32 wav (bit-exact); gaps in
+first_sample_index are zero-filled and overlaps dropped, each with a warning. docs/bags.md has the details.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from seld_ros.bag.audio import KNOWN_LAYOUTS, PCM_FORMATS, PcmFormat
+from seld_ros.bag.convert import (
+    DEFAULT_AUDIO_TOPIC,
+    DEFAULT_FRAME_ID,
+    DEFAULT_GT_TOPIC,
+    DEFAULT_START_TIME_S,
+)
+from seld_ros.bag.io import STORAGES, BagError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seld-bag", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("from-dcase", help="wav (+ DCASE CSV) -> bag")
+    f.add_argument("wav")
+    f.add_argument("csv", help="DCASE label CSV (2024 format: distances in cm; others auto-detected), or '-' for none")
+    f.add_argument("out_bag", help="bag folder to create")
+    f.add_argument("--chunk-ms", type=float, default=100.0, help="audio per message (default 100 ms)")
+    f.add_argument("--start-time", type=float, default=DEFAULT_START_TIME_S,
+                   help=f"acquisition time of the first sample, unix seconds (default {DEFAULT_START_TIME_S:.0f})")
+    f.add_argument("--layout", choices=sorted(KNOWN_LAYOUTS), default=None,
+                   help="channel layout written in the messages (default by channels: 4 foa_acn_sn3d, 2 stereo, "
+                        "1 mono)")
+    f.add_argument("--storage", choices=STORAGES, default="mcap")
+    f.add_argument("--audio-topic", default=DEFAULT_AUDIO_TOPIC)
+    f.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC)
+    f.add_argument("--frame-id", default=DEFAULT_FRAME_ID)
+    f.add_argument("--classes", default=None, help="comma-separated class names in index order (default: STARSS23)")
+    f.add_argument("--overwrite", action="store_true", help="replace out_bag if it exists")
+
+    w = sub.add_parser("to-wav", help="bag audio -> float32 wav")
+    w.add_argument("bag")
+    w.add_argument("out_wav")
+    w.add_argument("--topic", default=None, help="audio topic (default: the bag's only audio topic)")
+    _add_pcm_options(w)
+
+    i = sub.add_parser("info", help="topics, audio format and continuity of a bag")
+    i.add_argument("bag")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def _add_pcm_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("audio_common bags (raw PCM; default: read from an AudioInfo topic in the bag)")
+    g.add_argument("--rate", type=int, default=0, help="sample rate in Hz")
+    g.add_argument("--channels", type=int, default=0)
+    g.add_argument("--format", dest="sample_format", choices=sorted(PCM_FORMATS), default="",
+                   help="PCM sample format")
+    g.add_argument("--layout", default="", help="channel layout (default by channels: 4 foa_acn_sn3d, 2 stereo)")
+
+
+def pcm_from_args(args) -> PcmFormat:
+    return PcmFormat(args.rate, args.channels, args.sample_format, args.layout)
+
+
+def _print_info(info: dict) -> None:
+    print(f"bag {info['path']}: {info['messages']} messages, {info['duration_s']:.2f} s")
+    for topic, d in info["topics"].items():
+        print(f"  {topic:<28} {d['type']:<40} {d['count']:>7}")
+    for topic, a in info["audio"].items():
+        if "error" in a:
+            print(f"audio {topic}: {a['error']}")
+            continue
+        if not a.get("messages"):
+            print(f"audio {topic}: no messages")
+            continue
+        print(f"audio {topic}: {a['channels']} ch {a['layout']} @ {a['sample_rate']} Hz, {a['duration_s']:.2f} s in "
+              f"{a['messages']} chunks of {a['chunk_ms']:.1f} ms, first_sample_index {a['first_sample_index']}, "
+              f"frame_id '{a['frame_id']}'")
+        if a["gaps"] or a["overlaps"]:
+            print(f"  discontinuities: {a['gaps']} gaps ({a['gap_samples']} samples), {a['overlaps']} overlaps")
+            for line in a["issues"]:
+                print(f"    {line}")
+        else:
+            print("  continuous (no gaps or overlaps in first_sample_index)")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="seld-bag: warning: %(message)s")
+    try:
+        if args.command == "from-dcase":
+            from seld_ros.bag.convert import from_dcase
+
+            classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
+            s = from_dcase(args.wav, None if args.csv == "-" else args.csv, args.out_bag, args.chunk_ms,
+                           args.start_time, args.layout, args.storage, args.audio_topic, args.gt_topic,
+                           args.frame_id, classes, args.overwrite)
+            print(f"wrote {s.bag} ({s.storage}): {s.duration_s:.2f} s of {s.channels} ch {s.layout} @ "
+                  f"{s.sample_rate} Hz in {s.audio_messages} messages on {args.audio_topic}"
+                  + (f"; {s.gt_messages} ground-truth frames ({s.gt_events} events) on {args.gt_topic}"
+                     if s.gt_messages else ""))
+        elif args.command == "to-wav":
+            from seld_ros.bag.convert import to_wav
+
+            a = to_wav(args.bag, args.out_wav, args.topic, pcm_from_args(args), args.layout or None)
+            print(f"wrote {args.out_wav}: {a.samples.shape[0]} ch {a.layout} @ {a.sample_rate} Hz, "
+                  f"{a.duration_s:.2f} s from {a.chunks} messages"
+                  + (f"; {len(a.issues)} discontinuities (see warnings)" if a.issues else ""))
+        else:
+            from seld_ros.bag.io import bag_info
+
+            info = bag_info(args.bag)
+            if args.json:
+                print(json.dumps(info, indent=1))
+            else:
+                _print_info(info)
+    except BagError as exc:
+        print(f"seld-bag: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
