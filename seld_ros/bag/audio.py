@@ -100,7 +100,8 @@ def pick_audio_topic(reader, topic: str | None, path="") -> tuple[str, str]:
     if topic:
         conns = connections_for(reader, topic)
         if not conns:
-            raise BagError(f"bag {path} has no topic {topic}; audio topics: {_audio_topics(reader) or 'none'}")
+            known = ", ".join(_audio_topics(reader)) or "none"
+            raise BagError(f"bag {path} has no topic {topic}; audio topics: {known}")
         if conns[0].msgtype not in AUDIO_TYPES:
             raise BagError(f"{topic} in {path} is {conns[0].msgtype}, not audio ({', '.join(AUDIO_TYPES)})")
         return topic, conns[0].msgtype
