@@ -299,3 +299,11 @@ def test_audio_common_format_from_options_and_errors(tmp_path):
                                                           "bitrate": 128, "coding_format": "mp3"})
     with pytest.raises(BagError, match="compressed audio"):
         read_audio(tmp_path / "mp3")
+
+
+def test_bag_tools_do_not_import_ros():
+    code = ("import sys; import seld_ros.bag.convert, seld_ros.bag.evaluate, seld_ros.bag.plot, seld_ros.cli.bag, "
+            "seld_ros.cli.eval_bag; bad = [m for m in sys.modules if m.startswith(('rclpy', 'seld_ros.ros', "
+            "'seld_ros.msg', 'builtin_interfaces', 'visualization_msgs'))]; print(bad); sys.exit(1 if bad else 0)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr

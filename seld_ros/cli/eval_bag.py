@@ -94,7 +94,8 @@ def _audio_common_topic(reader, topic, path):
     found = sorted({c.topic for c in reader.connections if c.msgtype in (AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)})
     if len(found) != 1:
         listed = ": " + ", ".join(found) if found else ""
-        raise BagError(f"bag {path} has {len(found) or 'no'} audio_common topics{listed}; choose one with --audio-topic")
+        raise BagError(f"bag {path} has {len(found) or 'no'} audio_common topics{listed}; "
+                       "choose one with --audio-topic")
     return pick_audio_topic(reader, found[0], path)
 
 
