@@ -180,6 +180,8 @@ def test_bad_input_never_kills_the_node_and_is_counted(ros, bundle, node_env):
         nan = c(2).copy()
         nan[10, 2] = np.nan
         h.send(nan, 4800)                                                    # NaN
+        h.send(nan, 4800)                                                    # ... repeated: warned once
+        h.send(nan, 4800)
         h.send(c(3)[:0], 7200)                                               # empty
         h.send(c(3), 7200, raw=c(3).reshape(-1)[:-1])                        # odd length data
         h.send(c(3), 7200, rate=7)                                           # nonsense rate
@@ -198,15 +200,16 @@ def test_bad_input_never_kills_the_node_and_is_counted(ros, bundle, node_env):
             h.spin(0.05)
         assert spin_until(ros, lambda: len(h.events) >= n + 4, 10.0)
         # diagnostics published before the last chunks may still be queued: wait for a complete one
-        assert spin_until(ros, lambda: h.diags and h.diags[-1]["chunks_in"] == "44", 10.0), h.diags[-1:]
+        assert spin_until(ros, lambda: h.diags and h.diags[-1]["chunks_in"] == "46", 10.0), h.diags[-1:]
         d = h.diags[-1]
-        assert int(d["chunks_rejected"]) == 6, d
+        assert int(d["chunks_rejected"]) == 8, d
         assert int(d["gaps"]) >= 2 and int(d["overlaps"]) >= 1, d
         rc, out = proc.interrupt()
         assert rc == 0
         for what in ("NaN", "has 4 channels", "empty", "multiple of channels", "sample_rate", "unknown layout",
                      "already received", "missing before", "ms off"):
             assert what in out, f"no warning mentioning {what!r}:\n{out[-4000:]}"
+        assert out.count("contains NaN") == 1, "repeated warnings must be rate-limited"
         assert "Traceback" not in out
     finally:
         h.close()
