@@ -34,11 +34,10 @@ s = json.loads((out / "replay" / "replay_summary.json").read_text())
 c = s["comparison"]
 off = Path(c["offline_outputs"])
 print(f"node frames: {s['frames_received']} / {s['expected_frames']}; events per class: {s['events_per_class']}")
-metrics = off / "metrics.json"
-if metrics.exists():
-    m = json.loads(metrics.read_text())
-    macro = m.get("macro", m)
-    print("offline metrics on the demo scene:", {k: round(v, 3) for k, v in macro.items() if isinstance(v, (int, float))})
+table = off / "metrics.txt"
+if table.exists():
+    print("DCASE 2024 metrics of the node's events against the scene's ground truth:")
+    print(table.read_text())
 print(f"node vs offline: {'AGREE' if c['agree'] else 'DISAGREE'} "
       f"(count diff {c['max_relative_count_difference'] * 100:.1f} %, direction diff {c['max_direction_difference_deg']:.3f} deg)")
 print(f"node outputs bag : {s['output_bag']}")
