@@ -231,7 +231,13 @@ def default_message(msgtype: str):
     definitions (so it works whatever fields the ROS distribution's type has, e.g. Marker in Humble vs Jazzy)."""
     ts = seld_typestore()
     _, fields = ts.fielddefs[msgtype]
-    return ts.types[msgtype](**{name: _zero_value(desc) for name, desc in fields})
+    values = {name: _zero_value(desc) for name, desc in fields}
+    values.update(_IDL_DEFAULTS.get(msgtype, {}))
+    return ts.types[msgtype](**values)
+
+
+# Non-zero field defaults of the .msg files (rosbags' field definitions do not carry them); rclpy applies these.
+_IDL_DEFAULTS = {"geometry_msgs/msg/Quaternion": {"w": 1.0}}
 
 
 def _zero_value(desc):
