@@ -274,7 +274,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
         issues.extend(f"{i.kind}: {i.message}" for i in result.issues)
 
     bar = None
-    if progress:
+    if progress and total >= 300:  # long bags only (>= 30 s in 100 ms messages)
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="msg", desc=f"seld-eval-bag {name}", leave=False, mininterval=0.5)

@@ -1,7 +1,7 @@
 """The classic DCASE figure: azimuth and elevation against time, reference and prediction, coloured per class.
 
 Reference events are drawn as wide pale squares, predictions as small dots on top, one colour per class
-(matplotlib's qualitative tab20 palette: with 13 classes the RViz marker hues are too close to tell apart on paper),
+(tab10 plus distinct extras: with 13 classes the RViz marker hues are too close to tell apart on paper),
 so a missed event is a trail of squares without dots and a false alarm dots without squares.
 """
 from __future__ import annotations
@@ -21,12 +21,18 @@ def _points(labels):
     return (fr + 0.5) * labels.frame_hop_s, cls, az, el
 
 
+_EXTRA = ("#000000", "#b8860b", "#000080", "#808000", "#ff00ff", "#00ced1")
+
+
 def class_color(class_id: int):
+    """tab10 for the first ten classes, then six more distinct colours, then tab20's light shades."""
     import matplotlib
 
-    cmap = matplotlib.colormaps["tab20"]
-    # even entries first (saturated), then the light ones
-    return cmap((2 * class_id) % 20 + (class_id // 10) % 2)
+    if class_id < 10:
+        return matplotlib.colormaps["tab10"](class_id)
+    if class_id < 10 + len(_EXTRA):
+        return matplotlib.colors.to_rgba(_EXTRA[class_id - 10])
+    return matplotlib.colormaps["tab20"](2 * ((class_id - 16) % 10) + 1)
 
 
 def plot_doa(path, prediction, reference=None, title: str = "", duration_s: float | None = None) -> Path:
