@@ -117,6 +117,7 @@ class PipelineConfig:
     model_file_path: str = ""  # empty: the shipped default model
     backend: str = "auto"
     context_seconds: float = 2.0  # network window per hop
+    lookahead_frames: int = 0  # label frames of right context before a frame is emitted (+100 ms latency each)
     num_threads: int = 1
     engine_file_path: str = ""
     force_engine_update: bool = False
@@ -167,7 +168,10 @@ class SeldPipeline:
                 pad = FeatureStats.from_dict(self.bundle.feature_stats).mean.astype(np.float32)
             except (ValueError, KeyError):
                 log.warning("bundle feature statistics unreadable; padding the stream start with zeros")
-        self._stream = StreamingInference(self._backend, lookahead=0, pad_value=pad)
+        try:
+            self._stream = StreamingInference(self._backend, lookahead=cfg.lookahead_frames, pad_value=pad)
+        except ValueError as exc:
+            raise PipelineError(f"lookahead_frames: {exc}") from None
         self._decoder = self.bundle.make_decoder(cfg.merge_angle_deg)
         self._base_thresholds = np.asarray(self._decoder.thresholds, dtype=np.float64).copy()
         self._tracker = Tracker(cfg.tracker)
@@ -185,6 +189,7 @@ class SeldPipeline:
         return cls(PipelineConfig(
             model_file_path=values["model_file_path"], backend=values["backend"],
             context_seconds=values["context_seconds"], num_threads=values["num_threads"],
+            lookahead_frames=values["lookahead_frames"],
             engine_file_path=values["engine_file_path"], force_engine_update=values["force_engine_update"],
             enable_fp16=values["enable_fp16"], tensorrt_workspace_mb=values["tensorrt_workspace_mb"],
             tracker=tracker,

@@ -201,3 +201,15 @@ def test_after_drop_skips_ahead_instead_of_zero_filling(pipe):
     assert [i.kind for i in res.issues] == ["skip"] and pipe.stats().get("gap_samples", 0) == 0
     assert [f.frame_index for f in res.frames] == [6]  # only the new audio is processed, at its own time
     assert res.frames[0].stamp_ns == T0 + 600_000_000
+
+
+def test_lookahead_delays_each_frame_but_keeps_its_time_and_flush_emits_the_rest(bundle):
+    p = SeldPipeline(PipelineConfig(model_file_path=str(bundle), backend="torch", context_seconds=1.0,
+                                    lookahead_frames=2))
+    frames, _ = feed(p, noise(1.0), [2400] * 10)
+    assert [f.frame_index for f in frames] == list(range(8))  # the last two wait for their future context
+    assert frames[3].stamp_ns == T0 + 300_000_000
+    assert [f.frame_index for f in p.flush().frames] == [8, 9]
+    with pytest.raises(PipelineError, match="lookahead"):
+        SeldPipeline(PipelineConfig(model_file_path=str(bundle), backend="torch", context_seconds=1.0,
+                                    lookahead_frames=10))

@@ -29,6 +29,8 @@ PARAMS: tuple[Param, ...] = (
     Param("tensorrt_workspace_mb", 1024, "TensorRT builder workspace size in MiB.", min=16, max=65536),
     Param("context_seconds", 2.0, "Audio context the network sees per 100 ms hop (sliding window).",
           min=0.5, max=10.0),
+    Param("lookahead_frames", 0, "100 ms frames of future audio the network sees before a frame is published: "
+          "+100 ms latency each, better accuracy with bidirectional models (docs/BENCHMARKS.md).", min=0, max=20),
     Param("num_threads", 1, "CPU threads for inference (torch / onnxruntime intra-op).", min=1, max=64),
     # --- input ----------------------------------------------------------------------------
     Param("input_layout", "", "Override the layout of incoming audio (empty: use each message's `layout`).",
