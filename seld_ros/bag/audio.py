@@ -17,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
+from seld_ros.audio.pcm import PCM_FORMATS, PcmAssembler, pcm_to_float  # noqa: F401 (re-exported)
 from seld_ros.bag.io import BagError, connections_for, iter_messages, open_bag
 from seld_ros.bag.messages import (
     AUDIO_COMMON_DATA,
@@ -31,20 +32,6 @@ log = logging.getLogger(__name__)
 
 AUDIO_TYPES = (AUDIO_MSGTYPE, AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)
 KNOWN_LAYOUTS = {"foa_acn_sn3d": 4, "foa_fuma": 4, "a_format_tetra": 4, "stereo": 2, "mono": 1}
-
-# PCM sample formats (GStreamer names, as audio_common's AudioInfo.sample_format uses them):
-# name -> (bytes per sample, numpy dtype of the raw words, scale to float [-1, 1), offset)
-PCM_FORMATS = {
-    "U8": (1, np.dtype("u1"), 1 / 128.0, -128.0),
-    "S8": (1, np.dtype("i1"), 1 / 128.0, 0.0),
-    "S16LE": (2, np.dtype("<i2"), 1 / 32768.0, 0.0),
-    "S16BE": (2, np.dtype(">i2"), 1 / 32768.0, 0.0),
-    "S24LE": (3, None, 1 / 8388608.0, 0.0),
-    "S32LE": (4, np.dtype("<i4"), 1 / 2147483648.0, 0.0),
-    "F32LE": (4, np.dtype("<f4"), 1.0, 0.0),
-    "F64LE": (8, np.dtype("<f8"), 1.0, 0.0),
-}
-
 
 def default_layout(channels: int) -> str:
     return {4: "foa_acn_sn3d", 2: "stereo", 1: "mono"}.get(int(channels), "")
@@ -159,20 +146,6 @@ def resolve_pcm(reader, pcm: PcmFormat | None, topic: str, path="") -> PcmFormat
     return pcm
 
 
-def pcm_to_float(raw: bytes, fmt: str) -> np.ndarray:
-    """Raw PCM words -> float32 values (flat), the same scaling as seld_ros.data.dcase.read_wav."""
-    width, dtype, scale, offset = PCM_FORMATS[fmt]
-    if dtype is None:  # S24LE: three bytes, sign-extend into int32
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        words = (b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16))
-        words = np.where(words >= 1 << 23, words - (1 << 24), words)
-    else:
-        words = np.frombuffer(raw, dtype=dtype)
-    if dtype is not None and dtype.kind == "f":
-        return words.astype(np.float32)
-    return ((words.astype(np.float32) + np.float32(offset)) * np.float32(scale)).astype(np.float32)
-
-
 def iter_audio(path, topic: str | None = None, pcm: PcmFormat | None = None, layout: str | None = None
                ) -> Iterator[BagChunk]:
     """Audio chunks of one topic in bag order. ``layout`` overrides the message's layout (MultichannelAudio);
@@ -193,26 +166,20 @@ def iter_audio(path, topic: str | None = None, pcm: PcmFormat | None = None, lay
         fmt = resolve_pcm(reader, pcm, topic, path)
         if layout:
             fmt.layout = layout
-        width = PCM_FORMATS[fmt.sample_format][0]
-        frame_bytes = width * fmt.channels
-        index, carry = 0, b""
+        assembler = PcmAssembler(fmt.sample_format, fmt.channels)
         for _, t, msg in iter_messages(reader, conns, path):
             if msgtype == AUDIO_COMMON_STAMPED:
                 raw, stamp, frame_id = bytes(msg.audio.data), time_to_ns(msg.header.stamp), str(msg.header.frame_id)
             else:
                 raw, stamp, frame_id = bytes(msg.data), 0, ""
-            raw = carry + raw
-            usable = len(raw) - len(raw) % frame_bytes
-            raw, carry = raw[:usable], raw[usable:]
-            if not usable:
+            samples, index = assembler.push(raw)
+            if samples.shape[0] == 0:
                 continue
-            samples = pcm_to_float(raw, fmt.sample_format).reshape(-1, fmt.channels)
             yield BagChunk(samples, fmt.sample_rate, fmt.channels, fmt.layout, index, stamp or int(t), frame_id,
                            int(t))
-            index += samples.shape[0]
-        if carry:
+        if assembler.pending_bytes:
             log.warning("%s: %d trailing bytes do not make a whole sample frame (%d bytes): ignored", topic,
-                        len(carry), frame_bytes)
+                        assembler.pending_bytes, assembler.frame_bytes)
 
 
 class ContinuityCheck:

@@ -1,0 +1,66 @@
+"""Raw PCM bytes (audio_common_msgs/AudioData, GStreamer sample formats) -> float32 sample frames.
+
+audio_common carries audio as bytes with no sample index; a message may even end in the middle of a sample frame.
+:class:`PcmAssembler` turns such a byte stream into whole (samples, channels) frames with a running sample index,
+carrying a partial frame over to the next message. Used by the bag reader and the node's audio_common input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# PCM sample formats (GStreamer names, as audio_common's AudioInfo.sample_format uses them):
+# name -> (bytes per sample, numpy dtype of the raw words, scale to float [-1, 1), offset)
+PCM_FORMATS = {
+    "U8": (1, np.dtype("u1"), 1 / 128.0, -128.0),
+    "S8": (1, np.dtype("i1"), 1 / 128.0, 0.0),
+    "S16LE": (2, np.dtype("<i2"), 1 / 32768.0, 0.0),
+    "S16BE": (2, np.dtype(">i2"), 1 / 32768.0, 0.0),
+    "S24LE": (3, None, 1 / 8388608.0, 0.0),
+    "S32LE": (4, np.dtype("<i4"), 1 / 2147483648.0, 0.0),
+    "F32LE": (4, np.dtype("<f4"), 1.0, 0.0),
+    "F64LE": (8, np.dtype("<f8"), 1.0, 0.0),
+}
+
+def pcm_to_float(raw: bytes, fmt: str) -> np.ndarray:
+    """Raw PCM words -> float32 values (flat), the same scaling as seld_ros.data.dcase.read_wav."""
+    width, dtype, scale, offset = PCM_FORMATS[fmt]
+    if dtype is None:  # S24LE: three bytes, sign-extend into int32
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        words = (b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16))
+        words = np.where(words >= 1 << 23, words - (1 << 24), words)
+    else:
+        words = np.frombuffer(raw, dtype=dtype)
+    if dtype is not None and dtype.kind == "f":
+        return words.astype(np.float32)
+    return ((words.astype(np.float32) + np.float32(offset)) * np.float32(scale)).astype(np.float32)
+
+
+class PcmAssembler:
+    """Bytes in, whole sample frames out: ``push(raw) -> (samples (n, channels) float32, first_sample_index)``."""
+
+    def __init__(self, sample_format: str, channels: int):
+        if sample_format not in PCM_FORMATS:
+            raise ValueError(f"unsupported PCM sample format {sample_format!r}; known: {', '.join(PCM_FORMATS)}")
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        self.sample_format, self.channels = sample_format, int(channels)
+        self.frame_bytes = PCM_FORMATS[sample_format][0] * self.channels
+        self.reset()
+
+    def reset(self) -> None:
+        self._carry = b""
+        self.next_index = 0
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete sample frame waiting for the next message."""
+        return len(self._carry)
+
+    def push(self, raw: bytes) -> tuple[np.ndarray, int]:
+        raw = self._carry + bytes(raw)
+        usable = len(raw) - len(raw) % self.frame_bytes
+        raw, self._carry = raw[:usable], raw[usable:]
+        index = self.next_index
+        samples = pcm_to_float(raw, self.sample_format).reshape(-1, self.channels)
+        self.next_index += samples.shape[0]
+        return samples, index
