@@ -82,6 +82,8 @@ def render_markdown() -> str:
         "|---|---|---|---|",
         "| `~/audio` | `seld_ros/MultichannelAudio` | in | remap to your driver's topic; QoS per `mode`, "
         "`qos_reliability`, `qos_depth` |",
+        "| `~/audio_stamped`, `~/audio_info` | `audio_common_msgs/AudioDataStamped`, `AudioInfo` | in | only when "
+        "audio_common_msgs is installed (`audio_common.*`); raw PCM, sample index counted from the bytes |",
         "| `~/events` | `seld_ros/SoundEventArray` | out | one message per 100 ms output frame, stamped with audio time |",
         "| `~/markers` | `visualization_msgs/MarkerArray` | out | arrow + label per track, `ns` = class name |",
         "| `/diagnostics` | `diagnostic_msgs/DiagnosticArray` | out | input rate, gaps, drops, queue depth, "

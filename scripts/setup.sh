@@ -58,8 +58,10 @@ fi
 # The workspace holds this repository under src/ through a symlink, as a user's would.
 mkdir -p "$WS/src"
 [ -L "$WS/src/seld_ros" ] || ln -sfn "$ROOT" "$WS/src/seld_ros"
+# test fixture: audio_common_msgs (not on PyPI) so the node's optional audio_common input is tested for real
+[ -L "$WS/src/audio_common_msgs" ] || ln -sfn "$ROOT/test/fixtures/audio_common_msgs" "$WS/src/audio_common_msgs"
 BUILD_STAMP="$WS/.seld_build.sha256"
-build_hash="$( (cd "$ROOT" && cat CMakeLists.txt package.xml cmake/* msg/*.msg && \
+build_hash="$( (cd "$ROOT" && cat CMakeLists.txt package.xml cmake/* msg/*.msg test/fixtures/*/msg/* && \
   find seld_ros launch config -type f ! -name '*.pyc' ! -path '*__pycache__*' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$WS/install/setup.bash" ] || [ ! -f "$BUILD_STAMP" ] || [ "$(cat "$BUILD_STAMP")" != "$build_hash" ]; then
   log "colcon build in $WS"

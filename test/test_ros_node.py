@@ -286,3 +286,54 @@ def test_runtime_parameters_are_validated(ros, bundle, node_env):
         ros.destroy_client(cli)
         h.close()
         proc.__exit__()
+
+
+def test_audio_common_pcm_input_is_processed_like_multichannel_audio(ros, bundle, node_env):
+    """AudioDataStamped (raw S16LE bytes, no sample index) + AudioInfo on their topics, with two messages lost."""
+    from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    from seld_ros.ros.conversions import ns_to_time
+
+    proc = NodeProcess({"model_file_path": str(bundle), "backend": "torch", "class_thresholds": LOW,
+                        "qos_reliability": "reliable", "qos_depth": 1000, "diagnostics_period_s": 0.3},
+                       env=node_env).start()
+    h = Harness(ros, proc)
+    qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+    pub = ros.create_publisher(AudioDataStamped, proc.topic("audio_stamped"), qos)
+    info_pub = ros.create_publisher(AudioInfo, proc.topic("audio_info"), 10)
+    try:
+        h.wait_ready()
+        assert spin_until(ros, lambda: pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0,
+                          20.0), "node did not subscribe to the audio_common topics"
+        info_pub.publish(AudioInfo(channels=4, sample_rate=RATE, sample_format="S16LE", bitrate=0,
+                                   coding_format="wave"))
+        h.spin(0.3)
+        x = noise(3.0)
+        raw = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+        # 2401 sample frames per message: not aligned with the 100 ms output frames (splits inside a sample
+        # frame are covered by test_audio_pcm; after a lost message only whole-frame messages can be re-aligned)
+        step = 8 * 2401
+        for k, start in enumerate(range(0, len(raw), step)):
+            if k in (20, 21):
+                continue  # two messages lost in transport: only their stamps tell
+            msg = AudioDataStamped()
+            msg.header.stamp = ns_to_time(T0 + int(start // 8 * 1e9 / RATE))
+            msg.header.frame_id = "mic_test"
+            msg.audio.data = raw[start:start + step]
+            pub.publish(msg)
+        assert spin_until(ros, lambda: len(h.events) >= 30, 30.0), (len(h.events), [m.frame_index for m in h.events])
+        # time stays right across the loss: 30 frames, at their audio time (the lost span is zero-filled)
+        assert [m.frame_index for m in h.events] == list(range(30))
+        stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in h.events]
+        assert all(abs(s - (T0 + k * 100_000_000)) < 1_000_000 for k, s in enumerate(stamps)), \
+            str([round((s - T0 - k * 100_000_000) / 1e6, 2) for k, s in enumerate(stamps)])
+        assert sum(len(m.events) for m in h.events) > 0
+        assert spin_until(ros, lambda: h.diags and h.diags[-1]["frames_out"] == "30", 5.0)
+        assert h.diags[-1]["gaps"] == "1" and h.diags[-1]["chunks_rejected"] == "0"
+        assert proc.interrupt()[0] == 0
+    finally:
+        ros.destroy_publisher(pub)
+        ros.destroy_publisher(info_pub)
+        h.close()
+        proc.__exit__()

@@ -47,9 +47,10 @@ class PcmAssembler:
         self.frame_bytes = PCM_FORMATS[sample_format][0] * self.channels
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, next_index: int = 0) -> None:
+        """Drop any partial frame; the next sample gets ``next_index`` (e.g. after lost messages)."""
         self._carry = b""
-        self.next_index = 0
+        self.next_index = int(next_index)
 
     @property
     def pending_bytes(self) -> int:

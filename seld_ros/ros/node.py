@@ -92,6 +92,7 @@ class SeldNode(Node):
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", self._on_audio, qos)
+        self._setup_audio_common(qos)
         self.create_timer(self.settings["diagnostics_period_s"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="seld_worker", daemon=True)
         self._worker.start()
@@ -166,6 +167,9 @@ class SeldNode(Node):
             frame_id=msg.header.frame_id,
             received_monotonic=time.monotonic(),
         )
+        self._enqueue(chunk)
+
+    def _enqueue(self, chunk: AudioChunk) -> None:
         if self.settings["mode"] == "replay":
             while not self._stop.is_set():
                 try:
@@ -188,6 +192,74 @@ class SeldNode(Node):
                                         f"({self.counters['chunks_dropped']} chunks so far)")
                 except queue.Empty:
                     pass
+
+    # -- audio_common input (optional) ---------------------------------------------------------
+    def _setup_audio_common(self, qos) -> None:
+        """audio_common_msgs/AudioDataStamped carries raw PCM bytes and no sample index; the format comes from
+        AudioInfo or parameters and the index is counted from the bytes (seld_ros.audio.pcm)."""
+        self._ac_assembler = None
+        self._ac_format = None
+        if not self.settings["audio_common.enable"]:
+            return
+        try:
+            from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+        except ImportError:
+            self.get_logger().info("audio_common_msgs is not installed: only ~/audio (MultichannelAudio) is used")
+            return
+        self.create_subscription(AudioInfo, "~/audio_info", self._on_audio_info, 10)
+        self.create_subscription(AudioDataStamped, "~/audio_stamped", self._on_audio_stamped, qos)
+
+    def _on_audio_info(self, info) -> None:
+        if info.coding_format and info.coding_format.lower() not in ("wave", "wav", "raw", "pcm"):
+            self._throttle.warn("ac_coding", f"audio_common coding_format {info.coding_format!r} is not raw PCM: "
+                                "~/audio_stamped is ignored")
+            self._ac_format = None
+            return
+        self._ac_format = (info.sample_format, int(info.sample_rate), int(info.channels))
+
+    def _on_audio_stamped(self, msg) -> None:
+        from seld_ros.audio.pcm import PcmAssembler
+
+        s = self.settings
+        info = self._ac_format or ("", 0, 0)
+        fmt = (s["audio_common.sample_format"] or info[0], s["audio_common.sample_rate"] or info[1],
+               s["audio_common.channels"] or info[2])
+        self.counters["chunks_in"] += 1
+        if not all(fmt):
+            self.counters["chunks_rejected"] += 1
+            self._throttle.warn("ac_format", "~/audio_stamped: sample format/rate/channels unknown (no AudioInfo on "
+                                "~/audio_info and no audio_common.* parameters): chunk dropped")
+            return
+        if self._ac_assembler is None or (self._ac_assembler.sample_format, self._ac_rate,
+                                          self._ac_assembler.channels) != fmt:
+            try:
+                self._ac_assembler = PcmAssembler(fmt[0], fmt[2])
+            except ValueError as exc:
+                self.counters["chunks_rejected"] += 1
+                self._throttle.warn("ac_format", f"~/audio_stamped: {exc}")
+                return
+            self._ac_rate = fmt[1]
+            self._ac_anchor = None
+        stamp_ns = conversions.time_to_ns(msg.header.stamp)
+        asm = self._ac_assembler
+        if self._ac_anchor is not None and stamp_ns > 0:
+            # no sample index in audio_common: lost messages show up only as a stamp later than the byte count
+            # predicts; re-place the stream there so time stays right (the pipeline then reports the gap)
+            predicted = self._ac_anchor[1] + (asm.next_index - self._ac_anchor[0]) * 1_000_000_000 // fmt[1]
+            late = stamp_ns - predicted
+            # tolerance: stamp jitter, up to half a message (a lost message is a whole one)
+            if late > max(20_000_000, len(msg.audio.data) // asm.frame_bytes * 500_000_000 // fmt[1]):
+                asm.reset(next_index=asm.next_index + round(late * fmt[1] / 1e9))
+                self._ac_anchor = (asm.next_index, stamp_ns)
+        if self._ac_anchor is None and stamp_ns > 0:
+            self._ac_anchor = (asm.next_index, stamp_ns)
+        samples, index = asm.push(bytes(msg.audio.data))
+        if samples.shape[0] == 0:
+            return
+        layout = s["input_layout"] or {4: "foa_acn_sn3d", 2: "stereo"}.get(fmt[2], "")
+        self._enqueue(AudioChunk(samples=samples, sample_rate=fmt[1], channels=fmt[2], layout=layout,
+                                 first_sample_index=index, stamp_ns=stamp_ns,
+                                 frame_id=msg.header.frame_id, received_monotonic=time.monotonic()))
 
     # -- processing (worker thread) -----------------------------------------------------------
     def _work(self) -> None:
