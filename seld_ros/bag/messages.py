@@ -175,7 +175,7 @@ def events_msgs_to_labels(msgs: Sequence, class_names: Sequence[str], frame_offs
 
 # -- markers (same look as seld_ros/ros/markers.py) --------------------------------------------------------------
 def class_rgb(class_id: int, num_classes: int) -> tuple[float, float, float]:
-    """Distinct, stable hues around the colour wheel (identical to seld_ros.ros.markers.class_color)."""
+    """Distinct, stable hues around the colour wheel (also used by seld_ros.ros.markers)."""
     h = (class_id * 0.618033988749895) % 1.0 if num_classes > 12 else class_id / max(num_classes, 1)
     return colorsys.hsv_to_rgb(h, 0.85, 0.95)
 

@@ -2,28 +2,18 @@
 text label; colour and namespace per class, so RViz can toggle classes one by one."""
 from __future__ import annotations
 
-import colorsys
-import math
-
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Vector3
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
+# colours and lengths are shared with the ROS-free bag writer (seld-eval-bag), so both draw the same markers
+from seld_ros.bag.messages import arrow_length, class_rgb
+
 
 def class_color(class_id: int, num_classes: int, alpha: float = 0.9) -> ColorRGBA:
-    """Distinct, stable hues around the colour wheel."""
-    h = (class_id * 0.618033988749895) % 1.0 if num_classes > 12 else class_id / max(num_classes, 1)
-    r, g, b = colorsys.hsv_to_rgb(h, 0.85, 0.95)
+    r, g, b = class_rgb(class_id, num_classes)
     return ColorRGBA(r=r, g=g, b=b, a=alpha)
-
-
-def arrow_length(ev, mode: str, scale: float) -> float:
-    if mode == "distance" and math.isfinite(ev.distance) and ev.distance > 0:
-        return scale * ev.distance
-    if mode == "fixed":
-        return scale
-    return scale * max(ev.confidence, 0.05)
 
 
 def build_markers(events_msg, num_classes: int, arrow_mode: str, scale: float, lifetime_s: float,
