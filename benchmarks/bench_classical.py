@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,26 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import cpu_model, git_commit  # noqa: E402
+
 from seld_ros.data.classical import ARRAY_METHODS, METHODS, oracle_doa_errors  # noqa: E402
 from seld_ros.data.dcase import iter_dataset, read_wav  # noqa: E402
-
-
-def hardware() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
-        cpus = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("CPU(s)")), "")
-        return f"{model}, {cpus} CPUs ({platform.machine()})"
-    except Exception:  # noqa: BLE001
-        return platform.processor() or platform.machine()
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 def stats(e: np.ndarray) -> dict:
@@ -116,7 +100,7 @@ def main(argv=None) -> int:
              "doa_multi_events": multi["n"],
              "doa_err_2src_mean_deg": stats(e[p == 2]).get("mean"),
              "doa_err_3src_mean_deg": stats(e[p == 3]).get("mean"),
-             "wall_seconds": round(time.perf_counter() - t0, 1), "hardware": hardware(), "commit": commit()}
+             "wall_seconds": round(time.perf_counter() - t0, 1), "hardware": f"{cpu_model()}, {os.cpu_count()} CPUs ({platform.machine()})", "commit": git_commit()}
         if pre:
             r["data"] = f"{args.data} ({args.split}, seld-synth --mic tetra)"
         res.update({pre + k: v for k, v in r.items()})

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,29 +28,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks.common import cpu_model, git_commit  # noqa: E402
 RESULTS = REPO / "benchmarks" / "results" / "bench_eval_bag.json"
-
-
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or "unknown"
-
-
-def _commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO,
-                             timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "seld_ros", "benchmarks/bench_eval_bag.py"],
-                               capture_output=True, text=True, cwd=REPO, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def make_bag(work: Path, duration: float, seed: int) -> Path:
@@ -240,11 +219,11 @@ def main(argv=None) -> int:
             "bundle_note": bundle_note, "bundle_sha256": b.sha256[:16],
             "model_params": int(sum(p.numel() for p in b.model.parameters())),
             "chunk_ms": 100, "storage": "mcap", "repeats": args.repeats,
-            "hardware": f"{_cpu_model()}, {os.cpu_count()} cores visible, CPU backend",
-            "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
+            "hardware": f"{cpu_model()}, {os.cpu_count()} cores visible, CPU backend",
+            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
             "load_avg_1min_before": round(load_before, 2), "load_avg_1min_after": round(os.getloadavg()[0], 2),
             "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "python": platform.python_version(), "commit": _commit(),
+            "python": platform.python_version(), "commit": git_commit("seld_ros", "benchmarks/bench_eval_bag.py"),
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

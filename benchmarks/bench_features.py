@@ -18,7 +18,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -28,32 +27,12 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import cpu_model, git_commit  # noqa: E402
 from seld_ros.audio import RingBuffer  # noqa: E402
 from seld_ros.features import FeatureConfig, FoaFeatures, StreamingFoaFeatures  # noqa: E402
 
 HOP_SAMPLES = 2400  # 100 ms at 24 kHz
 WINDOW_SAMPLES = 48000  # 2 s recompute window
-
-
-def cpu_model() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "seld_ros/audio", "seld_ros/features",
-                                "benchmarks/bench_features.py"], cwd=REPO, capture_output=True, text=True).stdout
-        return sha + ("-dirty" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def time_per_call_ms(fn, calls: int, warmup: int) -> np.ndarray:
@@ -127,7 +106,7 @@ def main() -> None:
         "hardware": f"{cpu_model()}, 1 core pinned, {os.cpu_count()} logical CPUs visible",
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "commit": git_commit(),
+        "commit": git_commit("seld_ros/audio", "seld_ros/features", "benchmarks/bench_features.py"),
     }
     print(f"FOA features ({cfg.feature_set}, {cfg.num_channels} ch), one 100 ms hop, 1 thread, {results['hardware']}")
     print(f"  streaming push          p50 {results['features_ms_per_hop_p50']:.3f} ms   "

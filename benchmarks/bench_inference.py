@@ -23,7 +23,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -37,6 +36,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from seld_ros.engine.export import export_onnx  # noqa: E402
+from benchmarks.common import cpu_model, git_commit  # noqa: E402,F401 (also used by bench_streaming)
 from seld_ros.engine.factory import probe_backends  # noqa: E402
 from seld_ros.engine.onnxruntime_backend import OnnxRuntimeBackend  # noqa: E402
 from seld_ros.engine.profile import count_macs  # noqa: E402
@@ -44,27 +44,6 @@ from seld_ros.engine.torch_backend import TorchBackend  # noqa: E402
 
 HOP_MS = 100.0
 DEFAULT_BUNDLE = REPO / "seld_ros" / "models" / "default.pt"
-
-
-def cpu_model() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "seld_ros/engine", "seld_ros/model",
-                                "benchmarks/bench_inference.py"], cwd=REPO, capture_output=True, text=True).stdout
-        return sha + ("-dirty" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def load_model(bundle: str | None):
@@ -178,7 +157,7 @@ def main(argv=None) -> int:
         res["fastest_cpu_realtime_fraction"] = round(best["p50_ms"] / HOP_MS, 4)
         res["acceptance_cpu_p50_le_10ms"] = bool(best["p50_ms"] <= 10.0)
     res.update({"hardware": cpu_model() + (f" + {res['gpu']}" if "gpu" in res else "") + f" ({os.cpu_count()} cpus "
-                "visible, 1 used)", "commit": git_commit(), "python": platform.python_version(),
+                "visible, 1 used)", "commit": git_commit("seld_ros/engine", "seld_ros/model", "benchmarks/bench_inference.py"), "python": platform.python_version(),
                 "torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__,
                 "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     out = Path(args.out)

@@ -29,28 +29,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import cpu_model, git_commit  # noqa: E402
+
 RATE = 24000
 HOP = 2400
-
-
-def hardware() -> str:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except Exception:
-        return "unknown"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -160,8 +144,8 @@ def main() -> int:
         else:
             break
     results["max_rate_without_drops_x_real_time"] = best
-    results["hardware"] = hardware()
-    results["commit"] = commit()
+    results["hardware"] = f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+    results["commit"] = git_commit("seld_ros", "benchmarks/bench_node.py")
     print(f"highest rate without drops in live mode: {best:g}x real time")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=2) + "\n")

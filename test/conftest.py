@@ -12,6 +12,8 @@ import random
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 if "SELD_TEST_DOMAIN_ID" in os.environ:
@@ -33,3 +35,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def pytest_report_header(config):
     return f"seld_ros tests: ROS_DOMAIN_ID={_domain}"
+
+
+@pytest.fixture(scope="module")
+def ros(request):
+    """An rclpy context and node for one test module (the test's side of a DDS exchange)."""
+    from ros_helpers.ros_env import require_ros
+
+    require_ros()
+    import rclpy
+
+    rclpy.init()
+    node = rclpy.create_node("seld_tester_" + request.module.__name__.rsplit(".", 1)[-1])
+    yield node
+    node.destroy_node()
+    rclpy.shutdown()

@@ -17,18 +17,6 @@ from ros_helpers.sample_messages import audio_chunk, build_messages, diff_fields
 HELPERS = Path(__file__).resolve().parent / "ros_helpers"
 
 
-@pytest.fixture(scope="module")
-def rclpy_node():
-    require_ros()
-    import rclpy
-
-    rclpy.init()
-    node = rclpy.create_node("seld_test_subscriber")
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
-
-
 def _receive_from_child(node, prefix: str, extra_args=()):
     """Start a publisher process, subscribe to its topics here, return what arrived."""
     import rclpy
@@ -64,8 +52,8 @@ def _receive_from_child(node, prefix: str, extra_args=()):
     return expected, received
 
 
-def test_two_processes_exchange_every_message_bit_exact(rclpy_node):
-    expected, received = _receive_from_child(rclpy_node, "/seld_test/exact")
+def test_two_processes_exchange_every_message_bit_exact(ros):
+    expected, received = _receive_from_child(ros, "/seld_test/exact")
     assert set(received) == set(expected), f"nothing arrived on {set(expected) - set(received)}"
     for name, msg in expected.items():
         assert diff_fields(msg, received[name], name) is None, diff_fields(msg, received[name], name)
@@ -76,9 +64,9 @@ def test_two_processes_exchange_every_message_bit_exact(rclpy_node):
     assert np.isnan(received["events"].events[1].distance)
 
 
-def test_comparison_catches_a_corrupted_sample(rclpy_node):
+def test_comparison_catches_a_corrupted_sample(ros):
     """The same path with one audio sample changed by the publisher must be reported."""
-    expected, received = _receive_from_child(rclpy_node, "/seld_test/corrupt", ["--corrupt"])
+    expected, received = _receive_from_child(ros, "/seld_test/corrupt", ["--corrupt"])
     assert "audio" in received
     diff = diff_fields(expected["audio"], received["audio"], "audio")
     assert diff is not None and diff.startswith("audio.data") and "element 5" in diff

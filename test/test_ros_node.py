@@ -16,18 +16,6 @@ LOW = "[" + ",".join(["0.001"] * 13) + "]"  # random weights score ~0.01: report
 
 
 @pytest.fixture(scope="module")
-def ros():
-    require_ros()
-    import rclpy
-
-    rclpy.init()
-    node = rclpy.create_node("seld_node_tester")
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
-
-
-@pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny.pt")
 
