@@ -25,6 +25,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from visualization_msgs.msg import MarkerArray
 
+from seld_ros.audio.pcm import PcmAssembler
 from seld_ros.msg import MultichannelAudio, SoundEventArray
 from seld_ros.pipeline import AudioChunk, InputError, PipelineError, SeldPipeline
 from seld_ros.ros import conversions, markers
@@ -218,8 +219,6 @@ class SeldNode(Node):
         self._ac_format = (info.sample_format, int(info.sample_rate), int(info.channels))
 
     def _on_audio_stamped(self, msg) -> None:
-        from seld_ros.audio.pcm import PcmAssembler
-
         s = self.settings
         info = self._ac_format or ("", 0, 0)
         fmt = (s["audio_common.sample_format"] or info[0], s["audio_common.sample_rate"] or info[1],
