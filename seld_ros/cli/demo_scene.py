@@ -24,18 +24,22 @@ DEMO_EVENTS = (
 )
 
 
-def render_demo_scene(seed: int = 7, duration_s: float = 20.0):
+def render_demo_scene(seed: int = 7, duration_s: float = 20.0, events=DEMO_EVENTS, snr_db: float = 20.0,
+                      max_event_s: float | None = None):
+    """Render ``events`` ((class, start s, azimuth, elevation, distance m, azimuth speed deg/s), ...) in the
+    demo room; ``max_event_s`` cuts each sound to at most that length. Returns a synth Scene (foa, labels)."""
     from seld_ros.data.bank import ProceduralBank
     from seld_ros.data.synth import Room, SynthConfig, make_event, render_scene
 
-    cfg = SynthConfig(duration_s=duration_s, snr_db=(20.0, 20.0), rt60_s=(0.35, 0.35))
+    cfg = SynthConfig(duration_s=duration_s, snr_db=(snr_db, snr_db), rt60_s=(0.35, 0.35))
     room = Room(room_id=-1, dims=(5.0, 4.0, 3.0), rt60=0.35, mic=(2.5, 2.0, 1.4))
     rng = np.random.default_rng(seed)
     bank = ProceduralBank(cfg.class_names)
-    events = []
-    for src, (name, start, az, el, dist, speed) in enumerate(DEMO_EVENTS):
+    spec, events = events, []
+    for src, (name, start, az, el, dist, speed) in enumerate(spec):
         sig = bank.draw(name, rng)
-        sig = sig[: int(min(len(sig), (duration_s - start - 0.2) * 24000))]
+        end = duration_s - 0.2 if max_event_s is None else min(duration_s - 0.2, start + max_event_s)
+        sig = sig[: int(min(len(sig), (end - start) * 24000))]
         events.append(make_event(room, cfg, cfg.class_names.index(name), sig, start, az, el, dist,
                                  speed_deg_s=speed, source_id=src))
     return render_scene(room, cfg, rng, events=events)

@@ -42,12 +42,14 @@ def _perms(n):
 
 
 def pit_trackwise_loss(act_logits, doa, targets, distance=None, *, gamma: float = 2.0,
-                       class_weights=None, w_doa: float = 1.0, w_dist: float = 0.1,
+                       class_weights=None, w_act: float = 1.0, w_doa: float = 1.0, w_dist: float = 0.1,
                        return_perm: bool = False):
     """Frame-level PIT.
 
     act_logits (B, L, N, K); doa (B, L, N, 3) unit; distance (B, L, N) or None.
     targets: "cls" long (B, L, N) (-1 empty), "doa" (B, L, N, 3), "dist" (B, L, N) NaN unknown.
+    ``w_act`` scales the activity term, a mean over the N x K outputs: with
+    13 classes and focal loss it is small beside the DOA term unless raised.
     Returns (total, parts dict[, chosen permutation index (B, L)]).
     """
     B, L, N, K = act_logits.shape
@@ -65,7 +67,7 @@ def pit_trackwise_loss(act_logits, doa, targets, distance=None, *, gamma: float 
     act_f = act.mean(dim=(-1, -2))                                   # (B, L, P)
     cos = (doa[:, :, None] * doa_p).sum(-1)                          # (B, L, P, N)
     doa_f = ((1 - cos) * active).sum(-1)                             # (B, L, P)
-    total_f = act_f + w_doa * doa_f / N
+    total_f = w_act * act_f + w_doa * doa_f / N
     dist_f = None
     if distance is not None and "dist" in targets:
         tdist = targets["dist"][:, :, perms]
@@ -78,7 +80,7 @@ def pit_trackwise_loss(act_logits, doa, targets, distance=None, *, gamma: float 
     pick = lambda t: t.gather(-1, best[..., None]).squeeze(-1)       # noqa: E731
     n_act = active[..., 0, :].sum().clamp(min=1)
     parts = {"activity": pick(act_f).mean(), "doa": pick(doa_f).sum() / n_act}
-    loss = parts["activity"] + w_doa * parts["doa"]
+    loss = w_act * parts["activity"] + w_doa * parts["doa"]
     if dist_f is not None:
         n_known = (active[..., 0, :] & torch.isfinite(targets["dist"])).sum().clamp(min=1)
         parts["distance"] = pick(dist_f).sum() / n_known
@@ -137,7 +139,8 @@ def seld_loss(outputs: dict, targets: dict, mode: str, loss_cfg: dict | None = N
     if mode == "trackwise":
         return pit_trackwise_loss(outputs["activity_logits"], outputs["doa"], targets,
                                   outputs.get("distance"), gamma=c.get("focal_gamma", 2.0),
-                                  class_weights=class_weights, w_doa=c.get("w_doa", 1.0),
+                                  class_weights=class_weights, w_act=c.get("w_act", 1.0),
+                                  w_doa=c.get("w_doa", 1.0),
                                   w_dist=c.get("w_dist", 0.1))
     return adpit_loss(outputs["accdoa"], targets, outputs.get("distance"),
                       class_weights=class_weights, w_dist=c.get("w_dist", 0.1))
