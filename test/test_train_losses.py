@@ -81,3 +81,19 @@ def test_targets_from_labels():
     assert acc["acc_count"][0].tolist() == [1, 2, 0]
     assert np.allclose(acc["acc_doa"][0, 1, 1], [0, 0, 1])
     assert acc["acc_dist_known"][0, :2, 1].all()
+
+
+def test_w_act_scales_only_the_activity_term():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 4, 3, 5, generator=g)
+    doa = torch.nn.functional.normalize(torch.randn(2, 4, 3, 3, generator=g), dim=-1)
+    cls = torch.tensor([[[1, -1, -1]] * 4, [[0, 3, -1]] * 4])
+    tdoa = torch.nn.functional.normalize(torch.randn(2, 4, 3, 3, generator=g), dim=-1)
+    t = {"cls": cls, "doa": tdoa}
+    l1, p1 = pit_trackwise_loss(logits, doa, t, w_act=1.0, w_doa=0.0)
+    l13, p13 = pit_trackwise_loss(logits, doa, t, w_act=13.0, w_doa=0.0)
+    assert float(p1["activity"]) > 0
+    assert abs(float(l13) - 13 * float(l1)) < 1e-4 * float(l13)
+    # with the DOA term on, the total is w_act * activity + doa (under the permutation chosen)
+    l, p = pit_trackwise_loss(logits, doa, t, w_act=13.0, w_doa=1.0)
+    assert abs(float(l) - (13 * float(p["activity"]) + float(p["doa"]))) < 1e-5
