@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ros_helpers.node_outputs import NodeOutputs
 from ros_helpers.node_proc import NodeProcess, spin_until
 
 T0 = 1_800_000_000_000_000_000
@@ -49,32 +50,9 @@ def scene(tmp_path_factory):
     return d / "scene.wav", sc.labels
 
 
-class Collector:
-    def __init__(self, ros, proc):
-        from diagnostic_msgs.msg import DiagnosticArray
-        from visualization_msgs.msg import MarkerArray
-
-        from seld_ros.msg import SoundEventArray
-
-        self.ros, self.proc = ros, proc
-        self.events, self.markers, self.diags = [], [], []
-        self.subs = [ros.create_subscription(SoundEventArray, proc.topic("events"), self.events.append, 1000),
-                     ros.create_subscription(MarkerArray, proc.topic("markers"), self.markers.append, 1000),
-                     ros.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 100)]
-
-    def _diag(self, msg):
-        for st in msg.status:
-            if st.name.startswith(f"{self.proc.namespace}/seld_node:"):
-                self.diags.append({kv.key: kv.value for kv in st.values})
-
-    def close(self):
-        for s in self.subs:
-            self.ros.destroy_subscription(s)
-
-
 def stream(ros, proc, wav, timeout=90.0):
     """Start the node, stream the scene from a separate process, collect until the last frame."""
-    col = Collector(ros, proc)
+    col = NodeOutputs(ros, proc)
     assert spin_until(ros, lambda: ros.count_subscribers(proc.topic("audio")) > 0 or proc.proc.poll() is not None,
                       60.0), "node did not subscribe"
     assert proc.proc.poll() is None, proc.wait_exit(5)[1][-3000:]

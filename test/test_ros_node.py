@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from model_helpers import make_tiny_bundle
+from ros_helpers.node_outputs import NodeOutputs
 from ros_helpers.node_proc import NodeProcess, spin_until
 from ros_helpers.ros_env import require_ros
 
@@ -29,29 +30,18 @@ class Harness:
     """Publishes audio to a node under test and records what it publishes."""
 
     def __init__(self, ros, proc, reliable=True):
-        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from visualization_msgs.msg import MarkerArray
 
-        from seld_ros.msg import MultichannelAudio, SoundEventArray
+        from seld_ros.msg import MultichannelAudio
 
         self.ros, self.proc = ros, proc
-        self.events, self.markers, self.diags = [], [], []
+        self.outputs = NodeOutputs(ros, proc)
+        self.events, self.markers, self.diags = self.outputs.events, self.outputs.markers, self.outputs.diags
         qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE if reliable
                          else ReliabilityPolicy.BEST_EFFORT)
         if reliable:
             qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
         self.pub = ros.create_publisher(MultichannelAudio, proc.topic("audio"), qos)
-        self.subs = [
-            ros.create_subscription(SoundEventArray, proc.topic("events"), self.events.append, 1000),
-            ros.create_subscription(MarkerArray, proc.topic("markers"), self.markers.append, 1000),
-            ros.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 100),
-        ]
-
-    def _on_diag(self, msg):
-        for st in msg.status:  # /diagnostics is global: keep only this node's status
-            if st.name.startswith(f"{self.proc.namespace}/seld_node:"):
-                self.diags.append({kv.key: kv.value for kv in st.values})
 
     def wait_ready(self, timeout=60.0):
         ok = spin_until(self.ros, lambda: self.pub.get_subscription_count() > 0 or self.proc.proc.poll() is not None,
@@ -79,8 +69,7 @@ class Harness:
             rclpy.spin_once(self.ros, timeout_sec=0.01)
 
     def close(self):
-        for s in self.subs:
-            self.ros.destroy_subscription(s)
+        self.outputs.close()
         self.ros.destroy_publisher(self.pub)
 
 

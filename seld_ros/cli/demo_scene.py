@@ -35,14 +35,14 @@ def render_demo_scene(seed: int = 7, duration_s: float = 20.0, events=DEMO_EVENT
     room = Room(room_id=-1, dims=(5.0, 4.0, 3.0), rt60=0.35, mic=(2.5, 2.0, 1.4))
     rng = np.random.default_rng(seed)
     bank = ProceduralBank(cfg.class_names)
-    spec, events = events, []
-    for src, (name, start, az, el, dist, speed) in enumerate(spec):
+    rendered = []
+    for src, (name, start, az, el, dist, speed) in enumerate(events):
         sig = bank.draw(name, rng)
         end = duration_s - 0.2 if max_event_s is None else min(duration_s - 0.2, start + max_event_s)
         sig = sig[: int(min(len(sig), (end - start) * 24000))]
-        events.append(make_event(room, cfg, cfg.class_names.index(name), sig, start, az, el, dist,
-                                 speed_deg_s=speed, source_id=src))
-    return render_scene(room, cfg, rng, events=events)
+        rendered.append(make_event(room, cfg, cfg.class_names.index(name), sig, start, az, el, dist,
+                                   speed_deg_s=speed, source_id=src))
+    return render_scene(room, cfg, rng, events=rendered)
 
 
 def main(argv=None) -> int:

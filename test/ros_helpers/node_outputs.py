@@ -1,0 +1,30 @@
+"""Subscribe to everything a seld_node under test publishes and keep it in lists."""
+from __future__ import annotations
+
+
+class NodeOutputs:
+    """``events`` (SoundEventArray), ``markers`` (MarkerArray) and ``diags`` (this node's diagnostic values as a
+    dict) received from the node of a NodeProcess, in arrival order."""
+
+    def __init__(self, ros, proc):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from visualization_msgs.msg import MarkerArray
+
+        from seld_ros.msg import SoundEventArray
+
+        self.ros, self.proc = ros, proc
+        self.events, self.markers, self.diags = [], [], []
+        self.subs = [
+            ros.create_subscription(SoundEventArray, proc.topic("events"), self.events.append, 1000),
+            ros.create_subscription(MarkerArray, proc.topic("markers"), self.markers.append, 1000),
+            ros.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 100),
+        ]
+
+    def _on_diag(self, msg):
+        for st in msg.status:  # /diagnostics is global: keep only this node's status
+            if st.name.startswith(f"{self.proc.namespace}/seld_node:"):
+                self.diags.append({kv.key: kv.value for kv in st.values})
+
+    def close(self):
+        for s in self.subs:
+            self.ros.destroy_subscription(s)
