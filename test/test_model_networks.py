@@ -11,6 +11,9 @@ TINY_BB = {"arch": "slim", "channels": [4, 8], "emb_dim": 16, "time_pool": [5, 1
 CASES = {
     "trackwise": {"backbone": TINY_BB, "spatial_channels": [4, 8], "fusion": {"after_blocks": [1, 2]},
                   "temporal": {"d_model": 16, "layers": 1}, "head": {"hidden": 16}},
+    "trackwise_flatten_causal": {"backbone": TINY_BB, "spatial_channels": [4, 8], "spatial_pool": "flatten",
+                                 "temporal": {"d_model": 16, "layers": 1, "bidirectional": False},
+                                 "head": {"hidden": 16}},
     "trackwise_nodist_conformer": {"backbone": TINY_BB, "spatial_channels": [4, 8],
                                    "temporal": {"kind": "conformer", "d_model": 16, "layers": 1, "heads": 2},
                                    "head": {"distance": False, "hidden": 16}},
@@ -55,6 +58,14 @@ def test_shapes_and_gradients(name):
     m2 = build_model(json.loads(json.dumps(m.config)))
     m2.load_state_dict(m.state_dict(), strict=True)
     assert count_parameters(m2) == count_parameters(m)
+
+
+def test_spatial_pool_flatten_keeps_frequency_and_rejects_unknown():
+    m = build_model(CASES["trackwise_flatten_causal"])
+    # 8 channels x (64 mel / 4 / 4) bins reach the fusion layer, next to the 16-d semantic embedding
+    assert m.pre[0].in_features == 16 + 8 * 4
+    with pytest.raises(ValueError, match="spatial_pool"):
+        build_model({**CASES["trackwise"], "spatial_pool": "sum"})
 
 
 def test_default_models_sizes():

@@ -6,7 +6,7 @@ Conformer) smoothing and SELD heads at 100 ms frames.
       ├─ channel 0 (W log-mel) ─▶ PANNs-style backbone blocks ─┐
       └─ all C channels ───────▶ residual spatial blocks ──────┤ cross-stitch after
                                                                │ the configured blocks
-      semantic frame embedding (fc1) ⊕ spatial (mean+max over freq)
+      semantic frame embedding (fc1) ⊕ spatial (mean+max over freq, or flattened)
       ─▶ Linear ─▶ GRU / Conformer ─▶ heads (track-wise or multi-ACCDOA)
 
 Both streams share one pooling schedule (time ÷5 in the first block, then
@@ -36,6 +36,9 @@ def default_at2seld_config(**overrides) -> dict:
         "backbone_train": "all",
         "backbone_trainable_blocks": 2,
         "spatial_channels": [16, 32, 64, 64],
+        # how the spatial stream's last map becomes a frame vector: "meanmax" (mean and max over frequency)
+        # or "flatten" (channels x remaining frequency bins, as the DCASE baseline feeds its GRU)
+        "spatial_pool": "meanmax",
         # after_blocks: block numbers (1-based) followed by a cross-stitch unit;
         # None = "late": every block but the first
         "fusion": {"mode": "cross_stitch", "after_blocks": None},
@@ -102,7 +105,17 @@ class AT2SELD(nn.Module):
                     raise ValueError(f"fusion.after_blocks entry {b} outside 1..{nb}")
             self.stitch = nn.ModuleDict({str(b): CrossStitch(self.backbone.channels[b - 1], sch[b - 1])
                                          for b in self.after})
-            d_cat = bcfg["emb_dim"] + 2 * sch[-1]
+            self.spatial_pool = config.get("spatial_pool", "meanmax")
+            if self.spatial_pool == "meanmax":
+                d_spa = 2 * sch[-1]
+            elif self.spatial_pool == "flatten":
+                f_left = F_
+                for _, fp in pools:
+                    f_left //= fp
+                d_spa = sch[-1] * f_left
+            else:
+                raise ValueError(f"spatial_pool: meanmax | flatten, got {self.spatial_pool!r}")
+            d_cat = bcfg["emb_dim"] + d_spa
         t = config["temporal"]
         self.temporal = Temporal(t["kind"], t["d_model"], t["d_model"], t.get("layers", 2),
                                  t.get("bidirectional", True), t.get("heads", 4),
@@ -135,7 +148,10 @@ class AT2SELD(nn.Module):
                 if (i + 1) in self.after:
                     s, p = self.stitch[str(i + 1)](s, p)
             sem = self.backbone.embed(s)                       # (B, L, emb)
-            spa = torch.cat([p.mean(dim=3), p.amax(dim=3)], dim=1).transpose(1, 2)
+            if self.spatial_pool == "flatten":
+                spa = p.permute(0, 2, 1, 3).flatten(2)              # (B, L, C * F')
+            else:
+                spa = torch.cat([p.mean(dim=3), p.amax(dim=3)], dim=1).transpose(1, 2)
             h = torch.cat([sem, spa], dim=2)
         h = self.temporal(self.pre(h))
         return self.head(h)
