@@ -103,11 +103,12 @@ def main(argv=None) -> int:
     print(f"{len(clips)} clips, {sum(c[1].shape[1] for c in clips) // hop} label frames")
 
     refs = [c[2] for c in clips]
+    dist = "distance" in bundle.output_names  # a model without a distance output is scored without it
     offline = [offline_outputs(model, f) for _, f, _ in clips]
     res = {"bundle": Path(args.bundle).name, "bundle_hash": bundle_hash(args.bundle)[:16], "data": args.data,
            "split": args.split, "clips": len(clips), "backend": args.backend}
     preds = [events_to_labels(decoder.decode(o), bundle.class_names, r.num_frames) for o, r in zip(offline, refs)]
-    for k, v in summarise(score_scenes(refs, preds, doa_threshold=20.0)).items():
+    for k, v in summarise(score_scenes(refs, preds, doa_threshold=20.0, eval_dist=dist)).items():
         res[f"offline_{k}"] = v
     print("offline   ", {k: res[f"offline_{k}"] for k in ("f20", "doae_deg", "seld")})
 
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
                 diff = max(float(np.max(np.abs(o[n] - off[n]))) for o, off in zip(outs, offline) for n in o)
                 preds = [events_to_labels(decoder.decode(o), bundle.class_names, r.num_frames)
                          for o, r in zip(outs, refs)]
-                for k, v in summarise(score_scenes(refs, preds, doa_threshold=20.0)).items():
+                for k, v in summarise(score_scenes(refs, preds, doa_threshold=20.0, eval_dist=dist)).items():
                     res[f"{tag}_{k}"] = v
                 res[f"{tag}_max_abs_output_diff_vs_offline"] = diff
                 res[f"{tag}_latency_ms"] = la * 100.0
