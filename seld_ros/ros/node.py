@@ -21,6 +21,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from visualization_msgs.msg import MarkerArray
@@ -378,8 +379,36 @@ def _init_rclpy(argv) -> None:
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _StopRequest:
+    """SIGINT / SIGTERM only set a flag that the spin loop polls.
+
+    Python's default SIGINT handling raises KeyboardInterrupt in whatever the main thread runs at that moment;
+    when that is a ``__del__`` (rclpy's ``Task.__del__`` runs often during spinning) Python prints "Exception
+    ignored" and drops it, and the node keeps spinning forever. Setting a flag cannot be lost that way."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum = None
+
+    def __call__(self, signum, frame) -> None:
+        self.signum = signum
+        self.event.set()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self)
+        signal.signal(signal.SIGTERM, self)
+
+
+def _spin_until_stopped(node, stop: _StopRequest, poll_s: float = 0.1) -> None:
+    """Spin ``node`` until a stop is requested or the context shuts down (Humble and Jazzy API)."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while not stop.event.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=poll_s)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
 
 
 def main(argv=None) -> int:
@@ -390,12 +419,13 @@ def main(argv=None) -> int:
         print(f"[seld_node] FATAL: cannot initialise ROS with the given arguments: {exc}", file=sys.stderr,
               flush=True)
         return 1
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    stop = _StopRequest()
+    stop.install()
     node = None
     code = 0
     try:
         node = SeldNode()
-        rclpy.spin(node)
+        _spin_until_stopped(node, stop)
     except StartupError as exc:
         print(f"[seld_node] FATAL: {exc}", file=sys.stderr, flush=True)
         code = 1
