@@ -67,6 +67,16 @@ MODEL_PREFIXES = ("", "incremental_")
 # on Ampere+ put fp32 near 1e-3; half precision near 1e-2)
 PARITY_TOLERANCE = {"fp32": 5e-3, "fp16": 5e-2, "bf16": 1e-1}
 GOAL_SPEEDUP = 3.0
+# What `pip download` found for a CPython 3.12 x86-64 GPU machine (2026-11, docs/BENCHMARKS.md "GPU"), written
+# into the results when `import tensorrt` fails there, so the JSON says what was missing and why.
+TENSORRT_MISSING = (
+    "no TensorRT builder is obtainable: PyPI's tensorrt / tensorrt-cu13-libs 11.4.0.106 (libnvinfer + "
+    "libnvonnxparser) is a 15 kB wheel_stub sdist that downloads the real wheel from NVIDIA's own index at install "
+    "time (unreachable from this workplace); tensorrt-lean-cu13-libs 11.4.0.106 (44.4 MB, module tensorrt_lean) "
+    "fits the 64 MiB carry but is a runtime only (no builder, no ONNX parser: it runs version-compatible plans built "
+    "by full TensorRT); tensorrt-rtx-cu13-libs 1.7.1.116 is 95.2 MB (over the carry limit) and TensorRT-RTX supports "
+    "compute capability 7.5/8.6/8.9/12.x, not the H200's 9.0. onnxruntime-gpu 1.31.1 (CUDA 13 build; its TensorRT EP "
+    "needs libnvinfer.so.10) is 255.6 MB, over the 64 MiB carry limit")
 
 
 # -- summary (pure: tested in test/test_bench_gpu.py) ---------------------------------------------
@@ -195,6 +205,7 @@ def environment(res: Results, dry_run: bool) -> bool:
     res.put(python=platform.python_version(), platform=platform.platform(), cpu_model=cpu_model(),
             cpu_count=os.cpu_count(), numpy=np.__version__, torch=torch.__version__,
             torch_cuda_build=torch.version.cuda, commit=commit_id(), dry_run=dry_run,
+            load_avg_1min_before=round(os.getloadavg()[0], 2),
             date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     smi = _run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,"
                 "temperature.gpu,power.draw,compute_mode", "--format=csv,noheader"])
@@ -202,19 +213,29 @@ def environment(res: Results, dry_run: bool) -> bool:
     cuda = bool(torch.cuda.is_available())
     res.put(torch_cuda_available=cuda)
     if cuda:
-        props = torch.cuda.get_device_properties(0)
-        cc = torch.cuda.get_device_capability(0)
-        res.put(gpu_name=torch.cuda.get_device_name(0), gpu_compute_capability=f"{cc[0]}.{cc[1]}",
-                gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                gpu_multiprocessors=props.multi_processor_count,
-                cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-                tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
+        try:
+            props = torch.cuda.get_device_properties(0)
+            cc = torch.cuda.get_device_capability(0)
+            res.put(gpu_name=torch.cuda.get_device_name(0), gpu_compute_capability=f"{cc[0]}.{cc[1]}",
+                    gpu_memory_gib=round(props.total_memory / 2**30, 1),
+                    gpu_multiprocessors=props.multi_processor_count)
+        except Exception as e:  # noqa: BLE001 - say so and let the paths report what fails
+            res.put(gpu_name=None, gpu_status=f"torch sees CUDA but the device query failed: {e}")
+        for key, get in (("cudnn", lambda: torch.backends.cudnn.version()),
+                         ("tf32_matmul", lambda: torch.backends.cuda.matmul.allow_tf32),
+                         ("tf32_cudnn", lambda: torch.backends.cudnn.allow_tf32)):
+            try:
+                res.put(**{key: get()})
+            except Exception as e:  # noqa: BLE001
+                res.put(**{key: f"unknown ({type(e).__name__})"})
     else:
         res.put(gpu_name=None, gpu_status=f"torch {torch.__version__} sees no CUDA device")
     for mod in ("onnx", "onnxscript", "onnxruntime", "tensorrt", "tensorrt_lean", "tensorrt_rtx", "pycuda",
                 "rosbags"):
         v, why = _version(mod)
         res.put(**{mod: v, f"{mod}_import": why})
+    if res.get("tensorrt") is None:
+        res.put(tensorrt_missing=TENSORRT_MISSING)
     try:
         import onnxruntime as ort
         providers = ort.get_available_providers()
@@ -479,7 +500,7 @@ def print_summary(res: dict) -> None:
         if res.get(f"{key}_status") == "ok":
             say(f"-- {key}: backend {res[key + '_backend']} ({res[key + '_device']}), push p50 "
                 f"{res[key + '_p50_ms']:.3f} p99 {res[key + '_p99_ms']:.3f} ms/hop, "
-                f"{res[key + '_x_realtime']:.1f}x real time, F20 {res.get(key + '_macro_f20')}")
+                f"{res[key + '_x_realtime']:.1f}x real time, macro F20 {res.get(key + '_macro_f20') or float('nan'):.3f}")
         elif res.get(f"{key}_status"):
             say(f"-- {key}: {res[key + '_status']}")
 
@@ -494,7 +515,7 @@ def main(argv=None) -> int:
     ap.add_argument("--bag", default=str(DEFAULT_CARRY / "scene"), help="scene bag for the pipeline run")
     ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
-    ap.add_argument("--budget-s", type=float, default=300.0, help="stop starting new steps after this")
+    ap.add_argument("--budget-s", type=float, default=240.0, help="stop starting new steps after this")
     ap.add_argument("--skip-pipeline", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -554,6 +575,7 @@ def main(argv=None) -> int:
             say(f"  {res['pipeline_auto_status']}")
 
     res.put(**summarize(res), total_s=round(time.perf_counter() - t_start, 1),
+            load_avg_1min_after=round(os.getloadavg()[0], 2),
             hardware=f"{res.get('cpu_model')} ({res.get('cpu_count')} cpus visible, 1 thread used)"
             + (f" + {res['gpu_name']}" if res.get("gpu_name") else " (no GPU)"))
     print_summary(res)
