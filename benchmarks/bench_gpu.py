@@ -519,7 +519,6 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-pipeline", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" and the like
     budget = Budget(args.budget_s)
     name = args.json_name or ("bench_gpu_dryrun.json" if args.dry_run else "bench_gpu.json")
     res = Results(Path(args.out_dir) / name)
