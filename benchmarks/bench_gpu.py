@@ -173,6 +173,16 @@ def say(msg: str) -> None:
 
 # -- 1. environment ------------------------------------------------------------------------------
 
+def _common():
+    """benchmarks/common.py, loaded by path: a site-packages package named ``benchmarks`` (some wheels ship one)
+    would shadow this folder, which has no __init__.py, on a machine we cannot inspect beforehand."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("seld_benchmarks_common", REPO / "benchmarks" / "common.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _run(cmd, timeout=20) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout).stdout.strip()
@@ -189,8 +199,7 @@ def _version(module: str):
 
 
 def commit_id() -> str:
-    from benchmarks.common import git_commit
-    sha = git_commit("seld_ros", "benchmarks/bench_gpu.py")
+    sha = _common().git_commit("seld_ros", "benchmarks/bench_gpu.py")
     if sha != "unknown":
         return sha
     f = DEFAULT_CARRY / "commit.txt"  # the tree travels to the GPU machine without .git: prepare wrote it
@@ -200,7 +209,7 @@ def commit_id() -> str:
 def environment(res: Results, dry_run: bool) -> bool:
     """Fill the environment keys; True when torch sees a CUDA GPU we may use."""
     import torch
-    from benchmarks.common import cpu_model
+    cpu_model = _common().cpu_model
 
     res.put(python=platform.python_version(), platform=platform.platform(), cpu_model=cpu_model(),
             cpu_count=os.cpu_count(), numpy=np.__version__, torch=torch.__version__,
