@@ -74,7 +74,7 @@ run)
   case " $* " in *" --dry-run "*) LOG="$OUT/bench_gpu_dryrun.log" ;; esac
   PY="$(pick_python)"
   {
-    echo "[run] $(date -u +%FT%TZ) host $(hostname) python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
+    echo "[run] $(date -u +%FT%TZ) host ${HOSTNAME:-?} python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
     if "$PY" -c 'import rosbags' 2>/dev/null; then
       echo "[run] rosbags already importable: carried wheels not needed"
     elif compgen -G "$CARRY/whl/*.whl" >/dev/null; then
