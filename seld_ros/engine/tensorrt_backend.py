@@ -166,6 +166,16 @@ def build_serialized_engine(onnx_path: str, enable_fp16: bool = True,
     return bytes(plan)
 
 
+def _onnx_state_layout(onnx_path: str) -> str:
+    """The state layout recorded by ``export_onnx`` next to the ONNX ('' for stateless or unrecorded graphs)."""
+    import json
+    try:
+        with open(onnx_path + ".json", encoding="utf-8") as f:
+            return str(json.load(f).get("state_layout") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 # -- device buffers -------------------------------------------------------------------------------
 
 class _PycudaBuffers:
@@ -347,7 +357,8 @@ class TensorRTBackend(InferenceBackend):
                 raise BackendError(f"ONNX model not found: {params.model_file_path}")
             return compute_key(bundle_hash=bundle_hash, onnx_path=params.model_file_path,
                                tensorrt_version=trt.__version__, gpu_name=gpu["name"],
-                               compute_capability=gpu["compute_capability"], precision=params.precision)
+                               compute_capability=gpu["compute_capability"], precision=params.precision,
+                               state_layout=_onnx_state_layout(params.model_file_path))
         # engine-only: the network fields are whatever the sidecar says, the rest must match here
         try:
             cached = read_sidecar(params.engine_file_path)["key"]
@@ -356,7 +367,7 @@ class TensorRTBackend(InferenceBackend):
         return EngineKey(bundle_hash=bundle_hash or cached.get("bundle_hash", ""),
                          onnx_sha256=cached.get("onnx_sha256", ""), tensorrt_version=trt.__version__,
                          gpu_name=gpu["name"], compute_capability=gpu["compute_capability"],
-                         precision=params.precision)
+                         precision=params.precision, state_layout=cached.get("state_layout", ""))
 
     def _builder(self, params: EngineParams):
         def build():
