@@ -105,6 +105,20 @@ class OutputFrame:
     duration_ns: int
     events: list[TrackedEvent]  # confirmed tracks active in this frame (what the node publishes)
     detections: list = field(default_factory=list)  # raw decoder events before tracking
+    outputs: dict = field(default_factory=dict)  # the network's raw outputs for this frame (name -> array)
+    # algorithmic delay: audio received after this frame's end before it could be emitted (look-ahead; 0 when
+    # incremental). The node's latency from audio stamp to publication is latency_ns(now) at publish time.
+    algorithmic_delay_ns: int = 0
+
+    @property
+    def end_stamp_ns(self) -> int:
+        """Acquisition time just after the frame's last sample."""
+        return self.stamp_ns + self.duration_ns
+
+    def latency_ns(self, now_ns: int) -> int:
+        """Audio stamp -> ``now_ns`` (publication time, same clock as the input stamps): how long after the
+        frame's last sample was captured its output goes out."""
+        return int(now_ns) - self.end_stamp_ns
 
 
 @dataclass
@@ -432,5 +446,7 @@ class SeldPipeline:
                 duration_ns=int(LABEL_HOP_S * NS),
                 events=events,
                 detections=dets,
+                outputs={n: a[j] for n, a in out.outputs.items()},
+                algorithmic_delay_ns=int(self._stream.latency_frames * LABEL_HOP_S * NS),
             ))
             self._counters["frames_out"] += 1
