@@ -217,6 +217,7 @@ class SeldPipeline:
         """Build from the node's parameter dict (see seld_ros/ros/params.py)."""
         tracker = TrackerConfig(
             gate_deg=values["tracker.gate_deg"], birth_frames=values["tracker.birth_frames"],
+            confirm_confidence=values.get("tracker.confirm_confidence", TrackerConfig.confirm_confidence),
             death_frames=values["tracker.death_frames"], alpha=values["tracker.alpha"], beta=values["tracker.beta"],
         )
         return cls(PipelineConfig(
