@@ -90,12 +90,16 @@ class IncrementalInference:
         self.output_names = [n for n in backend.output_names if n not in next_names]
         self.state_layout = state_layout([(s.name, s.shape) for s in backend.input_specs if s.name in state_in])
         self.lookahead = 0
+        # a backend that can keep the state on its device (TensorRT: buffers swapped each step) does so
+        self.device_state = callable(getattr(backend, "run_step", None))
         self.reset()
 
     # -- the same surface as StreamingInference -------------------------------------------------
     def reset(self) -> None:
         """Forget the stream: zero state (offline left zero padding), no pending frames."""
         self._state: Dict[str, np.ndarray] = {n: np.zeros(s.shape, np.float32) for n, s in self._state_specs.items()}
+        if self.device_state:
+            self.backend.reset_state()
         self._pending = np.zeros((self.channels, 0, self.bins), np.float32)
         self._emitted = 0
 
@@ -114,12 +118,18 @@ class IncrementalInference:
 
     def state(self) -> Dict[str, np.ndarray]:
         """A copy of the current state (for tests and checkpoints)."""
+        if self.device_state:
+            return self.backend.read_state()
         return {k: v.copy() for k, v in self._state.items()}
 
     def step(self, hop: np.ndarray) -> Dict[str, np.ndarray]:
         """One hop of features (C, 5, F) -> that label frame's outputs (batch dropped, (1, ...)); state advanced."""
+        feats = np.ascontiguousarray(hop[None], np.float32)
+        if self.device_state:
+            out = self.backend.run_step({self.input_name: feats})
+            return {n: np.moveaxis(out[n][0], self.time_axis - 1, 0) for n in self.output_names}
         inputs = dict(self._state)
-        inputs[self.input_name] = np.ascontiguousarray(hop[None], np.float32)
+        inputs[self.input_name] = feats
         out = self.backend.infer(inputs)
         for a, b in self.pairs:
             self._state[a] = out[b]

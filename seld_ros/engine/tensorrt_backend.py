@@ -225,6 +225,19 @@ class _PycudaBuffers:
             self.stream.synchronize()
         return {name: np.array(self.host[name], dtype=np.float32) for name in output_names}
 
+    def swap(self, a: str, b: str) -> None:
+        """Exchange the device buffers of two same-shape tensors (state in <-> next state out)."""
+        self.dev[a], self.dev[b] = self.dev[b], self.dev[a]
+
+    def zero(self, name: str) -> None:
+        with self:
+            self.cuda.memset_d8(self.dev[name], 0, self.host[name].nbytes)
+
+    def read(self, name: str) -> np.ndarray:
+        with self:
+            self.cuda.memcpy_dtoh(self.host[name], self.dev[name])
+        return np.array(self.host[name], dtype=np.float32)
+
     def close(self):
         if self.ctx is None:
             return
@@ -281,6 +294,19 @@ class _TorchBuffers:
                 self.host[name].copy_(self.dev[name], non_blocking=True)
         self.stream.synchronize()
         return {name: self.host[name].numpy().astype(np.float32, copy=True) for name in output_names}
+
+    def swap(self, a: str, b: str) -> None:
+        """Exchange the device buffers of two same-shape tensors (state in <-> next state out)."""
+        self.dev[a], self.dev[b] = self.dev[b], self.dev[a]
+
+    def zero(self, name: str) -> None:
+        with self.torch.cuda.stream(self.stream):
+            self.dev[name].zero_()
+        self.stream.synchronize()
+
+    def read(self, name: str) -> np.ndarray:
+        self.stream.synchronize()
+        return self.dev[name].cpu().numpy().astype(np.float32, copy=True)
 
     def close(self):
         self.dev.clear()
@@ -436,6 +462,47 @@ class TensorRTBackend(InferenceBackend):
     # -- run ------------------------------------------------------------------------------------
     def _run(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         return self._buffers.run(self.context, inputs, self.output_names)
+
+    # -- device-resident state (the stateful step of a causal network) ----------------------------
+    @property
+    def state_pairs(self):
+        """[(state input, next-state output)] of a stateful step engine ([] for a plain block engine)."""
+        from .incremental import state_pairs
+        return state_pairs(self.input_names, self.output_names) if self._loaded else []
+
+    def reset_state(self) -> None:
+        """Zero the state inputs on the device (stream start)."""
+        for a, _ in self.state_pairs:
+            self._buffers.zero(a)
+
+    def read_state(self) -> Dict[str, np.ndarray]:
+        return {a: self._buffers.read(a) for a, _ in self.state_pairs}
+
+    def run_step(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """One step with the state kept on the GPU: only the non-state inputs go in and the non-state
+        outputs come out; then each state input/output buffer pair is swapped and re-bound by name
+        (``set_tensor_address``), so the next step reads the state this one wrote. No state copies."""
+        if not self._loaded:
+            raise BackendError("tensorrt backend: run_step() called before load()")
+        pairs = self.state_pairs
+        state_in, state_out = {a for a, _ in pairs}, {b for _, b in pairs}
+        specs = [sp for sp in self.input_specs if sp.name not in state_in]
+        if set(inputs) != {sp.name for sp in specs}:
+            raise ValueError(f"tensorrt backend: run_step takes {[sp.name for sp in specs]}, got {sorted(inputs)}")
+        x = {}
+        for sp in specs:
+            a = np.asarray(inputs[sp.name])
+            if tuple(a.shape) != tuple(sp.shape):
+                raise ValueError(f"tensorrt backend: input '{sp.name}' has shape {tuple(a.shape)}, the engine "
+                                 f"takes {tuple(sp.shape)}")
+            x[sp.name] = np.ascontiguousarray(a, dtype=sp.dtype)
+        out = self._buffers.run(self.context, x, [n for n in self.output_names if n not in state_out])
+        for a, b in pairs:
+            self._buffers.swap(a, b)
+            for name in (a, b):
+                if not self.context.set_tensor_address(name, self._buffers.address(name)):
+                    raise BackendError(f"TensorRT refused the buffer address for state tensor '{name}'")
+        return out
 
     def versions(self) -> dict:
         v = super().versions()
