@@ -166,6 +166,16 @@ def main(argv=None) -> int:
         node = [node_path_frames(pipe, a, fcfg.sample_rate) for _, _, _, a in clips]
         dt = time.perf_counter() - t0
     res["node_path_ms_per_hop"] = 1e3 * dt / max(1, sum(len(f) for f in node))
+    # raw network outputs of the node path vs the offline pass (equal by construction for a causal bundle)
+    diffs = {}
+    for fr, off in zip(node, offline):
+        n = min(len(fr), len(next(iter(off.values()))))
+        for name in off:
+            got = np.stack([f.outputs[name] for f in fr[:n]])
+            diffs[name] = max(diffs.get(name, 0.0), float(np.max(np.abs(got - off[name][:n]))))
+    res["node_path_max_abs_output_diff_vs_offline"] = max(diffs.values())
+    for name, d in diffs.items():
+        res[f"node_path_max_abs_{name}_diff_vs_offline"] = d
     names = bundle.class_names
 
     def score_frames(frame_lists) -> dict:
@@ -187,6 +197,7 @@ def main(argv=None) -> int:
             res[f"node_path_no_tracker_{k}"] = v
     res["node_path_minus_offline_f20"] = res["node_path_f20"] - res["offline_f20"]
     print("node path ", {k: res[f"node_path_{k}"] for k in ("f20", "doae_deg", "seld")}, f"mode {pipe.mode}",
+          f"max|outputs - offline| {res['node_path_max_abs_output_diff_vs_offline']:.3g}",
           f"| one frame earlier f20 {res['node_path_shift_earlier_f20']:.4f}")
     print("trackers  ", {v: round(res[f"node_path_tracker_{v}_f20"], 4) for v in TRACKER_VARIANTS},
           f"no tracker {res['node_path_no_tracker_f20']:.4f}")
