@@ -152,7 +152,10 @@ def main(argv=None) -> int:
     preds = [events_to_labels(decoder.decode(o), bundle.class_names, r.num_frames) for o, r in zip(offline, refs)]
     for k, v in summarise(score_scenes(refs, preds, doa_threshold=20.0, eval_dist=dist)).items():
         res[f"offline_{k}"] = v
-    print("offline   ", {k: res[f"offline_{k}"] for k in ("f20", "doae_deg", "seld")})
+    # the offline output moved one frame earlier: a label/feature misalignment would show up here
+    early = [events_to_labels(decoder.decode(o)[1:], bundle.class_names, r.num_frames) for o, r in zip(offline, refs)]
+    res["offline_shift_earlier_f20"] = summarise(score_scenes(refs, early, doa_threshold=20.0, eval_dist=dist))["f20"]
+    print("offline   ", {k: res[f"offline_{k}"] for k in ("f20", "doae_deg", "seld", "shift_earlier_f20")})
 
     # -- the node path: SeldPipeline with tracker, as the node and seld-eval-bag run it ------------
     with tempfile.TemporaryDirectory() as tmp:
