@@ -199,3 +199,13 @@ def test_old_non_causal_bundles_run_in_sliding_window_mode_and_say_so(tmp_path, 
         frames = stream(pipe, x, 2400)
         assert [f.frame_index for f in frames] == list(range(12))
         assert all(f.outputs for f in frames)
+
+
+def test_lookahead_is_ignored_with_a_warning_for_a_causal_bundle(causal_bundle, cache_dir, caplog):
+    with caplog.at_level(logging.WARNING, logger="seld_ros.pipeline"):
+        pipe = SeldPipeline(PipelineConfig(model_file_path=str(causal_bundle), backend="torch", lookahead_frames=2,
+                                           onnx_cache_dir=str(cache_dir)))
+    assert "lookahead_frames=2 ignored" in caplog.text
+    frames = stream(pipe, audio(0.5), 2400)  # no frame held back: every frame out as soon as its audio is in
+    assert [f.frame_index for f in frames] == list(range(5))
+    assert pipe.info()["context_seconds"] == pytest.approx(0.1)
