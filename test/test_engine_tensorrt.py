@@ -54,6 +54,7 @@ def make_fake_trt(version="10.3.0", log=None):
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
     trt.BuilderFlag = types.SimpleNamespace(FP16="FP16")
     trt.TensorIOMode = types.SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
     trt.DataType = types.SimpleNamespace(FLOAT="FLOAT")
     trt.nptype = lambda dt: {"FLOAT": np.float32}[dt]
 
@@ -334,6 +335,13 @@ def test_fake_tensorrt_stateful_step_keeps_the_state_on_the_device(fake_env, tmp
     inc.reset()  # zeroed on the device: the next clip starts from the initial state
     assert all(not v.any() for v in inc.state().values())
     assert np.max(np.abs(inc.run_clip(feats)["doa"] - want["doa"])) < 1e-4
+    # TensorRT 8.6 (JetPack 5): same named-tensor path; the network is created explicit-batch
+    fake_env["set_version"]("8.6.1")
+    b8 = mod.TensorRTBackend().load(onnx, str(tmp_path / "step86.plan"), enable_fp16=False, buffers="torch")
+    assert ("create_network", 1) in fake_env["log"]
+    inc8 = IncrementalInference(b8)
+    assert np.max(np.abs(inc8.run_clip(feats)["doa"] - want["doa"])) < 1e-4
+    b8.close()
     with pytest.raises(ValueError, match="run_step takes"):
         b.run_step({"features": feats[None, :, :5], "state_gru": np.zeros((2, 1, 32), np.float32)})
     b.close()

@@ -1,14 +1,18 @@
 """TensorRT backend (TensorRT 10 Python API): build an engine from ONNX, cache it, run it.
 
-Written against TensorRT 10.x as shipped with JetPack 6 (10.3):
+Written against TensorRT 10.x as shipped with JetPack 6 (10.3), and 8.6 (JetPack 5), which has the same
+named-tensor API:
 
-* build: ``trt.Builder`` -> ``create_network(0)`` (explicit batch is implicit in 10.x) -> ``trt.OnnxParser``
+* build: ``trt.Builder`` -> ``create_network(flags)`` (explicit batch: implicit in 10.x, the EXPLICIT_BATCH flag
+  on 8.x) -> ``trt.OnnxParser``
   -> ``BuilderConfig.set_memory_pool_limit(MemoryPoolType.WORKSPACE, n)`` (+ ``BuilderFlag.FP16``)
   -> ``build_serialized_network``; the plan is cached by :mod:`seld_ros.engine.cache`.
 * run: ``Runtime.deserialize_cuda_engine`` -> ``create_execution_context``; I/O tensors by *name*
   (``num_io_tensors``, ``get_tensor_name``, ``get_tensor_mode``, ``get_tensor_shape``, ``get_tensor_dtype``),
   ``set_tensor_address`` once per buffer, then per block: async H2D copies, ``execute_async_v3(stream)``,
-  async D2H copies, stream sync.
+  async D2H copies, stream sync. A stateful step engine (a causal bundle, ``state_*`` -> ``next_state_*``)
+  keeps its state on the device: :meth:`TensorRTBackend.run_step` swaps each pair's buffers and re-binds them
+  by name after every step.
 * buffers: pycuda page-locked host arrays + ``mem_alloc`` device buffers + ``pycuda.driver.Stream``
   (in the device's *primary* context, the one TensorRT's runtime API uses), or torch CUDA tensors
   when torch has CUDA (no pycuda needed then; JetPack's torch wheels have CUDA).
@@ -100,9 +104,13 @@ def probe() -> Tuple[bool, str]:
     if trt is None:
         missing.append(why_trt)
     else:
-        major = int(str(trt.__version__).split(".")[0])
-        if major < 10:
-            missing.append(f"tensorrt {trt.__version__} is older than 10 (this backend uses the TensorRT 10 API)")
+        try:
+            version = tuple(int(x) for x in str(trt.__version__).split(".")[:2])
+        except ValueError:
+            version = (10, 0)
+        if version < (8, 5):  # named I/O tensors and execute_async_v3 arrived in 8.5
+            missing.append(f"tensorrt {trt.__version__} is older than 8.5 (this backend uses the named-tensor API "
+                           "of TensorRT 8.5+/10)")
     if gpu is None:
         missing.append(why_gpu)
     if missing:
@@ -143,7 +151,7 @@ def build_serialized_engine(onnx_path: str, enable_fp16: bool = True,
         raise BackendError(f"ONNX model not found: {onnx_path}")
     logger = _trt_logger(trt)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+    network = builder.create_network(_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(os.path.abspath(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -174,6 +182,18 @@ def _onnx_state_layout(onnx_path: str) -> str:
             return str(json.load(f).get("state_layout") or "")
     except (OSError, ValueError, AttributeError):
         return ""
+
+
+def _network_flags(trt) -> int:
+    """TensorRT 10: networks are always explicit-batch (flag 0). TensorRT 8.x: the ONNX parser needs the
+    EXPLICIT_BATCH flag (deprecated and ignored from 10)."""
+    try:
+        major = int(str(trt.__version__).split(".")[0])
+    except ValueError:
+        major = 10
+    if major >= 10:
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
 
 
 # -- device buffers -------------------------------------------------------------------------------
