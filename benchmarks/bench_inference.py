@@ -10,6 +10,14 @@ are timed when present and reported as not run otherwise.
 
 Model: the default bundle (seld_ros/models/default.pt) when it exists, else the default AT2SELD
 architecture with random weights (cost does not depend on the weights). MACs from torch's FLOP counter.
+
+Incremental vs sliding window (``incremental_*``, ``window_*``): the same architecture made causal
+(``causal: true``, weights of the bundle where they fit — cost does not depend on them) run as the
+stateful step graph (one 100 ms hop of features + the carried state in, one label frame + the new
+state out) through :class:`seld_ros.engine.incremental.IncrementalInference` — state swapping
+included — against the window block above, per CPU backend: ``<backend>_incremental_ms_per_hop_p50``,
+``<backend>_window_ms_per_hop_p50``, ``<backend>_incremental_speedup``; the unprefixed figures are
+those of the fastest CPU backend.
 Writes flat JSON to benchmarks/results/bench_inference.json.
 """
 from __future__ import annotations
@@ -72,6 +80,75 @@ def time_backend(backend, iters: int, warmup: int, sync=None) -> dict:
     ms = ts * 1e3
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
             "mean_ms": float(ms.mean()), "hops_per_s": float(1e3 / ms.mean())}
+
+
+def causal_twin(model):
+    """The same AT2SELD architecture with causal: true (the bundle's weights loaded; shapes are equal)."""
+    from seld_ros.model import build_model
+    cfg = dict(model.config)
+    if cfg.get("name") != "at2seld":
+        return None
+    cfg["causal"] = True
+    cfg["temporal"] = {**cfg["temporal"], "bidirectional": False}
+    twin = build_model(cfg).eval()
+    try:
+        twin.load_state_dict(model.state_dict())
+    except RuntimeError:  # a bidirectional GRU has other shapes: random weights, same cost
+        pass
+    return twin
+
+
+def incremental(model, res: dict, args, rows) -> None:
+    """Time the stateful step (one hop per call, state swapped) on the CPU backends."""
+    from seld_ros.engine.incremental import IncrementalInference, stateful_step
+
+    twin = model if model.config.get("causal") else causal_twin(model)
+    if twin is None:
+        res["incremental_status"] = "not run: not an AT2SELD network"
+        return
+    step = stateful_step(twin)
+    res["incremental_model"] = "the bundle's network" if twin is model else "causal twin of the bundle's network"
+    res["incremental_state_layout"] = step.state_layout
+    res["incremental_state_floats"] = int(sum(np.prod(s) for _, s in step.specs))
+    res["incremental_model_macs_per_hop"] = count_macs(step, 5)["macs"]
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = os.path.join(tmp, "step.onnx")
+        rep = export_onnx(step, onnx_path, 5)
+        res["incremental_onnx_parity_max_abs_diff"] = rep.max_abs_diff
+        window = {k: r for k, _, r in rows}
+        best = None
+        for key, make in (("torch", lambda: TorchBackend().load(step, 5)),
+                          ("onnxruntime", lambda: OnnxRuntimeBackend().load(onnx_path, num_threads=1))):
+            backend = make()
+            inc = IncrementalInference(backend)
+            hop = np.random.default_rng(0).standard_normal((inc.channels, 5, inc.bins)).astype(np.float32)
+            for _ in range(args.warmup):
+                inc.push(hop)
+            ts = np.empty(args.iters)
+            for i in range(args.iters):
+                t0 = time.perf_counter()
+                inc.push(hop)
+                ts[i] = time.perf_counter() - t0
+            p50 = float(np.percentile(ts * 1e3, 50))
+            res[f"{key}_incremental_ms_per_hop_p50"] = round(p50, 4)
+            res[f"{key}_incremental_ms_per_hop_p99"] = round(float(np.percentile(ts * 1e3, 99)), 4)
+            w = window.get(f"{key}_cpu_fp32")
+            if w is not None:
+                res[f"{key}_window_ms_per_hop_p50"] = round(w["p50_ms"], 4)
+                res[f"{key}_incremental_speedup"] = round(w["p50_ms"] / p50, 2)
+                print(f"{key:12s} incremental p50 {p50:7.3f} ms/hop vs window {w['p50_ms']:7.3f} ms/hop: "
+                      f"{w['p50_ms'] / p50:5.1f}x")
+            if best is None or p50 < best[1]:
+                best = (key, p50)
+            backend.close()
+    key = best[0]
+    res["incremental_backend"] = key
+    res["incremental_ms_per_hop_p50"] = res[f"{key}_incremental_ms_per_hop_p50"]
+    if f"{key}_window_ms_per_hop_p50" in res:
+        res["window_ms_per_hop_p50"] = res[f"{key}_window_ms_per_hop_p50"]
+        res["incremental_speedup"] = res[f"{key}_incremental_speedup"]
+        res["acceptance_incremental_speedup_ge_5"] = bool(min(
+            res.get(f"{k}_incremental_speedup", 0.0) for k in ("torch", "onnxruntime")) >= 5.0)
 
 
 def main(argv=None) -> int:
@@ -149,6 +226,7 @@ def main(argv=None) -> int:
                    lambda fp16=fp16: TensorRTBackend().load(onnx_path, os.path.join(tmp, f"m{fp16}.plan"),
                                                             enable_fp16=fp16))
 
+    incremental(model, res, args, rows)
     cpu = [(k, r) for k, _, r in rows if "_cpu_" in k]
     if cpu:
         best_key, best = min(cpu, key=lambda kr: kr[1]["p50_ms"])

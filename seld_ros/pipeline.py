@@ -5,7 +5,8 @@
       -> ring buffer: gaps zero-filled, overlaps dropped, both reported   (seld_ros.audio.RingBuffer)
       -> resample to 24 kHz, streaming              (seld_ros.audio.StreamingResampler)
       -> streaming FOA features + normalisation     (seld_ros.features)
-      -> sliding-window network inference per 100 ms hop   (seld_ros.engine)
+      -> network inference per 100 ms hop          (seld_ros.engine): incremental (a causal bundle: one
+         hop in, one frame out, state carried over) or a sliding window (older, non-causal bundles)
       -> decoder (thresholds, same-class merging)   (seld_ros.decode)
       -> tracker (persistent ids)                   (seld_ros.tracking)
       -> OutputFrame(frame_index, stamp_ns = audio time of the frame, events)
@@ -104,6 +105,20 @@ class OutputFrame:
     duration_ns: int
     events: list[TrackedEvent]  # confirmed tracks active in this frame (what the node publishes)
     detections: list = field(default_factory=list)  # raw decoder events before tracking
+    outputs: dict = field(default_factory=dict)  # the network's raw outputs for this frame (name -> array)
+    # algorithmic delay: audio received after this frame's end before it could be emitted (look-ahead; 0 when
+    # incremental). The node's latency from audio stamp to publication is latency_ns(now) at publish time.
+    algorithmic_delay_ns: int = 0
+
+    @property
+    def end_stamp_ns(self) -> int:
+        """Acquisition time just after the frame's last sample."""
+        return self.stamp_ns + self.duration_ns
+
+    def latency_ns(self, now_ns: int) -> int:
+        """Audio stamp -> ``now_ns`` (publication time, same clock as the input stamps): how long after the
+        frame's last sample was captured its output goes out."""
+        return int(now_ns) - self.end_stamp_ns
 
 
 @dataclass
@@ -157,8 +172,22 @@ class SeldPipeline:
             raise PipelineError(f"bundle features expect {self.feature_config.sample_rate} Hz; the pipeline runs at "
                                 f"{INTERNAL_RATE} Hz")
         self._features = StreamingFoaFeatures(self.feature_config)
-        self._backend = self._make_backend(str(path), bundle_hash(str(path)))
+        from seld_ros.engine.incremental import IncrementalInference, is_causal, stateful_step
         from seld_ros.engine.streaming import StreamingInference
+
+        # the bundle decides: a causal network streams incrementally, any other one through the window
+        self.mode = "incremental" if is_causal(self.bundle.model) else "sliding window"
+        if self.mode == "incremental":
+            self._backend = self._make_backend(str(path), bundle_hash(str(path)),
+                                               network=stateful_step(self.bundle.model))
+            self._stream = IncrementalInference(self._backend)
+            if cfg.lookahead_frames:
+                log.warning("lookahead_frames=%d ignored: the causal bundle runs incrementally with no look-ahead",
+                            cfg.lookahead_frames)
+            log.info("inference mode: incremental (causal bundle %s: one 100 ms hop per network call, state "
+                     "carried over, no look-ahead; backend %s)", path.name, self._backend.name)
+        else:
+            self._backend = self._make_backend(str(path), bundle_hash(str(path)))
 
         # The network normalises its raw-feature input itself (statistics in its state dict). Until the
         # window is full, its older part is padded with the mean feature: "average background", not silence.
@@ -168,10 +197,14 @@ class SeldPipeline:
                 pad = FeatureStats.from_dict(self.bundle.feature_stats).mean.astype(np.float32)
             except (ValueError, KeyError):
                 log.warning("bundle feature statistics unreadable; padding the stream start with zeros")
-        try:
-            self._stream = StreamingInference(self._backend, lookahead=cfg.lookahead_frames, pad_value=pad)
-        except ValueError as exc:
-            raise PipelineError(f"lookahead_frames: {exc}") from None
+        if self.mode == "sliding window":
+            try:
+                self._stream = StreamingInference(self._backend, lookahead=cfg.lookahead_frames, pad_value=pad)
+            except ValueError as exc:
+                raise PipelineError(f"lookahead_frames: {exc}") from None
+            log.info("inference mode: sliding window (non-causal bundle %s: %.1f s of context re-run every 100 ms "
+                     "hop, look-ahead %d frames; backend %s)", path.name, self._stream.window_seconds,
+                     cfg.lookahead_frames, self._backend.name)
         self._decoder = self.bundle.make_decoder(cfg.merge_angle_deg)
         self._base_thresholds = np.asarray(self._decoder.thresholds, dtype=np.float64).copy()
         self._tracker = Tracker(cfg.tracker)
@@ -184,6 +217,7 @@ class SeldPipeline:
         """Build from the node's parameter dict (see seld_ros/ros/params.py)."""
         tracker = TrackerConfig(
             gate_deg=values["tracker.gate_deg"], birth_frames=values["tracker.birth_frames"],
+            confirm_confidence=values.get("tracker.confirm_confidence", TrackerConfig.confirm_confidence),
             death_frames=values["tracker.death_frames"], alpha=values["tracker.alpha"], beta=values["tracker.beta"],
         )
         return cls(PipelineConfig(
@@ -195,24 +229,29 @@ class SeldPipeline:
             tracker=tracker,
         ))
 
-    def _make_backend(self, path: str, digest: str):
+    def _make_backend(self, path: str, digest: str, network=None):
+        """The backend for the bundle's network, or for ``network`` (the stateful step of a causal one)."""
         from seld_ros.engine.base import BackendError
         from seld_ros.engine.factory import create_backend
 
         cfg = self.config
         labels = max(1, int(round(cfg.context_seconds / LABEL_HOP_S)))
         frames = labels * self.feature_config.frames_per_label
+        stem = f"{digest[:16]}_{frames}"
+        if network is not None:  # one hop per call; the state is explicit I/O
+            frames, stem = self.feature_config.frames_per_label, f"{digest[:16]}_step"
         cache = Path(cfg.onnx_cache_dir or os.environ.get("SELD_CACHE_DIR", "~/.cache/seld_ros")).expanduser()
         onnx_path = None
         if cfg.backend in ("auto", "onnxruntime", "tensorrt"):
             cache.mkdir(parents=True, exist_ok=True)
-            onnx_path = str(cache / f"{digest[:16]}_{frames}.onnx")
+            onnx_path = str(cache / f"{stem}.onnx")
         try:
             import torch
 
             torch.set_num_threads(cfg.num_threads)
             return create_backend(
-                cfg.backend, model=self.bundle.model, onnx_path=onnx_path, frames=frames,
+                cfg.backend, model=network if network is not None else self.bundle.model, onnx_path=onnx_path,
+                frames=frames,
                 num_threads=cfg.num_threads, engine_file_path=cfg.engine_file_path,
                 force_engine_update=cfg.force_engine_update, enable_fp16=cfg.enable_fp16,
                 max_workspace_size=cfg.tensorrt_workspace_mb << 20, bundle_hash=digest, warmup=2,
@@ -237,7 +276,8 @@ class SeldPipeline:
     def info(self) -> dict:
         b = self._backend.info()
         return {"model": str(self.model_path), "backend": b.get("name", "?"), "backend_info": b,
-                "classes": len(self.class_names), "context_seconds": self._stream.window_seconds}
+                "classes": len(self.class_names), "context_seconds": self._stream.window_seconds,
+                "inference_mode": self.mode}
 
     def stats(self) -> dict:
         c = dict(self._counters)
@@ -407,5 +447,7 @@ class SeldPipeline:
                 duration_ns=int(LABEL_HOP_S * NS),
                 events=events,
                 detections=dets,
+                outputs={n: a[j] for n, a in out.outputs.items()},
+                algorithmic_delay_ns=int(self._stream.latency_frames * LABEL_HOP_S * NS),
             ))
             self._counters["frames_out"] += 1

@@ -7,8 +7,11 @@ tracker gives each physical source a persistent id:
 * association per class (a knock never continues a footsteps track), by the
   Hungarian method on the angle between the track's predicted direction and
   each detection, with a gate;
-* a track is born after ``birth_frames`` hits (suppresses one-frame blips) and
-  dies after ``death_frames`` consecutive misses (bridges short pauses: a
+* a track is confirmed after ``birth_frames`` hits (suppresses one-frame blips),
+  or at once when its first detection is confident (``confirm_confidence``:
+  the network's own activity says the sound is there, so the track is
+  published from the frame where the sound starts instead of one frame late);
+  it dies after ``death_frames`` consecutive misses (bridges short pauses: a
   speaker taking a breath keeps their id);
 * each track's direction follows an alpha-beta filter on the unit sphere (a
   tangent-plane velocity), so two same-class sources that cross keep their ids:
@@ -54,6 +57,9 @@ class TrackedEvent:
 class TrackerConfig:
     gate_deg: float = 30.0  # max angle between prediction and detection to associate
     birth_frames: int = 2  # hits needed before a track is published
+    # a new track whose first detection has at least this confidence is published at once (from its first
+    # frame: no publication lag); weaker ones wait for birth_frames hits. > 1 disables (the old rule).
+    confirm_confidence: float = 0.5
     death_frames: int = 5  # consecutive missed frames before a track is dropped
     alpha: float = 0.6  # direction smoothing (1 = no smoothing)
     beta: float = 0.1  # angular-velocity gain (0 = constant-direction model)
@@ -70,6 +76,8 @@ class TrackerConfig:
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ValueError(f"tracker {name} must be in (0, 1], got {v}")
+        if not 0.0 <= self.confirm_confidence:
+            raise ValueError(f"tracker confirm_confidence must be >= 0 (> 1 disables it), got {self.confirm_confidence}")
         if not 0.0 <= self.beta < 1.0:
             raise ValueError(f"tracker beta must be in [0, 1), got {self.beta}")
         return self
@@ -179,7 +187,7 @@ class Tracker:
             first_frame=frame_index,
         )
         self._next_id += 1
-        tr.confirmed = tr.hits >= self.config.birth_frames
+        tr.confirmed = tr.hits >= self.config.birth_frames or tr.confidence >= self.config.confirm_confidence
         self._tracks.append(tr)
 
     def _correct(self, tr: _Track, det: Detection, obs: np.ndarray) -> None:

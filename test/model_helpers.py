@@ -23,7 +23,14 @@ def tiny_at2seld_config(**over) -> dict:
     return cfg
 
 
-def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5) -> Path:
+def tiny_causal_config(**over) -> dict:
+    """The tiny AT2SELD, causal (time-causal convs, unidirectional 2-layer GRU): streams incrementally."""
+    over = {"causal": True, "temporal": {"kind": "gru", "d_model": 32, "layers": 2, "bidirectional": False,
+                                         "heads": 2}, **over}
+    return tiny_at2seld_config(**over)
+
+
+def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal: bool = False) -> Path:
     """A real AT2SELD bundle (tiny widths, random weights) with feature statistics from noise."""
     from seld_ros.features.config import FeatureConfig
     from seld_ros.features.foa import FoaFeatures
@@ -32,7 +39,7 @@ def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5) -> Path
     from seld_ros.model.bundle import save_bundle
 
     torch.manual_seed(seed)
-    model = build_model(tiny_at2seld_config()).eval()
+    model = build_model(tiny_causal_config() if causal else tiny_at2seld_config()).eval()
     fcfg = FeatureConfig()
     stats = FeatureStats(fcfg.num_channels, fcfg.n_mels)
     rng = np.random.default_rng(seed)

@@ -54,6 +54,7 @@ def make_fake_trt(version="10.3.0", log=None):
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
     trt.BuilderFlag = types.SimpleNamespace(FP16="FP16")
     trt.TensorIOMode = types.SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0)
     trt.DataType = types.SimpleNamespace(FLOAT="FLOAT")
     trt.nptype = lambda dt: {"FLOAT": np.float32}[dt]
 
@@ -186,6 +187,15 @@ class FakeBuffers:
         assert context.execute_async_v3(1234)
         return {n: self.arrays[n].copy() for n in output_names}
 
+    def swap(self, a, b):
+        self.arrays[a], self.arrays[b] = self.arrays[b], self.arrays[a]
+
+    def zero(self, name):
+        self.arrays[name][...] = 0
+
+    def read(self, name):
+        return self.arrays[name].copy()
+
     def close(self):
         for a in self.arrays.values():
             MEMORY.pop(id(a), None)
@@ -291,3 +301,47 @@ def test_fake_tensorrt_engine_only_and_bad_onnx(fake_env, tiny_onnx, tmp_path):
     with pytest.raises(BackendError, match="could not parse ONNX"):
         mod.TensorRTBackend().load(str(bad), str(tmp_path / "bad.plan"), buffers="torch")
     assert not (tmp_path / "bad.plan").exists()
+
+
+def test_fake_tensorrt_stateful_step_keeps_the_state_on_the_device(fake_env, tmp_path):
+    """A causal bundle's step engine: named state I/O, state buffers swapped (and re-bound by name) each
+    step instead of copied; outputs and carried state equal the torch step; the cache key holds the layout."""
+    import json
+    import torch
+    from model_helpers import tiny_causal_config
+    from seld_ros.engine.export import export_onnx
+    from seld_ros.engine.incremental import IncrementalInference, stateful_step
+    from seld_ros.engine.torch_backend import TorchBackend
+    from seld_ros.model import build_model
+
+    mod = fake_env["mod"]
+    torch.manual_seed(4)
+    step = stateful_step(build_model(tiny_causal_config()).eval())
+    onnx = str(tmp_path / "step.onnx")
+    export_onnx(step, onnx, 5)
+    plan = str(tmp_path / "step.plan")
+    b = mod.TensorRTBackend().load(onnx, plan, enable_fp16=False, buffers="torch")
+    assert [a for a, _ in b.state_pairs] == step.state_names
+    assert json.load(open(plan + ".json"))["key"]["state_layout"] == step.state_layout
+    inc = IncrementalInference(b)
+    assert inc.device_state
+    ref = IncrementalInference(TorchBackend().load(step, 5))
+    feats = np.random.default_rng(1).standard_normal((13, 40, 64)).astype(np.float32)
+    got, want = inc.run_clip(feats), ref.run_clip(feats)
+    for name in want:
+        assert np.max(np.abs(got[name] - want[name])) < 1e-4
+    for name, v in ref.state().items():
+        assert np.max(np.abs(inc.state()[name] - v)) < 1e-4
+    inc.reset()  # zeroed on the device: the next clip starts from the initial state
+    assert all(not v.any() for v in inc.state().values())
+    assert np.max(np.abs(inc.run_clip(feats)["doa"] - want["doa"])) < 1e-4
+    # TensorRT 8.6 (JetPack 5): same named-tensor path; the network is created explicit-batch
+    fake_env["set_version"]("8.6.1")
+    b8 = mod.TensorRTBackend().load(onnx, str(tmp_path / "step86.plan"), enable_fp16=False, buffers="torch")
+    assert ("create_network", 1) in fake_env["log"]
+    inc8 = IncrementalInference(b8)
+    assert np.max(np.abs(inc8.run_clip(feats)["doa"] - want["doa"])) < 1e-4
+    b8.close()
+    with pytest.raises(ValueError, match="run_step takes"):
+        b.run_step({"features": feats[None, :, :5], "state_gru": np.zeros((2, 1, 32), np.float32)})
+    b.close()

@@ -71,11 +71,42 @@ def test_new_source_gets_new_id_and_classes_never_share_a_track():
 
 
 def test_birth_needs_consecutive_hits_and_blips_are_suppressed():
+    # weak detections (below confirm_confidence) need birth_frames consecutive hits
     tr = Tracker(TrackerConfig(birth_frames=3))
-    frames = [[Detection(1, 0.9, azel(10))], [], [Detection(1, 0.9, azel(10))], [Detection(1, 0.9, azel(10))],
-              [Detection(1, 0.9, azel(10))]]
+    frames = [[Detection(1, 0.4, azel(10))], [], [Detection(1, 0.4, azel(10))], [Detection(1, 0.4, azel(10))],
+              [Detection(1, 0.4, azel(10))]]
     out = run(tr, frames)
     assert [len(o) for o in out] == [0, 0, 0, 0, 1]
+    # confirm_confidence above 1 restores the plain birth rule for confident detections too
+    tr = Tracker(TrackerConfig(birth_frames=3, confirm_confidence=2.0))
+    out = run(tr, [[Detection(1, 0.9, azel(10))]] * 3)
+    assert [len(o) for o in out] == [0, 0, 1]
+
+
+def test_a_track_is_published_from_the_frame_its_sound_starts_and_weak_blips_stay_suppressed():
+    """Default tracker: no publication lag for a sound the network is sure of (confirmed at its first
+    frame, first_frame = onset), while a one-frame false alarm below confirm_confidence is never published
+    and a weak onset is published from its second frame (the birth rule)."""
+    cfg = TrackerConfig()
+    assert cfg.birth_frames == 2 and 0.0 < cfg.confirm_confidence <= 1.0
+    tr = Tracker(cfg)
+    onset = 4
+    frames = [[] for _ in range(onset)]
+    frames += [[Detection(0, 0.45 + 0.1 * (t == 0), azel(30 + t))] for t in range(6)]  # speech: 0.55 at onset
+    frames += [[]] * 6
+    frames[1] = [Detection(7, 0.35, azel(-90))]  # one-frame false alarm, weak: never published
+    frames[12] = [Detection(10, 0.35, azel(150))]  # weak onset (a faint tap): two frames ...
+    frames[13] = [Detection(10, 0.35, azel(150))]  # ... published from the second one
+    out = run(tr, frames)
+    published = [t for t, o in enumerate(out) if any(e.class_id == 0 for e in o)]
+    assert published == list(range(onset, onset + 6))  # from the frame the sound starts, no lag
+    first = next(e for e in out[onset] if e.class_id == 0)
+    assert first.first_frame == onset and first.age_frames == 1
+    assert not any(e.class_id == 7 for o in out for e in o)
+    assert [t for t, o in enumerate(out) if any(e.class_id == 10 for e in o)] == [13]
+    # the old rule (confirm_confidence off) publishes the same speech one frame late
+    late = run(Tracker(TrackerConfig(confirm_confidence=2.0)), frames)
+    assert [t for t, o in enumerate(late) if any(e.class_id == 0 for e in o)] == list(range(onset + 1, onset + 6))
 
 
 def test_gate_rejects_far_detection_and_smoothing_reduces_jitter():
@@ -103,7 +134,8 @@ def test_distance_and_confidence_are_smoothed_and_nan_distance_is_kept_unknown()
     assert math.isnan(tr2.update([Detection(0, 1.0, azel(0))], 0)[0].distance)
 
 
-@pytest.mark.parametrize("kwargs", [dict(gate_deg=0), dict(birth_frames=0), dict(alpha=1.5), dict(beta=1.0)])
+@pytest.mark.parametrize("kwargs", [dict(gate_deg=0), dict(birth_frames=0), dict(alpha=1.5), dict(beta=1.0),
+                                    dict(confirm_confidence=-0.1)])
 def test_nonsense_configuration_is_rejected(kwargs):
     with pytest.raises(ValueError, match="tracker"):
         Tracker(TrackerConfig(**kwargs))

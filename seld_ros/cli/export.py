@@ -50,8 +50,14 @@ def main(argv=None) -> int:
     except (BackendError, ValueError) as e:
         print(f"seld-export: error: {e}", file=sys.stderr)
         return 2
+    model = net.model
+    from seld_ros.engine.incremental import is_causal, stateful_step
+    if is_causal(model):  # a causal bundle exports its one-hop step with the state as explicit I/O
+        if args.frames not in (None, 5):
+            print(f"seld-export: causal bundle: exporting the one-hop stateful step (5 frames), not {args.frames}")
+        model, frames = stateful_step(model), 5
     try:
-        report = export_onnx(net.model, args.onnx, frames, opset=args.opset, tolerance=args.tolerance,
+        report = export_onnx(model, args.onnx, frames, opset=args.opset, tolerance=args.tolerance,
                              bundle_hash=net.bundle_hash)
     except ParityError as e:
         print(f"seld-export: {e}", file=sys.stderr)

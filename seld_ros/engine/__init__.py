@@ -2,18 +2,20 @@
 
 One interface (:class:`InferenceBackend`), three implementations (torch, onnxruntime, TensorRT),
 ``create_backend("auto")`` to pick one, ONNX export with a parity check, a versioned TensorRT engine
-cache, and :class:`StreamingInference` to run the network per 100 ms hop. See docs/engine.md.
+cache, and per 100 ms hop either :class:`IncrementalInference` (a causal network's one-hop step with
+carried state) or :class:`StreamingInference` (a sliding window, for the rest). See docs/engine.md.
 
 Importing this package imports neither torch nor onnxruntime nor tensorrt.
 """
 from .base import BackendError, BackendUnavailableError, InferenceBackend, TensorSpec
 from .cache import EngineKey, EngineParams, check_engine, compute_key
 from .factory import available_backends, create_backend, probe_backends
+from .incremental import IncrementalInference, is_causal, stateful_step
 from .streaming import StreamingInference
 
 __all__ = [
     "BackendError", "BackendUnavailableError", "InferenceBackend", "TensorSpec",
     "EngineKey", "EngineParams", "check_engine", "compute_key",
     "available_backends", "create_backend", "probe_backends",
-    "StreamingInference",
+    "StreamingInference", "IncrementalInference", "is_causal", "stateful_step",
 ]

@@ -7,7 +7,7 @@ gets a JSON *sidecar* (``<engine>.json``) holding the key it was built for and
 the SHA-256 of the engine bytes:
 
     {"format": 1, "key": {"bundle_hash": ..., "onnx_sha256": ..., "tensorrt_version": "10.3.0",
-     "gpu_name": "Orin", "compute_capability": "8.7", "precision": "fp16"},
+     "gpu_name": "Orin", "compute_capability": "8.7", "precision": "fp16", "state_layout": ""},
      "engine_sha256": ..., "engine_bytes": ..., "created_utc": ...}
 
 :func:`check_engine` compares the sidecar with the key wanted now and says
@@ -65,6 +65,7 @@ class EngineKey:
     gpu_name: str
     compute_capability: str     # "8.7" (Orin), "9.0" (H100), ...
     precision: str              # "fp32" | "fp16"
+    state_layout: str = ""      # state I/O of a stateful step graph (seld_ros.engine.incremental); '' = none
 
     HARDWARE_FIELDS = ("gpu_name", "compute_capability")
 
@@ -78,7 +79,7 @@ class EngineKey:
 
 
 def compute_key(*, bundle_hash: Optional[str], onnx_path: str, tensorrt_version: str, gpu_name: str,
-                compute_capability, precision: str) -> EngineKey:
+                compute_capability, precision: str, state_layout: str = "") -> EngineKey:
     """Build the cache key. ``compute_capability`` may be "8.7" or a (major, minor) tuple."""
     if precision not in ("fp32", "fp16"):
         raise ValueError(f"TensorRT engine precision must be fp32 or fp16, got {precision!r}")
@@ -87,7 +88,8 @@ def compute_key(*, bundle_hash: Optional[str], onnx_path: str, tensorrt_version:
     onnx_hash = file_sha256(onnx_path)
     return EngineKey(bundle_hash=bundle_hash or f"onnx:{onnx_hash}", onnx_sha256=onnx_hash,
                      tensorrt_version=str(tensorrt_version), gpu_name=str(gpu_name).strip(),
-                     compute_capability=str(compute_capability), precision=precision)
+                     compute_capability=str(compute_capability), precision=precision,
+                     state_layout=str(state_layout or ""))
 
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
@@ -199,7 +201,8 @@ def check_engine(engine_file_path: str, key: EngineKey, verify_hash: bool = True
     except ValueError as e:
         return CacheCheck("corrupt", str(e))
     try:
-        cached = EngineKey(**{k: meta["key"].get(k) for k in EngineKey.__dataclass_fields__})
+        cached = EngineKey(**{k: meta["key"].get(k, "" if k == "state_layout" else None)
+                              for k in EngineKey.__dataclass_fields__})
     except TypeError as e:  # pragma: no cover - guarded by the comprehension above
         return CacheCheck("corrupt", f"sidecar key malformed: {e}")
     diff = key.diff(cached)

@@ -65,7 +65,7 @@ def _ensure_onnx(model, onnx_path: Optional[str], frames: Optional[int], bundle_
     if onnx_path and os.path.isfile(onnx_path):
         if model is None or frames is None:
             return onnx_path
-        ok, why = onnx_is_current(onnx_path, frames, bundle_hash)
+        ok, why = onnx_is_current(onnx_path, frames, bundle_hash, getattr(model, "state_layout", "") or "")
         if ok:
             return onnx_path
         log.warning("re-exporting %s: %s", onnx_path, why)

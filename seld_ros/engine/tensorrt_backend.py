@@ -1,14 +1,18 @@
 """TensorRT backend (TensorRT 10 Python API): build an engine from ONNX, cache it, run it.
 
-Written against TensorRT 10.x as shipped with JetPack 6 (10.3):
+Written against TensorRT 10.x as shipped with JetPack 6 (10.3), and 8.6 (JetPack 5), which has the same
+named-tensor API:
 
-* build: ``trt.Builder`` -> ``create_network(0)`` (explicit batch is implicit in 10.x) -> ``trt.OnnxParser``
+* build: ``trt.Builder`` -> ``create_network(flags)`` (explicit batch: implicit in 10.x, the EXPLICIT_BATCH flag
+  on 8.x) -> ``trt.OnnxParser``
   -> ``BuilderConfig.set_memory_pool_limit(MemoryPoolType.WORKSPACE, n)`` (+ ``BuilderFlag.FP16``)
   -> ``build_serialized_network``; the plan is cached by :mod:`seld_ros.engine.cache`.
 * run: ``Runtime.deserialize_cuda_engine`` -> ``create_execution_context``; I/O tensors by *name*
   (``num_io_tensors``, ``get_tensor_name``, ``get_tensor_mode``, ``get_tensor_shape``, ``get_tensor_dtype``),
   ``set_tensor_address`` once per buffer, then per block: async H2D copies, ``execute_async_v3(stream)``,
-  async D2H copies, stream sync.
+  async D2H copies, stream sync. A stateful step engine (a causal bundle, ``state_*`` -> ``next_state_*``)
+  keeps its state on the device: :meth:`TensorRTBackend.run_step` swaps each pair's buffers and re-binds them
+  by name after every step.
 * buffers: pycuda page-locked host arrays + ``mem_alloc`` device buffers + ``pycuda.driver.Stream``
   (in the device's *primary* context, the one TensorRT's runtime API uses), or torch CUDA tensors
   when torch has CUDA (no pycuda needed then; JetPack's torch wheels have CUDA).
@@ -100,9 +104,13 @@ def probe() -> Tuple[bool, str]:
     if trt is None:
         missing.append(why_trt)
     else:
-        major = int(str(trt.__version__).split(".")[0])
-        if major < 10:
-            missing.append(f"tensorrt {trt.__version__} is older than 10 (this backend uses the TensorRT 10 API)")
+        try:
+            version = tuple(int(x) for x in str(trt.__version__).split(".")[:2])
+        except ValueError:
+            version = (10, 0)
+        if version < (8, 5):  # named I/O tensors and execute_async_v3 arrived in 8.5
+            missing.append(f"tensorrt {trt.__version__} is older than 8.5 (this backend uses the named-tensor API "
+                           "of TensorRT 8.5+/10)")
     if gpu is None:
         missing.append(why_gpu)
     if missing:
@@ -143,7 +151,7 @@ def build_serialized_engine(onnx_path: str, enable_fp16: bool = True,
         raise BackendError(f"ONNX model not found: {onnx_path}")
     logger = _trt_logger(trt)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+    network = builder.create_network(_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(os.path.abspath(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -164,6 +172,28 @@ def build_serialized_engine(onnx_path: str, enable_fp16: bool = True,
     if plan is None:
         raise BackendError(f"TensorRT failed to build an engine from '{onnx_path}' (see the [TensorRT] log lines)")
     return bytes(plan)
+
+
+def _onnx_state_layout(onnx_path: str) -> str:
+    """The state layout recorded by ``export_onnx`` next to the ONNX ('' for stateless or unrecorded graphs)."""
+    import json
+    try:
+        with open(onnx_path + ".json", encoding="utf-8") as f:
+            return str(json.load(f).get("state_layout") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _network_flags(trt) -> int:
+    """TensorRT 10: networks are always explicit-batch (flag 0). TensorRT 8.x: the ONNX parser needs the
+    EXPLICIT_BATCH flag (deprecated and ignored from 10)."""
+    try:
+        major = int(str(trt.__version__).split(".")[0])
+    except ValueError:
+        major = 10
+    if major >= 10:
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
 
 
 # -- device buffers -------------------------------------------------------------------------------
@@ -214,6 +244,19 @@ class _PycudaBuffers:
                 cuda.memcpy_dtoh_async(self.host[name], self.dev[name], self.stream)
             self.stream.synchronize()
         return {name: np.array(self.host[name], dtype=np.float32) for name in output_names}
+
+    def swap(self, a: str, b: str) -> None:
+        """Exchange the device buffers of two same-shape tensors (state in <-> next state out)."""
+        self.dev[a], self.dev[b] = self.dev[b], self.dev[a]
+
+    def zero(self, name: str) -> None:
+        with self:
+            self.cuda.memset_d8(self.dev[name], 0, self.host[name].nbytes)
+
+    def read(self, name: str) -> np.ndarray:
+        with self:
+            self.cuda.memcpy_dtoh(self.host[name], self.dev[name])
+        return np.array(self.host[name], dtype=np.float32)
 
     def close(self):
         if self.ctx is None:
@@ -271,6 +314,19 @@ class _TorchBuffers:
                 self.host[name].copy_(self.dev[name], non_blocking=True)
         self.stream.synchronize()
         return {name: self.host[name].numpy().astype(np.float32, copy=True) for name in output_names}
+
+    def swap(self, a: str, b: str) -> None:
+        """Exchange the device buffers of two same-shape tensors (state in <-> next state out)."""
+        self.dev[a], self.dev[b] = self.dev[b], self.dev[a]
+
+    def zero(self, name: str) -> None:
+        with self.torch.cuda.stream(self.stream):
+            self.dev[name].zero_()
+        self.stream.synchronize()
+
+    def read(self, name: str) -> np.ndarray:
+        self.stream.synchronize()
+        return self.dev[name].cpu().numpy().astype(np.float32, copy=True)
 
     def close(self):
         self.dev.clear()
@@ -347,7 +403,8 @@ class TensorRTBackend(InferenceBackend):
                 raise BackendError(f"ONNX model not found: {params.model_file_path}")
             return compute_key(bundle_hash=bundle_hash, onnx_path=params.model_file_path,
                                tensorrt_version=trt.__version__, gpu_name=gpu["name"],
-                               compute_capability=gpu["compute_capability"], precision=params.precision)
+                               compute_capability=gpu["compute_capability"], precision=params.precision,
+                               state_layout=_onnx_state_layout(params.model_file_path))
         # engine-only: the network fields are whatever the sidecar says, the rest must match here
         try:
             cached = read_sidecar(params.engine_file_path)["key"]
@@ -356,7 +413,7 @@ class TensorRTBackend(InferenceBackend):
         return EngineKey(bundle_hash=bundle_hash or cached.get("bundle_hash", ""),
                          onnx_sha256=cached.get("onnx_sha256", ""), tensorrt_version=trt.__version__,
                          gpu_name=gpu["name"], compute_capability=gpu["compute_capability"],
-                         precision=params.precision)
+                         precision=params.precision, state_layout=cached.get("state_layout", ""))
 
     def _builder(self, params: EngineParams):
         def build():
@@ -425,6 +482,47 @@ class TensorRTBackend(InferenceBackend):
     # -- run ------------------------------------------------------------------------------------
     def _run(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         return self._buffers.run(self.context, inputs, self.output_names)
+
+    # -- device-resident state (the stateful step of a causal network) ----------------------------
+    @property
+    def state_pairs(self):
+        """[(state input, next-state output)] of a stateful step engine ([] for a plain block engine)."""
+        from .incremental import state_pairs
+        return state_pairs(self.input_names, self.output_names) if self._loaded else []
+
+    def reset_state(self) -> None:
+        """Zero the state inputs on the device (stream start)."""
+        for a, _ in self.state_pairs:
+            self._buffers.zero(a)
+
+    def read_state(self) -> Dict[str, np.ndarray]:
+        return {a: self._buffers.read(a) for a, _ in self.state_pairs}
+
+    def run_step(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """One step with the state kept on the GPU: only the non-state inputs go in and the non-state
+        outputs come out; then each state input/output buffer pair is swapped and re-bound by name
+        (``set_tensor_address``), so the next step reads the state this one wrote. No state copies."""
+        if not self._loaded:
+            raise BackendError("tensorrt backend: run_step() called before load()")
+        pairs = self.state_pairs
+        state_in, state_out = {a for a, _ in pairs}, {b for _, b in pairs}
+        specs = [sp for sp in self.input_specs if sp.name not in state_in]
+        if set(inputs) != {sp.name for sp in specs}:
+            raise ValueError(f"tensorrt backend: run_step takes {[sp.name for sp in specs]}, got {sorted(inputs)}")
+        x = {}
+        for sp in specs:
+            a = np.asarray(inputs[sp.name])
+            if tuple(a.shape) != tuple(sp.shape):
+                raise ValueError(f"tensorrt backend: input '{sp.name}' has shape {tuple(a.shape)}, the engine "
+                                 f"takes {tuple(sp.shape)}")
+            x[sp.name] = np.ascontiguousarray(a, dtype=sp.dtype)
+        out = self._buffers.run(self.context, x, [n for n in self.output_names if n not in state_out])
+        for a, b in pairs:
+            self._buffers.swap(a, b)
+            for name in (a, b):
+                if not self.context.set_tensor_address(name, self._buffers.address(name)):
+                    raise BackendError(f"TensorRT refused the buffer address for state tensor '{name}'")
+        return out
 
     def versions(self) -> dict:
         v = super().versions()

@@ -11,6 +11,19 @@ Conformer) smoothing and SELD heads at 100 ms frames.
 
 Both streams share one pooling schedule (time ÷5 in the first block, then
 frequency only), so every block boundary is a legal fusion point.
+
+``causal: true`` makes the network stream exactly: every 3x3 conv takes its
+two frames of left time context from a cache (zeros at stream start, which is
+offline left zero padding) and pads only frequency; the first block's time
+pooling by 5 covers exactly the 5 feature frames of one 100 ms label frame
+(frame ``t`` of the stream is label frame ``t // 5``), the GRU is
+unidirectional and carries its hidden state. :meth:`AT2SELD.step` runs one
+hop with an explicit state; :meth:`AT2SELD.forward` is the same code run over
+the whole clip from the zero state, so streaming equals offline by
+construction. State layout (:meth:`AT2SELD.state_specs`, batch B):
+``state_b{i}c{j}`` (B, C_in, 2, F) for conv j of backbone block i,
+``state_s{i}c{j}`` for the spatial stream's block i (absent with early
+fusion), then ``state_gru`` (layers, B, d_model), in that order.
 ``fusion.mode = "early"`` is the ablation: a single backbone that sees all
 C channels at its input and no spatial stream.
 """
@@ -45,6 +58,9 @@ def default_at2seld_config(**overrides) -> dict:
         "temporal": {"kind": "gru", "d_model": 128, "layers": 2, "bidirectional": True, "heads": 4},
         "head": {"mode": "trackwise", "num_tracks": 3, "distance": True, "hidden": 128},
         "dropout": 0.1,
+        # causal: time-causal convs (left context only) + a unidirectional GRU, run incrementally one 100 ms
+        # hop at a time with carried state (see AT2SELD.step); False keeps the symmetric convs of older bundles
+        "causal": False,
     }
     for k, v in overrides.items():
         if isinstance(v, dict) and isinstance(cfg.get(k), dict):
@@ -74,6 +90,9 @@ class AT2SELD(nn.Module):
         bcfg = dict(config["backbone"])
         bcfg["in_channels"] = C if self.early else 1
         bcfg["n_mels"] = F_
+        self.causal = bool(config.get("causal", False))
+        self.config["causal"] = self.causal
+        bcfg["causal"] = self.causal
         self.config["backbone"] = bcfg
         self.backbone = PannsBackbone(bcfg)
         self.backbone.set_trainable(config.get("backbone_train", "all"),
@@ -95,7 +114,7 @@ class AT2SELD(nn.Module):
             sch = list(config["spatial_channels"])
             if len(sch) != nb:
                 raise ValueError(f"spatial_channels needs {nb} entries (one per backbone block)")
-            self.spatial = SpatialEncoder(C, sch, pools, dropout=config.get("dropout", 0.1))
+            self.spatial = SpatialEncoder(C, sch, pools, dropout=config.get("dropout", 0.1), causal=self.causal)
             after = config["fusion"].get("after_blocks")
             if after is None:
                 after = list(range(2, nb + 1)) or [1]
@@ -117,6 +136,8 @@ class AT2SELD(nn.Module):
                 raise ValueError(f"spatial_pool: meanmax | flatten, got {self.spatial_pool!r}")
             d_cat = bcfg["emb_dim"] + d_spa
         t = config["temporal"]
+        if self.causal and (t["kind"] != "gru" or t.get("bidirectional", True)):
+            raise ValueError("causal: true needs temporal kind=gru with bidirectional: false")
         self.temporal = Temporal(t["kind"], t["d_model"], t["d_model"], t.get("layers", 2),
                                  t.get("bidirectional", True), t.get("heads", 4),
                                  dropout=config.get("dropout", 0.1))
@@ -132,7 +153,66 @@ class AT2SELD(nn.Module):
             raise ValueError("frames must be a multiple of 5")
         return (torch.randn(batch, self.config["in_channels"], frames, self.config["n_mels"]),)
 
+    # -- causal streaming ------------------------------------------------------------------------
+    def state_specs(self, batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of every state tensor, in the order :meth:`step` takes and returns them."""
+        if not self.causal:
+            raise ValueError("state_specs: this network is not causal (model.causal: false)")
+        specs = []
+        for k, shape in enumerate(self.backbone.cache_shapes(batch)):
+            specs.append((f"state_b{k // 2 + 1}c{k % 2 + 1}", shape))
+        if self.spatial is not None:
+            for k, shape in enumerate(self.spatial.cache_shapes(self.config["n_mels"], batch)):
+                specs.append((f"state_s{k // 2 + 1}c{k % 2 + 1}", shape))
+        rnn = self.temporal.rnn
+        specs.append(("state_gru", (rnn.num_layers, batch, rnn.hidden_size)))
+        return specs
+
+    def initial_state(self, batch: int = 1, device=None) -> list[torch.Tensor]:
+        """The state at stream start: all zeros."""
+        device = device or self.norm.mean.device
+        return [torch.zeros(shape, device=device, dtype=self.norm.mean.dtype)
+                for _, shape in self.state_specs(batch)]
+
+    def step(self, features: torch.Tensor, state: list) -> tuple[tuple[torch.Tensor, ...], list]:
+        """Run ``features`` (B, C, 5 n, F) — n >= 1 hops of 100 ms — after the stream whose ``state``
+        is given; returns (outputs for the n label frames, new state). One hop per call is what the
+        node does; the whole clip from :meth:`initial_state` is what :meth:`forward` does."""
+        if not self.causal:
+            raise ValueError("step: this network is not causal (model.causal: false)")
+        nb = self.backbone.num_blocks
+        x = self.norm(features)
+        new_state: list = []
+        if self.early:
+            s = self.backbone.stem(x)
+            for i in range(nb):
+                s, c = self.backbone.run_block_causal(i, s, state[2 * i:2 * i + 2])
+                new_state += c
+            h = self.backbone.embed(s)
+        else:
+            s = self.backbone.stem(x[:, :1])
+            p = x
+            sp_new: list = []
+            for i in range(nb):
+                s, c = self.backbone.run_block_causal(i, s, state[2 * i:2 * i + 2])
+                new_state += c
+                p, c = self.spatial.run_block_causal(i, p, state[2 * nb + 2 * i:2 * nb + 2 * i + 2])
+                sp_new += c
+                if (i + 1) in self.after:
+                    s, p = self.stitch[str(i + 1)](s, p)
+            new_state += sp_new
+            h = torch.cat([self.backbone.embed(s), self._spatial_vector(p)], dim=2)
+        h, h_gru = self.temporal.forward_stateful(self.pre(h), state[-1])
+        return self.head(h), new_state + [h_gru]
+
+    def _spatial_vector(self, p: torch.Tensor) -> torch.Tensor:
+        if self.spatial_pool == "flatten":
+            return p.permute(0, 2, 1, 3).flatten(2)              # (B, L, C * F')
+        return torch.cat([p.mean(dim=3), p.amax(dim=3)], dim=1).transpose(1, 2)
+
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.causal:  # the streaming step over the whole clip, from the zero state
+            return self.step(features, self.initial_state(features.shape[0], features.device))[0]
         x = self.norm(features)
         if self.early:
             s = self.backbone.stem(x)
@@ -148,10 +228,6 @@ class AT2SELD(nn.Module):
                 if (i + 1) in self.after:
                     s, p = self.stitch[str(i + 1)](s, p)
             sem = self.backbone.embed(s)                       # (B, L, emb)
-            if self.spatial_pool == "flatten":
-                spa = p.permute(0, 2, 1, 3).flatten(2)              # (B, L, C * F')
-            else:
-                spa = torch.cat([p.mean(dim=3), p.amax(dim=3)], dim=1).transpose(1, 2)
-            h = torch.cat([sem, spa], dim=2)
+            h = torch.cat([sem, self._spatial_vector(p)], dim=2)
         h = self.temporal(self.pre(h))
         return self.head(h)

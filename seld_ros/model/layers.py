@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .panns import CAUSAL_CONTEXT, causal_conv
+
 
 class InputNorm(nn.Module):
     """(x - mean) / std with per-channel / per-mel statistics stored as buffers.
@@ -37,13 +39,16 @@ class InputNorm(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """Pre-pooling residual block: conv-BN-ReLU-conv-BN + 1x1 shortcut, ReLU, avg-pool."""
+    """Pre-pooling residual block: conv-BN-ReLU-conv-BN + 1x1 shortcut, ReLU, avg-pool.
+    ``causal``: time-causal convs (see ``seld_ros.model.panns.causal_conv``)."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, causal: bool = False):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+        pad = (0, 1) if causal else 1
+        self.causal = causal
+        self.conv1 = nn.Conv2d(cin, cout, 3, 1, pad, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, pad, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.short = nn.Conv2d(cin, cout, 1, bias=False) if cin != cout else nn.Identity()
 
@@ -55,21 +60,44 @@ class ResBlock(nn.Module):
             y = F.avg_pool2d(y, kernel_size=pool)
         return y
 
+    def forward_causal(self, x: torch.Tensor, pool: tuple[int, int], caches: list) -> tuple[torch.Tensor, list]:
+        y, c1 = causal_conv(self.conv1, x, caches[0])
+        y = F.relu(self.bn1(y))
+        y, c2 = causal_conv(self.conv2, y, caches[1])
+        y = F.relu(self.bn2(y) + self.short(x))
+        if pool != (1, 1):
+            y = F.avg_pool2d(y, kernel_size=pool)
+        return y, [c1, c2]
+
 
 class SpatialEncoder(nn.Module):
     """Compact residual encoder over the FOA descriptors (log-mel + IV + phase)."""
 
     def __init__(self, in_channels: int, channels: list[int], pools: list[tuple[int, int]],
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, causal: bool = False):
         super().__init__()
         ins = [in_channels] + list(channels[:-1])
-        self.blocks = nn.ModuleList(ResBlock(ci, co) for ci, co in zip(ins, channels))
+        self.blocks = nn.ModuleList(ResBlock(ci, co, causal) for ci, co in zip(ins, channels))
         self.pools = [tuple(p) for p in pools]
         self.dropout = dropout
+        self._ins = ins
+        self._channels = list(channels)
 
     def run_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks[i](x, self.pools[i])
         return F.dropout(x, p=self.dropout, training=self.training)
+
+    def run_block_causal(self, i: int, x: torch.Tensor, caches: list) -> tuple[torch.Tensor, list]:
+        x, caches = self.blocks[i].forward_causal(x, self.pools[i], caches)
+        return F.dropout(x, p=self.dropout, training=self.training), caches
+
+    def cache_shapes(self, n_mels: int, batch: int = 1) -> list[tuple[int, ...]]:
+        """Shapes of the causal conv caches, two per block (conv1, conv2 input context)."""
+        shapes, f = [], int(n_mels)
+        for ci, co, (_, fp) in zip(self._ins, self._channels, self.pools):
+            shapes += [(batch, ci, CAUSAL_CONTEXT, f), (batch, co, CAUSAL_CONTEXT, f)]
+            f //= fp
+        return shapes
 
 
 class CrossStitch(nn.Module):
@@ -150,6 +178,12 @@ class Temporal(nn.Module):
         for blk in self.blocks:
             x = blk(x)
         return x
+
+    def forward_stateful(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unidirectional GRU from hidden state ``h`` (layers, B, hidden); returns (outputs, new state)."""
+        if self.kind != "gru" or self.rnn.bidirectional:
+            raise ValueError("a stateful temporal model needs kind=gru, bidirectional=false")
+        return self.rnn(x, h)
 
 
 def unit_norm(v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

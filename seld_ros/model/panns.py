@@ -70,13 +70,29 @@ def backbone_config(arch: str = "slim", **overrides) -> dict:
     return cfg
 
 
-class ConvBlock(nn.Module):
-    """Two 3x3 conv + BN + ReLU, then average pooling (PANNs ConvBlock)."""
+CAUSAL_CONTEXT = 2  # time frames a 3x3 conv needs before its output frame (its left context)
 
-    def __init__(self, in_channels: int, out_channels: int):
+
+def causal_conv(conv: nn.Conv2d, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A time-causal 3x3 conv: the ``CAUSAL_CONTEXT`` frames before ``x`` come from ``cache``
+    (zeros at stream start = offline left zero padding), frequency is padded by the conv itself.
+    Returns (output with x's time length, the new cache = the last input frames)."""
+    xx = torch.cat([cache, x], dim=2)
+    return conv(xx), xx[:, :, -CAUSAL_CONTEXT:]
+
+
+class ConvBlock(nn.Module):
+    """Two 3x3 conv + BN + ReLU, then average pooling (PANNs ConvBlock).
+
+    ``causal``: the convs pad only frequency; :meth:`forward_causal` takes the left time context
+    from caches (same parameter names and shapes, so weights transfer either way)."""
+
+    def __init__(self, in_channels: int, out_channels: int, causal: bool = False):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        pad = (0, 1) if causal else 1
+        self.causal = causal
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, 1, pad, bias=False)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, pad, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.bn2 = nn.BatchNorm2d(out_channels)
         for conv in (self.conv1, self.conv2):
@@ -88,6 +104,17 @@ class ConvBlock(nn.Module):
         if pool != (1, 1):
             x = F.avg_pool2d(x, kernel_size=pool)
         return x
+
+    def forward_causal(self, x: torch.Tensor, pool: tuple[int, int], caches: list) -> tuple[torch.Tensor, list]:
+        """Causal version: ``caches`` = [conv1 input context, conv2 input context]; the time axis of ``x``
+        must be a multiple of the time pool (pooling windows then align with label frames)."""
+        y, c1 = causal_conv(self.conv1, x, caches[0])
+        y = F.relu(self.bn1(y))
+        y, c2 = causal_conv(self.conv2, y, caches[1])
+        y = F.relu(self.bn2(y))
+        if pool != (1, 1):
+            y = F.avg_pool2d(y, kernel_size=pool)
+        return y, [c1, c2]
 
 
 class PannsBackbone(nn.Module):
@@ -106,7 +133,7 @@ class PannsBackbone(nn.Module):
         self.bn0 = nn.BatchNorm2d(config["n_mels"])
         ins = [config["in_channels"]] + ch[:-1]
         for i, (ci, co) in enumerate(zip(ins, ch), start=1):
-            setattr(self, f"conv_block{i}", ConvBlock(ci, co))
+            setattr(self, f"conv_block{i}", ConvBlock(ci, co, causal=bool(config.get("causal", False))))
         self.fc1 = nn.Linear(ch[-1], config["emb_dim"], bias=True)
         self.fc_audioset = nn.Linear(config["emb_dim"], config["num_at_classes"], bias=True)
         nn.init.xavier_uniform_(self.fc1.weight)
@@ -131,6 +158,19 @@ class PannsBackbone(nn.Module):
     def run_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
         x = self.block(i)(x, self.pools[i])
         return F.dropout(x, p=self.dropout, training=self.training)
+
+    def run_block_causal(self, i: int, x: torch.Tensor, caches: list) -> tuple[torch.Tensor, list]:
+        x, caches = self.block(i).forward_causal(x, self.pools[i], caches)
+        return F.dropout(x, p=self.dropout, training=self.training), caches
+
+    def cache_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
+        """Shapes of the causal conv caches, two per block (conv1, conv2 input context)."""
+        shapes, f = [], int(self.config["n_mels"])
+        ins = [int(self.config["in_channels"])] + self.channels[:-1]
+        for (ci, co), (_, fp) in zip(zip(ins, self.channels), self.pools):
+            shapes += [(batch, ci, CAUSAL_CONTEXT, f), (batch, co, CAUSAL_CONTEXT, f)]
+            f //= fp
+        return shapes
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T', F') last feature map -> (B, T', emb_dim) frame embeddings."""

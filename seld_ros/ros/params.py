@@ -57,7 +57,11 @@ PARAMS: tuple[Param, ...] = (
           "in the model's class order; [0.0] (a single zero) keeps the bundle's.", dynamic=True),
     Param("tracker.gate_deg", 30.0, "Largest angle between a track's prediction and a detection to associate.",
           min=1.0, max=180.0),
-    Param("tracker.birth_frames", 2, "Consecutive detections before a track is published.", min=1, max=50),
+    Param("tracker.birth_frames", 2, "Consecutive detections before a track is published (unless it is confirmed "
+          "at once by tracker.confirm_confidence).", min=1, max=50),
+    Param("tracker.confirm_confidence", 0.5, "A new track whose first detection is at least this confident is "
+          "published from that frame, the frame its sound starts (no publication lag); weaker ones wait for "
+          "tracker.birth_frames. Above 1: always wait.", min=0.0, max=2.0),
     Param("tracker.death_frames", 5, "Consecutive missed frames before a track is dropped.", min=1, max=600),
     Param("tracker.alpha", 0.6, "Direction smoothing gain (1: no smoothing).", min=0.01, max=1.0),
     Param("tracker.beta", 0.1, "Angular-velocity gain of the alpha-beta filter (0: static model).",
