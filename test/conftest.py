@@ -29,6 +29,16 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# Tests never write into the user's home: the engine/ONNX cache (seld_ros.engine.factory.default_cache_dir,
+# SeldPipeline) goes to a per-run temporary folder, inherited by every node and tool the tests start.
+# Caches under the user's home are watched by `_home_cache_untouched` below.
+import tempfile  # noqa: E402
+
+_TEST_CACHE = tempfile.mkdtemp(prefix="seld_test_cache_")
+os.environ["SELD_CACHE_DIR"] = _TEST_CACHE
+_HOME_CACHES = [Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seld_ros",
+                Path.home() / ".cache" / "seld_ros"]
+
 # The helpers below are imported by tests as `ros_helpers.*`.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,3 +60,23 @@ def ros(request):
     yield node
     node.destroy_node()
     rclpy.shutdown()
+
+
+def _snapshot(folder: Path) -> dict:
+    if not folder.exists():
+        return {}
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _home_cache_untouched():
+    """Fails the run if any test created or changed files in the user's seld_ros cache."""
+    before = {str(c): _snapshot(c) for c in _HOME_CACHES}
+    yield
+    import shutil
+
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
+    for c in _HOME_CACHES:
+        after = _snapshot(c)
+        changed = sorted(k for k in set(after) | set(before[str(c)]) if after.get(k) != before[str(c)].get(k))
+        assert not changed, f"the tests wrote into the user's cache {c}: {changed[:5]}"

@@ -2,7 +2,9 @@
 
 Reference events are drawn as wide pale squares, predictions as small dots on top, one colour per class
 (tab10 plus distinct extras: with 13 classes the RViz marker hues are too close to tell apart on paper),
-so a missed event is a trail of squares without dots and a false alarm dots without squares.
+so a missed event is a trail of squares without dots and a false alarm dots without squares. Each predicted track
+is joined by a thin line; the line is broken where the azimuth wraps across +-180 deg (a 25 deg step from 170 to
+-165 deg is not drawn as a 335 deg jump across the plot) and where the track pauses.
 """
 from __future__ import annotations
 
@@ -11,6 +13,31 @@ from pathlib import Path
 import numpy as np
 
 from seld_ros.data.geometry import xyz_to_azel
+
+
+def break_wraps(t: np.ndarray, y: np.ndarray, max_jump: float = 180.0, max_dt: float = 0.15):
+    """(t, y) of one track with NaN inserted between consecutive points further apart than ``max_jump`` degrees
+    (an azimuth wrapping across +-180) or ``max_dt`` seconds (a pause), so a line plot breaks there."""
+    t, y = np.asarray(t, float), np.asarray(y, float)
+    if t.size < 2:
+        return t, y
+    cut = np.nonzero((np.abs(np.diff(y)) > max_jump) | (np.diff(t) > max_dt))[0] + 1
+    return np.insert(t, cut, np.nan), np.insert(y, cut, np.nan)
+
+
+def _tracks(labels):
+    """{(class, source): (time_s, azimuth_deg, elevation_deg)} sorted by time."""
+    fr, slot = np.nonzero(labels.class_id >= 0)
+    out = {}
+    if fr.size == 0:
+        return out
+    az, el = xyz_to_azel(labels.doa[fr, slot])
+    keys = list(zip(labels.class_id[fr, slot].astype(int), labels.source_id[fr, slot].astype(int)))
+    for key in sorted(set(keys)):
+        m = np.array([k == key for k in keys])
+        order = np.argsort(fr[m], kind="stable")
+        out[key] = ((fr[m][order] + 0.5) * labels.frame_hop_s, az[m][order], el[m][order])
+    return out
 
 
 def _points(labels):
@@ -35,8 +62,8 @@ def class_color(class_id: int):
     return matplotlib.colormaps["tab20"](2 * ((class_id - 16) % 10) + 1)
 
 
-def plot_doa(path, prediction, reference=None, title: str = "", duration_s: float | None = None) -> Path:
-    """Write the figure as PNG (matplotlib Agg backend; no display needed)."""
+def doa_figure(prediction, reference=None, title: str = "", duration_s: float | None = None):
+    """The figure (matplotlib Agg backend; no display needed); :func:`plot_doa` writes it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,6 +85,9 @@ def plot_doa(path, prediction, reference=None, title: str = "", duration_s: floa
                     ax.scatter(t[m], y, s=60, marker="s", color=color, alpha=0.3, linewidths=0)
                 else:
                     ax.scatter(t[m], y, s=9, marker="o", color=color, linewidths=0)
+    for (c, _), (t, az, el) in _tracks(prediction).items():
+        for ax, y in ((axes[0], az), (axes[1], el)):
+            ax.plot(*break_wraps(t, y), color=class_color(int(c)), linewidth=0.8, alpha=0.8)
     axes[0].set_ylabel("azimuth (deg)")
     axes[0].set_ylim(-180, 180)
     axes[0].set_yticks(range(-180, 181, 60))
@@ -74,10 +104,19 @@ def plot_doa(path, prediction, reference=None, title: str = "", duration_s: floa
     if reference is not None:
         handles += [plt.Line2D([], [], marker="s", linestyle="", color="grey", alpha=0.3, markersize=9,
                                label="reference"),
-                    plt.Line2D([], [], marker="o", linestyle="", color="grey", markersize=3, label="prediction")]
+                    plt.Line2D([], [], marker="o", linestyle="-", color="grey", markersize=3,
+                               label="prediction (line: one track)")]
     if handles:
         fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
     fig.suptitle(title or "sound event directions")
+    return fig
+
+
+def plot_doa(path, prediction, reference=None, title: str = "", duration_s: float | None = None) -> Path:
+    """Write the figure as PNG (matplotlib Agg backend; no display needed)."""
+    import matplotlib.pyplot as plt
+
+    fig = doa_figure(prediction, reference, title, duration_s)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -3,7 +3,8 @@
 * Fixed length: the block is ``frames`` feature frames (20 ms each; a multiple of 5 so it holds whole
   100 ms label frames) — the streaming window. A GRU's time axis cannot be made dynamic in the exported
   graph without losing TensorRT's static-shape optimisations, so every block length is its own export.
-* Opset pinned (:data:`DEFAULT_OPSET`), dynamo exporter (``torch.onnx.export(..., dynamo=True)``).
+* Opset pinned (:data:`DEFAULT_OPSET`), dynamo exporter (``torch.onnx.export(..., dynamo=True)``, needs
+  onnxscript); without onnxscript the legacy TorchScript exporter (``dynamo=False``), logged.
 * Parity: after export, onnxruntime and torch run the same seeded random blocks; the max abs
   difference over all outputs is reported and the export fails (:class:`ParityError`) above the
   tolerance (1e-4). The destination file is only replaced when the check passes (atomic rename).
@@ -100,10 +101,9 @@ def export_onnx(model, onnx_path: str, frames: int, *, opset: int = DEFAULT_OPSE
                 stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
                 stack.enter_context(warnings.catch_warnings())
                 warnings.simplefilter("ignore")
-            torch.onnx.export(model, examples, tmp, dynamo=True, opset_version=opset,
-                              input_names=list(model.input_names), output_names=list(model.output_names),
-                              external_data=False, verbose=False)
+            exporter = _torch_onnx_export(model, examples, tmp, opset)
         export_s = time.perf_counter() - t0
+        log.debug("ONNX export with the %s exporter", exporter)
         import onnx
         onnx.checker.check_model(tmp, full_check=True)
         per_output = parity_check(model, tmp, frames, trials=trials, seed=seed)
@@ -128,10 +128,29 @@ def export_onnx(model, onnx_path: str, frames: int, *, opset: int = DEFAULT_OPSE
         max_abs_diff=float(max_diff), per_output_diff={k: float(v) for k, v in per_output.items()},
         tolerance=tolerance, onnx_sha256=file_sha256(onnx_path), bundle_hash=bundle_hash,
         export_seconds=round(export_s, 2), torch_version=torch.__version__,
-        extra={"model_config": _jsonable(getattr(model, "config", {}))})
+        extra={"model_config": _jsonable(getattr(model, "config", {})), "exporter": exporter})
     atomic_write_json(onnx_path + ".json", report.as_dict())
     log.info("exported %s (frames=%d, opset=%d), parity max abs diff %.3g", onnx_path, frames, opset, max_diff)
     return report
+
+
+def _torch_onnx_export(model, examples, path: str, opset: int) -> str:
+    """The dynamo exporter (needs the onnxscript package); without onnxscript, the legacy TorchScript-based
+    exporter (``dynamo=False``), with a log line. Either way the parity check that follows proves the graph.
+    Returns which exporter ran."""
+    import torch
+
+    names = dict(input_names=list(model.input_names), output_names=list(model.output_names))
+    try:
+        import onnxscript  # noqa: F401
+    except ImportError:
+        log.warning("onnxscript is not installed: exporting ONNX with torch's legacy TorchScript exporter "
+                    "(dynamo=False) instead of the dynamo exporter (pip install onnxscript to use that one)")
+        torch.onnx.export(model, examples, path, dynamo=False, opset_version=opset, **names)
+        return "torchscript"
+    torch.onnx.export(model, examples, path, dynamo=True, opset_version=opset, external_data=False, verbose=False,
+                      **names)
+    return "dynamo"
 
 
 def parity_check(model, onnx_path: str, frames: int, trials: int = 3, seed: int = 0,
