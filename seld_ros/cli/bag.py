@@ -71,7 +71,7 @@ def pcm_from_args(args) -> PcmFormat:
 
 
 def _print_info(info: dict) -> None:
-    print(f"bag {info['path']}: {info['messages']} messages, {info['duration_s']:.2f} s")
+    print(f"bag {info['path']} ({info['format']}): {info['messages']} messages, {info['duration_s']:.2f} s")
     for topic, d in info["topics"].items():
         print(f"  {topic:<28} {d['type']:<40} {d['count']:>7}")
     for topic, a in info["audio"].items():
