@@ -30,14 +30,17 @@ os.environ.setdefault("PYTHONUNBUFFERED", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Tests never write into the user's home: the engine/ONNX cache (seld_ros.engine.factory.default_cache_dir,
-# SeldPipeline) goes to a per-run temporary folder, inherited by every node and tool the tests start.
-# Caches under the user's home are watched by `_home_cache_untouched` below.
+# SeldPipeline) goes to a per-run temporary folder, inherited by every node and tool the tests start. HOME itself
+# (and XDG_CACHE_HOME) point at a per-run sentinel folder, so code that ignored SELD_CACHE_DIR and wrote under ~
+# would land there, where `_home_cache_untouched` below finds it and fails the run -- without being fooled by other
+# programs on the machine writing into the real home meanwhile.
 import tempfile  # noqa: E402
 
 _TEST_CACHE = tempfile.mkdtemp(prefix="seld_test_cache_")
+_SENTINEL_HOME = tempfile.mkdtemp(prefix="seld_test_home_")
 os.environ["SELD_CACHE_DIR"] = _TEST_CACHE
-_HOME_CACHES = [Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seld_ros",
-                Path.home() / ".cache" / "seld_ros"]
+os.environ["HOME"] = _SENTINEL_HOME
+os.environ["XDG_CACHE_HOME"] = os.path.join(_SENTINEL_HOME, ".cache")
 
 # The helpers below are imported by tests as `ros_helpers.*`.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,21 +65,13 @@ def ros(request):
     rclpy.shutdown()
 
 
-def _snapshot(folder: Path) -> dict:
-    if not folder.exists():
-        return {}
-    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _home_cache_untouched():
-    """Fails the run if any test created or changed files in the user's seld_ros cache."""
-    before = {str(c): _snapshot(c) for c in _HOME_CACHES}
+    """Fails the run if anything the tests ran wrote a seld_ros cache under the (sentinel) home folder."""
     yield
     import shutil
 
+    written = sorted(str(p) for p in Path(_SENTINEL_HOME).rglob("*") if "seld_ros" in p.parts and p.is_file())
     shutil.rmtree(_TEST_CACHE, ignore_errors=True)
-    for c in _HOME_CACHES:
-        after = _snapshot(c)
-        changed = sorted(k for k in set(after) | set(before[str(c)]) if after.get(k) != before[str(c)].get(k))
-        assert not changed, f"the tests wrote into the user's cache {c}: {changed[:5]}"
+    shutil.rmtree(_SENTINEL_HOME, ignore_errors=True)
+    assert not written, f"the tests wrote into the user's home cache (~/.cache/seld_ros): {written[:5]}"

@@ -617,3 +617,17 @@ def test_issue16_audio_stamped_bags_are_read_like_the_others(tiny, tmp_path, cap
     _write_audio_stamped_bag(tmp_path / "bad_bag", x[:, :2400], FS, fmt=4)
     assert bag_cli.main(["to-wav", str(tmp_path / "bad_bag"), str(tmp_path / "o.wav")]) == 2
     assert "info.format 4 is not a supported PortAudio sample format" in capsys.readouterr().err
+
+
+# -- tests never write into the user's home ------------------------------------------------------------------------
+def test_issue16_tests_route_every_cache_away_from_the_users_home(tiny, tmp_path):
+    """conftest: SELD_CACHE_DIR -> a temporary folder, HOME -> a sentinel folder the session checks at the end."""
+    from seld_ros.engine.factory import default_cache_dir
+    from seld_ros.pipeline import PipelineConfig, SeldPipeline
+
+    assert default_cache_dir() == os.environ["SELD_CACHE_DIR"]
+    assert "seld_test_home_" in str(Path.home())
+    before = set(Path(os.environ["SELD_CACHE_DIR"]).glob("*.onnx"))
+    SeldPipeline(PipelineConfig(model_file_path=str(tiny), backend="onnxruntime"))
+    assert set(Path(os.environ["SELD_CACHE_DIR"]).glob("*.onnx")) - before, "the export went to SELD_CACHE_DIR"
+    assert not (Path.home() / ".cache" / "seld_ros").exists()
