@@ -533,6 +533,17 @@ def test_issue16_f13_onnx_export_is_quiet(tiny, tmp_path, recwarn, capfd):
     assert "warn" not in (out + err).lower(), (out + err)[-1500:]
 
 
+def test_issue16_f13_seld_export_prints_no_exporter_chatter(tiny, tmp_path):
+    """seld-export logs at INFO; the exporter's libraries (onnxscript rewriter, onnx_ir passes, torchvision op
+    registration when installed) must not flood that with dozens of internal lines."""
+    r = _run_cli("seld_ros.cli.export", ["--bundle", tiny, "--onnx", tmp_path / "m.onnx", "--frames", "20"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = r.stdout + r.stderr
+    for chatter in ("Replaced initializer", "onnx_ir", "constant folding", "torchvision", "Warning"):
+        assert chatter not in text, text[-2000:]
+    assert len(text.strip().splitlines()) <= 4, text
+
+
 # -- f14: the DOA plot and the metrics table -----------------------------------------------------------------------
 def test_issue16_f14_doa_plot_breaks_lines_at_the_azimuth_wrap():
     import matplotlib.pyplot as plt

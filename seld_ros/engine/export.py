@@ -101,6 +101,7 @@ def export_onnx(model, onnx_path: str, frames: int, *, opset: int = DEFAULT_OPSE
                 stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
                 stack.enter_context(warnings.catch_warnings())
                 warnings.simplefilter("ignore")
+                stack.enter_context(_quiet_loggers())
             exporter = _torch_onnx_export(model, examples, tmp, opset)
         export_s = time.perf_counter() - t0
         log.debug("ONNX export with the %s exporter", exporter)
@@ -132,6 +133,24 @@ def export_onnx(model, onnx_path: str, frames: int, *, opset: int = DEFAULT_OPSE
     atomic_write_json(onnx_path + ".json", report.as_dict())
     log.info("exported %s (frames=%d, opset=%d), parity max abs diff %.3g", onnx_path, frames, opset, max_diff)
     return report
+
+
+# Libraries the exporter drives that log at INFO/WARNING about their own internals (onnxscript's rewriter and
+# onnx_ir's passes: dozens of "Replaced initializer ..." lines; torchvision's operator registration when it is
+# installed): none of it is actionable for a user, and the parity check below is what proves the export.
+_CHATTY_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx", "torch._dynamo", "torch.export", "torchvision")
+
+
+@contextlib.contextmanager
+def _quiet_loggers():
+    saved = {n: logging.getLogger(n).level for n in _CHATTY_LOGGERS}
+    try:
+        for n in _CHATTY_LOGGERS:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        yield
+    finally:
+        for n, level in saved.items():
+            logging.getLogger(n).setLevel(level)
 
 
 def _torch_onnx_export(model, examples, path: str, opset: int) -> str:
