@@ -39,6 +39,10 @@ import tempfile  # noqa: E402
 _TEST_CACHE = tempfile.mkdtemp(prefix="seld_test_cache_")
 _SENTINEL_HOME = tempfile.mkdtemp(prefix="seld_test_home_")
 os.environ["SELD_CACHE_DIR"] = _TEST_CACHE
+# pip's per-user configuration (package mirrors) lives under the real home: keep pip using it
+for _pip_conf in (Path.home() / ".config" / "pip" / "pip.conf", Path.home() / ".pip" / "pip.conf"):
+    if _pip_conf.is_file() and "PIP_CONFIG_FILE" not in os.environ:
+        os.environ["PIP_CONFIG_FILE"] = str(_pip_conf)
 os.environ["HOME"] = _SENTINEL_HOME
 os.environ["XDG_CACHE_HOME"] = os.path.join(_SENTINEL_HOME, ".cache")
 

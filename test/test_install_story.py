@@ -41,7 +41,7 @@ def _clean_env(**extra) -> dict:
     """The environment of a new shell: nothing of this test run's venv, overlay or ROS set-up."""
     keep = ("HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "PIP_CONFIG_FILE", "ROS_DOMAIN_ID",
             "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION")
-    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("PIP_")}  # pip's mirror settings
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     env.update(extra)
     return env
@@ -68,7 +68,7 @@ def test_readme_node_dependencies_install_build_and_run_in_a_fresh_venv(ros, tmp
     assert r.returncode == 0, r.stderr[-3000:]
     t_pip = time.monotonic() - t0
     freeze = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
-                            capture_output=True, text=True, check=True).stdout
+                            capture_output=True, text=True, check=True, env=_clean_env()).stdout
     assert "torch==2.13.0+cpu" in freeze and not re.search(r"^nvidia", freeze, re.M), freeze
     assert "pytest" not in freeze.lower().split("==")[0]  # nothing of the test tooling sneaked in
 

@@ -71,8 +71,12 @@ def test_issue16_audio_stamped_input_reaches_the_node_over_dds(ros, tmp_path, bu
                                                          "publish_audio_stamped.py"),
                                 proc.topic("audio_stamped"), "3.0", "24000", "2400", "--skip", "20,21"],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        ok = spin_until(ros, lambda: len(outputs.events) >= 30 or proc.proc.poll() is not None, 120.0)
-        assert ok and proc.proc.poll() is None, (len(outputs.events), proc.proc.poll())
+        ok = spin_until(ros, lambda: len(outputs.events) >= 30 or proc.proc.poll() is not None, 180.0)
+        if not ok or proc.proc.poll() is not None:
+            pub.kill()
+            rc, out = proc.interrupt()
+            raise AssertionError(f"{len(outputs.events)} frames; node rc {rc}:\n{out[-2000:]}\npublisher:\n"
+                                 f"{pub.communicate()[0][-1000:]}")
         assert [m.frame_index for m in outputs.events[:30]] == list(range(30))
         stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in outputs.events[:30]]
         assert all(abs(s - (T0 + k * 100_000_000)) < 1_000_000 for k, s in enumerate(stamps))
