@@ -575,7 +575,10 @@ def test_issue16_f14_metrics_table_explains_its_columns():
 
     ref = SceneLabels.empty(5, STARSS23_CLASSES, 1)
     ref.class_id[:, 0], ref.doa[:, 0] = 0, (1.0, 0.0, 0.0)
-    table = score_scenes([ref], [ref], mode="dcase2024", eval_dist=False).table()
+    raw = score_scenes([ref], [ref], mode="dcase2024", eval_dist=False).table()
+    legend = raw[raw.index("columns:"):]
+    assert max(len(line) for line in legend.splitlines()) <= 112  # the legend is wrapped, not one long line
+    table = " ".join(raw.split())
     assert "FPsp = spatial false positive" in table
     for col in ("n_ref =", "TP =", "FP =", "FN =", "F =", "DOAE =", "LR ="):
         assert col in table, col

@@ -4,7 +4,9 @@ Reference events are drawn as wide pale squares, predictions as small dots on to
 (tab10 plus distinct extras: with 13 classes the RViz marker hues are too close to tell apart on paper),
 so a missed event is a trail of squares without dots and a false alarm dots without squares. Each predicted track
 is joined by a thin line; the line is broken where the azimuth wraps across +-180 deg (a 25 deg step from 170 to
--165 deg is not drawn as a 335 deg jump across the plot) and where the track pauses.
+-165 deg is not drawn as a 335 deg jump across the plot) and where the track pauses. The azimuth axis extends 20 deg
+past +-180 (shaded) with the points near the seam drawn on both sides, so an error across the seam looks as small as
+it is.
 """
 from __future__ import annotations
 
@@ -48,6 +50,9 @@ def _points(labels):
     return (fr + 0.5) * labels.frame_hop_s, cls, az, el
 
 
+AZ_LIMIT = 200.0  # azimuth axis range, +-: 20 deg of wrapped copies on each side of +-180
+AZ_COPIES = (0.0, 360.0, -360.0)  # each azimuth drawn also one turn up and down (clipped to the axis)
+
 _EXTRA = ("#000000", "#b8860b", "#000080", "#808000", "#ff00ff", "#00ced1")
 
 
@@ -80,16 +85,22 @@ def doa_figure(prediction, reference=None, title: str = "", duration_s: float | 
             m = cls == c
             present.add(int(c))
             color = class_color(int(c))
-            for ax, y in ((axes[0], az[m]), (axes[1], el[m])):
-                if kind == "ref":
-                    ax.scatter(t[m], y, s=60, marker="s", color=color, alpha=0.3, linewidths=0)
-                else:
-                    ax.scatter(t[m], y, s=9, marker="o", color=color, linewidths=0)
+            for ax, y, copies in ((axes[0], az[m], AZ_COPIES), (axes[1], el[m], (0.0,))):
+                for shift in copies:
+                    if kind == "ref":
+                        ax.scatter(t[m], y + shift, s=60, marker="s", color=color, alpha=0.3, linewidths=0)
+                    else:
+                        ax.scatter(t[m], y + shift, s=9, marker="o", color=color, linewidths=0)
     for (c, _), (t, az, el) in _tracks(prediction).items():
-        for ax, y in ((axes[0], az), (axes[1], el)):
-            ax.plot(*break_wraps(t, y), color=class_color(int(c)), linewidth=0.8, alpha=0.8)
+        for ax, y, copies in ((axes[0], az, AZ_COPIES), (axes[1], el, (0.0,))):
+            for shift in copies:
+                ax.plot(*break_wraps(t, y + shift), color=class_color(int(c)), linewidth=0.8, alpha=0.8)
+    # azimuth is circular: the axis runs 20 deg past +-180 (shaded) and everything near the seam is drawn on both
+    # sides, so 178 deg and -177 deg show 5 deg apart, not at opposite edges
+    axes[0].axhspan(180, AZ_LIMIT, color="grey", alpha=0.12, linewidth=0)
+    axes[0].axhspan(-AZ_LIMIT, -180, color="grey", alpha=0.12, linewidth=0)
     axes[0].set_ylabel("azimuth (deg)")
-    axes[0].set_ylim(-180, 180)
+    axes[0].set_ylim(-AZ_LIMIT, AZ_LIMIT)
     axes[0].set_yticks(range(-180, 181, 60))
     axes[1].set_ylabel("elevation (deg)")
     axes[1].set_ylim(-90, 90)

@@ -133,7 +133,9 @@ class SeldScores:
                 "DOAE = mean direction error of matched events (deg); LR = localization recall")
         if self.eval_dist:
             text += "; DE = mean distance error (m); RDE = mean relative distance error"
-        return text
+        import textwrap
+
+        return "\n".join(textwrap.wrap(text, width=110, subsequent_indent="  "))
 
 
 class SeldEvaluator:
