@@ -33,14 +33,17 @@ setup(
         "scipy",
         "pyyaml",
         "tqdm",
+        # install torch for your target BEFORE `pip install .` (README.md: CPU wheels from
+        # https://download.pytorch.org/whl/cpu, CUDA, Jetson); PyPI's default Linux torch bundles CUDA
         "torch>=2.1",
         "pyroomacoustics",
         "matplotlib",
         "onnx",
         "onnxruntime",
+        "onnxscript",  # the dynamo ONNX exporter; without it export falls back to torch's legacy exporter
         "rosbags>=0.10",
     ],
-    extras_require={"export": ["onnxscript"], "test": ["pytest"]},
+    extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
             "seld-synth=seld_ros.cli.synth:main",

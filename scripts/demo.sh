@@ -3,7 +3,7 @@
 # walking around the array) as a rosbag, start seld_node with the shipped default model, play the bag into it
 # over DDS in real time, print the events as they arrive, then write the node's outputs, the offline evaluation
 # of the same bag (metrics, DCASE CSV, azimuth/elevation plot) and the node-vs-offline comparison.
-# Usage: bash scripts/demo.sh [--rate 1.0] [--bundle path.pt]   (outputs in demo_out/)
+# Usage: bash scripts/demo.sh [--speed 1.0] [--bundle path.pt]   (outputs in demo_out/)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
@@ -23,7 +23,7 @@ python -m seld_ros.cli.bag from-dcase "$OUT/scene.wav" "$OUT/scene.csv" "$OUT/sc
 
 echo "== 2/3 seld_node (default model) listening; playing the bag into it over DDS at 1x"
 "$ROOT/ws/install/seld_ros/lib/seld_ros/seld_replay" "$OUT/scene_bag" --out "$OUT/replay" --start-node \
-  --compare --rate 1.0 "$@"
+  --compare --speed 1.0 "$@"
 
 echo "== 3/3 results"
 python - "$OUT" <<'PY'

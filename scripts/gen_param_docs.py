@@ -82,8 +82,12 @@ def render_markdown() -> str:
         "|---|---|---|---|",
         "| `~/audio` | `seld_ros/MultichannelAudio` | in | remap to your driver's topic; QoS per `mode`, "
         "`qos_reliability`, `qos_depth` |",
-        "| `~/audio_stamped`, `~/audio_info` | `audio_common_msgs/AudioDataStamped`, `AudioInfo` | in | only when "
-        "audio_common_msgs is installed (`audio_common.*`); raw PCM, sample index counted from the bytes |",
+        "| `~/audio_stamped`, `~/audio_info` | `audio_common_msgs/AudioDataStamped`, `AudioInfo` | in | "
+        "ros-drivers/audio_common, when that audio_common_msgs is installed (`audio_common.*`); raw PCM, sample "
+        "index counted from the bytes |",
+        "| `~/audio_stamped` | `audio_common_msgs/AudioStamped` | in | mgonzs13/audio_common, when that "
+        "audio_common_msgs is installed (`audio_common.msg_type`); typed samples, format in every message, sample "
+        "index counted from the samples; both stacks: docs/bags.md#audio_common-bags-two-ros-2-stacks-and-ros-1 |",
         "| `~/events` | `seld_ros/SoundEventArray` | out | one message per 100 ms output frame, stamped with audio time |",
         "| `~/markers` | `visualization_msgs/MarkerArray` | out | arrow + label per track, `ns` = class name |",
         "| `/diagnostics` | `diagnostic_msgs/DiagnosticArray` | out | input rate, gaps, drops, queue depth, "

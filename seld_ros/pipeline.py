@@ -419,6 +419,9 @@ class SeldPipeline:
 
     def _process(self, foa: np.ndarray, result: PushResult) -> None:
         x = foa if self._resampler is None else self._resampler.push(np.ascontiguousarray(foa))
+        self._process_internal_rate(x, result)
+
+    def _process_internal_rate(self, x: np.ndarray, result: PushResult) -> None:
         if x.shape[1] == 0:
             return
         feats = self._features.push(x)
@@ -432,6 +435,11 @@ class SeldPipeline:
 
     def _flush_into(self, result: PushResult) -> None:
         if self._ring is not None:
+            if self._resampler is not None:
+                # the resampler lags by its filter's half length: without its tail the last frame of a
+                # 44.1/48 kHz stream would never be complete (5.0 s in, 49 of 50 frames out)
+                self._process_internal_rate(self._resampler.flush(), result)
+                self._resampler = StreamingResampler(self._rate, INTERNAL_RATE, channels=4)
             self._emit(self._stream.flush(), result)
 
     def _emit(self, out, result: PushResult) -> None:

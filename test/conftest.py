@@ -29,6 +29,23 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# Tests never write into the user's home: the engine/ONNX cache (seld_ros.engine.factory.default_cache_dir,
+# SeldPipeline) goes to a per-run temporary folder, inherited by every node and tool the tests start. HOME itself
+# (and XDG_CACHE_HOME) point at a per-run sentinel folder, so code that ignored SELD_CACHE_DIR and wrote under ~
+# would land there, where `_home_cache_untouched` below finds it and fails the run -- without being fooled by other
+# programs on the machine writing into the real home meanwhile.
+import tempfile  # noqa: E402
+
+_TEST_CACHE = tempfile.mkdtemp(prefix="seld_test_cache_")
+_SENTINEL_HOME = tempfile.mkdtemp(prefix="seld_test_home_")
+os.environ["SELD_CACHE_DIR"] = _TEST_CACHE
+# pip's per-user configuration (package mirrors) lives under the real home: keep pip using it
+for _pip_conf in (Path.home() / ".config" / "pip" / "pip.conf", Path.home() / ".pip" / "pip.conf"):
+    if _pip_conf.is_file() and "PIP_CONFIG_FILE" not in os.environ:
+        os.environ["PIP_CONFIG_FILE"] = str(_pip_conf)
+os.environ["HOME"] = _SENTINEL_HOME
+os.environ["XDG_CACHE_HOME"] = os.path.join(_SENTINEL_HOME, ".cache")
+
 # The helpers below are imported by tests as `ros_helpers.*`.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,3 +67,15 @@ def ros(request):
     yield node
     node.destroy_node()
     rclpy.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _home_cache_untouched():
+    """Fails the run if anything the tests ran wrote a seld_ros cache under the (sentinel) home folder."""
+    yield
+    import shutil
+
+    written = sorted(str(p) for p in Path(_SENTINEL_HOME).rglob("*") if "seld_ros" in p.parts and p.is_file())
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
+    shutil.rmtree(_SENTINEL_HOME, ignore_errors=True)
+    assert not written, f"the tests wrote into the user's home cache (~/.cache/seld_ros): {written[:5]}"

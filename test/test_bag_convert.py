@@ -288,7 +288,7 @@ def test_audio_common_format_from_options_and_errors(tmp_path):
     rng = np.random.default_rng(8)
     x = (rng.standard_normal((4800, 2)) * 0.2).astype("<f4")
     _audio_common_bag(tmp_path / "bag", x.tobytes(), 1920, None, fs=48000, channels=2, width=4, stamped=False)
-    with pytest.raises(BagError, match=r"no AudioInfo topic: give --rate, --channels, --format"):
+    with pytest.raises(BagError, match=r"no AudioInfo topic that says their format: give --sample-rate, --channels, --sample-format"):
         read_audio(tmp_path / "bag")
     audio = read_audio(tmp_path / "bag", pcm=PcmFormat(48000, 2, "F32LE"))
     assert audio.sample_rate == 48000 and audio.layout == "stereo"

@@ -65,3 +65,40 @@ class PcmAssembler:
         samples = pcm_to_float(raw, self.sample_format).reshape(-1, self.channels)
         self.next_index += samples.shape[0]
         return samples, index
+
+
+# mgonzs13/audio_common (audio_common_msgs/AudioStamped): samples travel in typed arrays, the array chosen by
+# AudioInfo.format, a PortAudio sample format constant -> (AudioData field, scale to float [-1, 1), offset)
+PORTAUDIO_FORMATS = {
+    1: ("float32_data", 1.0, 0.0),  # paFloat32
+    2: ("int32_data", 1 / 2147483648.0, 0.0),  # paInt32
+    8: ("int16_data", 1 / 32768.0, 0.0),  # paInt16
+    16: ("int8_data", 1 / 128.0, 0.0),  # paInt8
+    32: ("uint8_data", 1 / 128.0, -128.0),  # paUInt8
+}
+
+
+def typed_audio_to_float(audio_data, sample_format: int, channels: int) -> np.ndarray:
+    """audio_common_msgs/AudioData with typed arrays (mgonzs13 flavour) -> float32 (samples, channels).
+
+    Raises ValueError for an unknown format, an empty array of the announced format while another one holds data,
+    or a length that is not a whole number of sample frames."""
+    if int(sample_format) not in PORTAUDIO_FORMATS:
+        raise ValueError(f"AudioStamped info.format {sample_format} is not a supported PortAudio sample format "
+                         f"(known: " + ", ".join(f"{k} {v[0]}" for k, v in PORTAUDIO_FORMATS.items()) + ")")
+    if channels < 1:
+        raise ValueError(f"AudioStamped info.channels must be >= 1, got {channels}")
+    field, scale, offset = PORTAUDIO_FORMATS[int(sample_format)]
+    words = np.asarray(getattr(audio_data, field))
+    if words.size == 0:
+        others = [f for f, _, _ in PORTAUDIO_FORMATS.values() if f != field and len(getattr(audio_data, f, ()))]
+        if others:
+            raise ValueError(f"AudioStamped info.format {sample_format} announces {field}, but the samples are in "
+                             f"{', '.join(others)}")
+    if words.size % channels:
+        raise ValueError(f"AudioStamped with channels={channels} and {words.size} values in {field}: not a whole "
+                         "number of sample frames")
+    x = words.astype(np.float32)
+    if offset or scale != 1.0:
+        x = (x + np.float32(offset)) * np.float32(scale)
+    return x.reshape(-1, channels)

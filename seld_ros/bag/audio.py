@@ -1,4 +1,5 @@
-"""Audio out of bags: seld_ros ``MultichannelAudio`` and audio_common ``AudioDataStamped`` / ``AudioData``.
+"""Audio out of bags: seld_ros ``MultichannelAudio``, ros-drivers audio_common ``AudioDataStamped`` / ``AudioData``
+(ROS 2 and ROS 1 bags) and mgonzs13 audio_common ``AudioStamped``.
 
 Both come out as :class:`BagChunk` (float32 ``(samples, channels)``, rate, layout, running ``first_sample_index``,
 acquisition stamp), in bag order, ready for :class:`seld_ros.pipeline.SeldPipeline`.
@@ -7,6 +8,8 @@ audio_common bags (the common case in the wild) carry raw PCM bytes and no sampl
 options (:class:`PcmFormat`) or from an ``audio_common_msgs/msg/AudioInfo`` topic in the same bag, and the sample
 index is reconstructed from the byte counts (a partial sample frame at the end of a message is carried into the
 next one). Stamps: the message header stamp, or the bag time when the header is zero or absent (AudioData).
+``AudioStamped`` (mgonzs13/audio_common) carries typed sample arrays and its format (PortAudio constant, channels,
+rate) in every message; its sample index is counted from the samples.
 """
 from __future__ import annotations
 
@@ -17,20 +20,22 @@ from typing import Iterator
 
 import numpy as np
 
-from seld_ros.audio.pcm import PCM_FORMATS, PcmAssembler, pcm_to_float  # noqa: F401 (re-exported)
+from seld_ros.audio.pcm import PCM_FORMATS, PcmAssembler, pcm_to_float, typed_audio_to_float  # noqa: F401
 from seld_ros.bag.io import BagError, connections_for, iter_messages, open_bag
 from seld_ros.bag.messages import (
     AUDIO_COMMON_DATA,
     AUDIO_COMMON_INFO,
     AUDIO_COMMON_STAMPED,
     AUDIO_MSGTYPE,
+    AUDIO_STAMPED,
     audio_from_msg,
     time_to_ns,
 )
 
 log = logging.getLogger(__name__)
 
-AUDIO_TYPES = (AUDIO_MSGTYPE, AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)
+AUDIO_TYPES = (AUDIO_MSGTYPE, AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA, AUDIO_STAMPED)
+RAW_PCM_TYPES = (AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)  # ros-drivers audio_common: bytes + AudioInfo
 KNOWN_LAYOUTS = {"foa_acn_sn3d": 4, "foa_fuma": 4, "a_format_tetra": 4, "stereo": 2, "mono": 1}
 
 def default_layout(channels: int) -> str:
@@ -89,13 +94,13 @@ def pick_audio_topic(reader, topic: str | None, path="") -> tuple[str, str]:
         if not conns:
             known = ", ".join(_audio_topics(reader)) or "none"
             raise BagError(f"bag {path} has no topic {topic}; audio topics: {known}")
-        if conns[0].msgtype not in AUDIO_TYPES:
-            raise BagError(f"{topic} in {path} is {conns[0].msgtype}, not audio ({', '.join(AUDIO_TYPES)})")
+        if conns[0].msgtype not in _audio_types(reader):
+            raise BagError(f"{topic} in {path} is {conns[0].msgtype}, not audio ({', '.join(_audio_types(reader))})")
         return topic, conns[0].msgtype
     found = _audio_topics(reader)
     if not found:
         topics = ", ".join(f"{c.topic} ({c.msgtype})" for c in reader.connections) or "none"
-        raise BagError(f"bag {path} has no audio topic ({', '.join(AUDIO_TYPES)}); topics: {topics}")
+        raise BagError(f"bag {path} has no audio topic ({', '.join(_audio_types(reader))}); topics: {topics}")
     if len(found) > 1:
         raise BagError(f"bag {path} has several audio topics ({', '.join(found)}); choose one with --audio-topic")
     topic = found[0]
@@ -103,7 +108,15 @@ def pick_audio_topic(reader, topic: str | None, path="") -> tuple[str, str]:
 
 
 def _audio_topics(reader) -> list[str]:
-    return sorted({c.topic for c in reader.connections if c.msgtype in AUDIO_TYPES})
+    return sorted({c.topic for c in reader.connections if c.msgtype in _audio_types(reader)})
+
+
+def _audio_types(reader) -> tuple[str, ...]:
+    """Audio types of this bag: in an mgonzs13 audio_common bag ``AudioData`` holds typed arrays, not PCM bytes,
+    and only its ``AudioStamped`` (format in every message) is audio."""
+    if getattr(reader, "audio_common", "ros_drivers") == "mgonzs13":
+        return (AUDIO_MSGTYPE, AUDIO_STAMPED)
+    return (AUDIO_MSGTYPE, AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)
 
 
 def read_audio_info(reader, path="", near_topic: str = "") -> dict | None:
@@ -134,9 +147,9 @@ def resolve_pcm(reader, pcm: PcmFormat | None, topic: str, path="") -> PcmFormat
         pcm.sample_format = pcm.sample_format or info["sample_format"]
     missing = [n for n in ("sample_rate", "channels", "sample_format") if not getattr(pcm, n)]
     if missing:
-        raise BagError(f"{topic} in {path} carries raw PCM bytes and the bag has no AudioInfo topic: give "
-                       + ", ".join("--" + m.replace("sample_", "").replace("_", "-") for m in missing)
-                       + " (e.g. --rate 24000 --channels 4 --format S16LE)")
+        raise BagError(f"{topic} in {path} carries raw PCM bytes and the bag has no AudioInfo topic that says "
+                       "their format: give " + ", ".join("--" + m.replace("_", "-") for m in missing)
+                       + " (e.g. --sample-rate 48000 --channels 4 --sample-format S16LE)")
     pcm.sample_format = pcm.sample_format.upper()
     if pcm.sample_format not in PCM_FORMATS:
         raise BagError(f"unsupported PCM sample format {pcm.sample_format!r}; known: {', '.join(PCM_FORMATS)}")
@@ -163,6 +176,9 @@ def iter_audio(path, topic: str | None = None, pcm: PcmFormat | None = None, lay
                                int(msg.first_sample_index), time_to_ns(msg.header.stamp), str(msg.header.frame_id),
                                int(t))
             return
+        if msgtype == AUDIO_STAMPED:
+            yield from _iter_audio_stamped(reader, conns, topic, path, pcm, layout)
+            return
         fmt = resolve_pcm(reader, pcm, topic, path)
         if layout:
             fmt.layout = layout
@@ -180,6 +196,26 @@ def iter_audio(path, topic: str | None = None, pcm: PcmFormat | None = None, lay
         if assembler.pending_bytes:
             log.warning("%s: %d trailing bytes do not make a whole sample frame (%d bytes): ignored", topic,
                         assembler.pending_bytes, assembler.frame_bytes)
+
+
+def _iter_audio_stamped(reader, conns, topic, path, pcm: PcmFormat | None, layout: str | None):
+    """mgonzs13 AudioStamped: format per message; the sample index is counted from the samples."""
+    index = 0
+    for _, t, msg in iter_messages(reader, conns, path):
+        info = msg.audio.info
+        rate, channels = int(info.rate) or (pcm.sample_rate if pcm else 0), int(info.channels)
+        try:
+            samples = typed_audio_to_float(msg.audio.audio_data, int(info.format), channels)
+        except ValueError as exc:
+            raise BagError(f"{topic} in {path}, message at sample index {index}: {exc}") from None
+        if not rate:
+            raise BagError(f"{topic} in {path}: AudioStamped with info.rate 0; give --sample-rate")
+        lay = layout or (pcm.layout if pcm and pcm.layout else "") or default_layout(channels)
+        if not lay:
+            raise BagError(f"{channels}-channel audio on {topic}: give its --layout")
+        stamp = time_to_ns(msg.header.stamp)
+        yield BagChunk(samples, rate, channels, lay, index, stamp or int(t), str(msg.header.frame_id), int(t))
+        index += samples.shape[0]
 
 
 class ContinuityCheck:

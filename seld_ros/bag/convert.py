@@ -42,13 +42,10 @@ def sample_stamp_ns(start_ns: int, index: int, rate: int) -> int:
 
 def read_wav_native(path) -> tuple[np.ndarray, int]:
     """A wav at its own rate as float32 (channels, samples), scaled as seld_ros.data.dcase.read_wav does."""
-    from scipy.io import wavfile
-
     from seld_ros.data.dcase import read_wav
 
     try:
-        fs, _ = wavfile.read(str(path), mmap=True)
-        return read_wav(path, target_fs=int(fs))
+        return read_wav(path, target_fs=None)
     except (OSError, ValueError) as exc:
         raise BagError(f"cannot read wav {path}: {exc}") from None
 

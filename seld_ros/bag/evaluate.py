@@ -118,7 +118,11 @@ class EvalResult:
         lines = [f"bag {self.bag}: {self.audio_seconds:.1f} s of {self.layout} audio @ {self.sample_rate} Hz on "
                  f"{self.audio_topic} ({self.audio_messages} messages) -> {len(self.frames)} output frames"]
         ev, tr = self.events_per_class(), self.tracks_per_class()
-        if ev:
+        if self.audio_messages and not self.audio_seconds:
+            lines.append(f"NO AUDIO PROCESSED: all {self.audio_messages} audio chunks were rejected by the pipeline "
+                         "(" + ", ".join(f"{k} {v}" for k, v in self.rejected.items()) + ")"
+                         + (f"; first: {self.issues[0]}" if self.issues else ""))
+        elif ev:
             lines.append("events per class (event-frames / tracks): "
                          + ", ".join(f"{n} {ev[n]}/{tr.get(n, 0)}" for n in ev))
         else:

@@ -20,23 +20,58 @@ class BagError(RuntimeError):
     """A bag cannot be read or written (missing, truncated, corrupt, no such topic, undecodable message)."""
 
 
+class _Bag:
+    """A rosbags reader plus the typestore its messages decode with (ROS 2 CDR or ROS 1 serialization, and
+    the audio_common flavour the bag uses); everything else is the reader's own API."""
+
+    def __init__(self, reader, ros1: bool):
+        from seld_ros.bag.types import audio_common_flavor
+
+        self._reader, self.ros1 = reader, ros1
+        self.audio_common = audio_common_flavor(c.msgtype for c in reader.connections)
+        self.typestore = seld_typestore("ROS1_NOETIC" if ros1 else "ROS2_JAZZY", self.audio_common)
+
+    def __getattr__(self, name):
+        return getattr(self._reader, name)
+
+    def deserialize(self, raw, msgtype: str):
+        if self.ros1:
+            return self.typestore.deserialize_ros1(raw, msgtype)
+        return self.typestore.deserialize_cdr(raw, msgtype)
+
+
+def is_ros1_bag(path) -> bool:
+    """A ROS 1 bag file (``#ROSBAG V2.0`` magic; usually ``.bag``)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with path.open("rb") as f:
+        return f.read(13) == b"#ROSBAG V2.0\n"
+
+
 @contextlib.contextmanager
 def open_bag(path) -> Iterator:
-    """A ``rosbags.rosbag2.Reader`` for a bag folder, a .mcap or a .db3 file; storage errors become BagError."""
+    """A reader for a rosbag2 folder, .mcap or .db3 file, or a ROS 1 .bag (``rosbags.rosbag1``); storage errors
+    become BagError. Messages are decoded with :func:`iter_messages`."""
+    from rosbags.rosbag1 import Reader as Reader1
     from rosbags.rosbag2 import Reader
 
     path = Path(path)
     if not path.exists():
         raise BagError(f"bag not found: {path}")
+    ros1 = is_ros1_bag(path)
+    if path.suffix == ".bag" and not ros1:
+        raise BagError(f"cannot open bag {path}: a .bag file that is not a ROS 1 bag (no '#ROSBAG V2.0' header)")
     try:
-        reader = Reader(path)
+        reader = Reader1(path) if ros1 else Reader(path)
         reader.open()
     except BagError:
         raise
     except Exception as exc:  # rosbags / mcap / sqlite3 raise many types for broken files
-        raise BagError(f"cannot open bag {path}: {_describe(exc)}") from exc
+        kind = "ROS 1 bag" if ros1 else "bag"
+        raise BagError(f"cannot open {kind} {path}: {_describe(exc)}") from exc
     try:
-        yield reader
+        yield _Bag(reader, ros1)
     finally:
         with contextlib.suppress(Exception):
             reader.close()
@@ -45,7 +80,6 @@ def open_bag(path) -> Iterator:
 def iter_messages(reader, connections, path="") -> Iterator[tuple[object, int, object]]:
     """(connection, bag timestamp ns, deserialized message) in bag order; read/decode errors become BagError
     naming the topic and how many of its messages were read."""
-    ts = seld_typestore()
     it = reader.messages(connections=connections)
     n = 0
     while True:
@@ -56,7 +90,7 @@ def iter_messages(reader, connections, path="") -> Iterator[tuple[object, int, o
         except Exception as exc:
             raise BagError(f"bag {path} is truncated or corrupt (after {n} messages): {_describe(exc)}") from exc
         try:
-            msg = ts.deserialize_cdr(raw, conn.msgtype)
+            msg = reader.deserialize(raw, conn.msgtype)
         except Exception as exc:
             raise BagError(f"bag {path}: message {n} on {conn.topic} ({conn.msgtype}) cannot be decoded: "
                            f"{_describe(exc)}") from exc
@@ -90,9 +124,9 @@ class BagWriter:
     """A rosbag2 writer for seld_ros types: ``add(topic, msgtype)`` once, then ``write(topic, t_ns, msg)``.
 
     ``storage``: 'mcap' (default, what Jazzy records) or 'sqlite3'. The bag folder must not exist unless
-    ``overwrite``. Message definitions are embedded, so ``ros2 bag play`` can replay the result."""
+    ``overwrite``. ``audio_common``: which audio_common_msgs flavour the bag's types are (ros_drivers, mgonzs13). Message definitions are embedded, so ``ros2 bag play`` can replay the result."""
 
-    def __init__(self, path, storage: str = "mcap", overwrite: bool = False):
+    def __init__(self, path, storage: str = "mcap", overwrite: bool = False, audio_common: str = "ros_drivers"):
         from rosbags.rosbag2 import StoragePlugin, Writer
 
         if storage not in STORAGES:
@@ -107,7 +141,7 @@ class BagWriter:
                 self.path.unlink()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self._ts = seld_typestore()
+        self._ts = seld_typestore("ROS2_JAZZY", audio_common)
         self._writer = Writer(self.path, version=9, storage_plugin=plugin)
         self._conns: dict[str, tuple[object, str]] = {}
         self.counts: dict[str, int] = {}
@@ -133,8 +167,9 @@ class BagWriter:
         self.counts[topic] += 1
 
 
-def bag_info(path) -> dict:
-    """Storage, duration, topics and, for audio topics, format and sample continuity (reads the audio topic)."""
+def bag_info(path, pcm=None) -> dict:
+    """Storage, duration, topics and, for audio topics, format and sample continuity (reads the audio topic).
+    ``pcm``: format of raw audio topics whose bag has no AudioInfo (:class:`seld_ros.bag.audio.PcmFormat`)."""
     from seld_ros.bag.audio import AUDIO_TYPES, scan_audio
 
     with open_bag(path) as reader:
@@ -142,12 +177,13 @@ def bag_info(path) -> dict:
         meta = reader
         start, end = int(meta.start_time), int(meta.end_time)
         count = int(meta.message_count)
-    info = {"path": str(path), "messages": count, "start_ns": start if count else None,
+        fmt = "ROS 1 bag" if reader.ros1 else "rosbag2"
+    info = {"path": str(path), "format": fmt, "messages": count, "start_ns": start if count else None,
             "duration_s": (end - start) / 1e9 if count else 0.0, "topics": topics, "audio": {}}
     for topic, d in topics.items():
         if d["type"] in AUDIO_TYPES:
             try:
-                info["audio"][topic] = scan_audio(path, topic)
+                info["audio"][topic] = scan_audio(path, topic, pcm)
             except BagError as exc:
                 info["audio"][topic] = {"error": str(exc)}
     return info

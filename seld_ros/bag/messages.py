@@ -30,6 +30,7 @@ MARKERS_MSGTYPE = "visualization_msgs/msg/MarkerArray"
 AUDIO_COMMON_STAMPED = "audio_common_msgs/msg/AudioDataStamped"
 AUDIO_COMMON_DATA = "audio_common_msgs/msg/AudioData"
 AUDIO_COMMON_INFO = "audio_common_msgs/msg/AudioInfo"
+AUDIO_STAMPED = "audio_common_msgs/msg/AudioStamped"  # mgonzs13/audio_common
 
 
 def _t(name: str):

@@ -16,7 +16,7 @@ from rosbags.typesys import Stores, get_typestore, get_types_from_msg
 SELD_MSG_NAMES = ("MultichannelAudio", "SoundEvent", "SoundEventArray")
 
 # audio_common_msgs (ros-drivers/audio_common), the common audio type in bags found in the
-# wild. Not part of rosbags' built-in stores; definitions as published by that package.
+# wild (ROS 1 and ROS 2). Not part of rosbags' built-in stores; definitions as published by that package.
 AUDIO_COMMON_DEFINITIONS = {
     "audio_common_msgs/msg/AudioData": "uint8[] data\n",
     "audio_common_msgs/msg/AudioDataStamped": "std_msgs/Header header\naudio_common_msgs/AudioData audio\n",
@@ -24,6 +24,27 @@ AUDIO_COMMON_DEFINITIONS = {
         "uint8 channels\nuint32 sample_rate\nstring sample_format\nuint32 bitrate\nstring coding_format\n"
     ),
 }
+
+# The other widely used ROS 2 audio stack, mgonzs13/audio_common: the SAME package name with different types
+# (AudioStamped = header + Audio{AudioData audio_data (typed arrays), AudioInfo info (PortAudio format, channels,
+# rate, chunk)}). AudioData and AudioInfo clash with the definitions above, so one typestore holds one flavour;
+# a bag's flavour is recognised by its message types (see :func:`audio_common_flavor`).
+AUDIO_COMMON_MGONZS13_DEFINITIONS = {
+    "audio_common_msgs/msg/AudioData": (
+        "float32[] float32_data\nint32[] int32_data\nint16[] int16_data\nint8[] int8_data\nuint8[] uint8_data\n"
+    ),
+    "audio_common_msgs/msg/AudioInfo": "int32 format\nint32 channels\nint32 rate\nint32 chunk\n",
+    "audio_common_msgs/msg/Audio": "audio_common_msgs/AudioData audio_data\naudio_common_msgs/AudioInfo info\n",
+    "audio_common_msgs/msg/AudioStamped": "std_msgs/Header header\naudio_common_msgs/Audio audio\n",
+}
+AUDIO_COMMON_FLAVORS = {"ros_drivers": AUDIO_COMMON_DEFINITIONS, "mgonzs13": AUDIO_COMMON_MGONZS13_DEFINITIONS}
+
+
+def audio_common_flavor(msgtypes) -> str:
+    """'mgonzs13' when the message types include that stack's AudioStamped / Audio, else 'ros_drivers'."""
+    names = set(msgtypes)
+    return "mgonzs13" if names & {"audio_common_msgs/msg/AudioStamped", "audio_common_msgs/msg/Audio"} \
+        else "ros_drivers"
 
 
 class MessageDefinitionError(RuntimeError):
@@ -46,8 +67,9 @@ def msg_definition_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def seld_typestore(store: str = "ROS2_JAZZY"):
-    """A rosbags typestore with the ROS 2 standard types plus seld_ros and audio_common_msgs types."""
+def seld_typestore(store: str = "ROS2_JAZZY", audio_common: str = "ros_drivers"):
+    """A rosbags typestore with the standard types of ``store`` (ROS2_JAZZY; ROS1_NOETIC for ROS 1 bags) plus
+    the seld_ros types and one flavour of audio_common_msgs (``ros_drivers`` or ``mgonzs13``)."""
     typestore = get_typestore(getattr(Stores, store))
     folder = msg_definition_dir()
     types = {}
@@ -57,7 +79,7 @@ def seld_typestore(store: str = "ROS2_JAZZY"):
             types.update(get_types_from_msg(text, f"seld_ros/msg/{name}"))
         except Exception as exc:  # rosbags raises its own parse errors
             raise MessageDefinitionError(f"cannot parse {folder / name}.msg: {exc}") from exc
-    for name, text in AUDIO_COMMON_DEFINITIONS.items():
+    for name, text in AUDIO_COMMON_FLAVORS[audio_common].items():
         types.update(get_types_from_msg(text, name))
     typestore.register(types)
     return typestore

@@ -1,8 +1,8 @@
 """seld-bag: rosbag2 (mcap / sqlite3) tools without ROS.
 
     seld-bag from-dcase scene.wav scene.csv out_bag [--chunk-ms 100] [--layout foa_acn_sn3d] [--storage mcap]
-    seld-bag to-wav out_bag back.wav [--topic /audio]
-    seld-bag info out_bag
+    seld-bag to-wav out_bag back.wav [--audio-topic /audio]
+    seld-bag info out_bag                # also ROS 1 .bag files (audio_common_msgs/AudioData)
 
 from-dcase writes MultichannelAudio chunks (stamps = --start-time + sample offsets, running first_sample_index,
 bag time = header stamp) and, when a CSV is given ('-' for none), the reference events as one SoundEventArray per
@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 
-from seld_ros.bag.audio import KNOWN_LAYOUTS, PCM_FORMATS, PcmFormat
+from seld_ros.bag.audio import KNOWN_LAYOUTS, PcmFormat
 from seld_ros.bag.convert import (
     DEFAULT_AUDIO_TOPIC,
     DEFAULT_FRAME_ID,
@@ -27,54 +27,51 @@ from seld_ros.bag.io import STORAGES, BagError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seld-bag", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    from seld_ros.cli import add_alias
+    from seld_ros.cli.eval_bag import add_pcm_options
 
-    f = sub.add_parser("from-dcase", help="wav (+ DCASE CSV) -> bag")
-    f.add_argument("wav")
+    p = argparse.ArgumentParser(prog="seld-bag", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{from-dcase,to-wav,info}")
+
+    f = sub.add_parser("from-dcase", help="wav (+ DCASE CSV) -> bag", description="wav (+ DCASE CSV) -> bag")
+    f.add_argument("wav", help="multichannel wav (8/16/24/32-bit integer or float)")
     f.add_argument("csv", help="DCASE label CSV (2024 format: distances in cm; others auto-detected), or '-' for none")
     f.add_argument("out_bag", help="bag folder to create")
-    f.add_argument("--chunk-ms", type=float, default=100.0, help="audio per message (default 100 ms)")
+    f.add_argument("--chunk-ms", type=float, default=100.0, help="audio per message in ms (default: %(default)s)")
     f.add_argument("--start-time", type=float, default=DEFAULT_START_TIME_S,
-                   help=f"acquisition time of the first sample, unix seconds (default {DEFAULT_START_TIME_S:.0f})")
+                   help=f"acquisition time of the first sample, unix seconds (default: {DEFAULT_START_TIME_S:.0f})")
     f.add_argument("--layout", choices=sorted(KNOWN_LAYOUTS), default=None,
                    help="channel layout written in the messages (default by channels: 4 foa_acn_sn3d, 2 stereo, "
                         "1 mono)")
-    f.add_argument("--storage", choices=STORAGES, default="mcap")
-    f.add_argument("--audio-topic", default=DEFAULT_AUDIO_TOPIC)
-    f.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC)
-    f.add_argument("--frame-id", default=DEFAULT_FRAME_ID)
+    f.add_argument("--storage", choices=STORAGES, default="mcap", help="bag storage (default: %(default)s)")
+    f.add_argument("--audio-topic", default=DEFAULT_AUDIO_TOPIC, help="audio topic to write (default: %(default)s)")
+    f.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC, help="ground-truth topic to write (default: %(default)s)")
+    f.add_argument("--frame-id", default=DEFAULT_FRAME_ID, help="frame_id of the messages (default: %(default)s)")
     f.add_argument("--classes", default=None, help="comma-separated class names in index order (default: STARSS23)")
-    f.add_argument("--overwrite", action="store_true", help="replace out_bag if it exists")
+    f.add_argument("--overwrite", action="store_true", help="replace out_bag if it exists (default: refuse)")
 
-    w = sub.add_parser("to-wav", help="bag audio -> float32 wav")
-    w.add_argument("bag")
-    w.add_argument("out_wav")
-    w.add_argument("--topic", default=None, help="audio topic (default: the bag's only audio topic)")
-    _add_pcm_options(w)
+    w = sub.add_parser("to-wav", help="bag audio -> float32 wav", description="bag audio -> float32 wav")
+    w.add_argument("bag", help="rosbag2 folder, .mcap or .db3, or a ROS 1 .bag")
+    w.add_argument("out_wav", help="wav file to write")
+    w.add_argument("--audio-topic", default=None, help="audio topic (default: the bag's only audio topic)")
+    add_alias(w, "--topic", "--audio-topic")
+    add_pcm_options(w, "raw audio topics (audio_common; default: the format from an AudioInfo topic in the bag)")
 
-    i = sub.add_parser("info", help="topics, audio format and continuity of a bag")
-    i.add_argument("bag")
-    i.add_argument("--json", action="store_true", help="print JSON")
+    i = sub.add_parser("info", help="topics, audio format and continuity of a bag",
+                       description="topics, audio format and continuity of a bag")
+    i.add_argument("bag", help="rosbag2 folder, .mcap or .db3, or a ROS 1 .bag")
+    i.add_argument("--json", action="store_true", help="print JSON (default: text)")
+    add_pcm_options(i, "raw audio topics (audio_common; default: the format from an AudioInfo topic in the bag)")
     return p
 
 
-def _add_pcm_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("audio_common bags (raw PCM; default: read from an AudioInfo topic in the bag)")
-    g.add_argument("--rate", type=int, default=0, help="sample rate in Hz")
-    g.add_argument("--channels", type=int, default=0)
-    g.add_argument("--format", dest="sample_format", choices=sorted(PCM_FORMATS), default="",
-                   help="PCM sample format")
-    g.add_argument("--layout", default="", help="channel layout (default by channels: 4 foa_acn_sn3d, 2 stereo)")
-
-
 def pcm_from_args(args) -> PcmFormat:
-    return PcmFormat(args.rate, args.channels, args.sample_format, args.layout)
+    return PcmFormat(args.sample_rate, args.channels, args.sample_format, args.layout)
 
 
 def _print_info(info: dict) -> None:
-    print(f"bag {info['path']}: {info['messages']} messages, {info['duration_s']:.2f} s")
+    print(f"bag {info['path']} ({info['format']}): {info['messages']} messages, {info['duration_s']:.2f} s")
     for topic, d in info["topics"].items():
         print(f"  {topic:<28} {d['type']:<40} {d['count']:>7}")
     for topic, a in info["audio"].items():
@@ -113,14 +110,14 @@ def main(argv=None) -> int:
         elif args.command == "to-wav":
             from seld_ros.bag.convert import to_wav
 
-            a = to_wav(args.bag, args.out_wav, args.topic, pcm_from_args(args), args.layout or None)
+            a = to_wav(args.bag, args.out_wav, args.audio_topic, pcm_from_args(args), args.layout or None)
             print(f"wrote {args.out_wav}: {a.samples.shape[0]} ch {a.layout} @ {a.sample_rate} Hz, "
                   f"{a.duration_s:.2f} s from {a.chunks} messages"
                   + (f"; {len(a.issues)} discontinuities (see warnings)" if a.issues else ""))
         else:
             from seld_ros.bag.io import bag_info
 
-            info = bag_info(args.bag)
+            info = bag_info(args.bag, pcm_from_args(args))
             if args.json:
                 print(json.dumps(info, indent=1))
             else:

@@ -1,13 +1,15 @@
 """seld-eval-bag: offline evaluation of a bag with the same pipeline the node runs.
 
     seld-eval-bag scene_bag --bundle seld_ros/models/default.pt --out runs/eval_bag/scene
-    seld-eval-bag recording_bag --audio-common --rate 48000 --channels 4 --format S16LE --layout foa_acn_sn3d
+    seld-eval-bag recording_bag --audio-common --sample-rate 48000 --channels 4 --sample-format S16LE
+    seld-eval-bag recording.bag          # ROS 1 bag (audio_common_msgs/AudioData + AudioInfo)
 
 Every audio message is pushed through seld_ros.pipeline.SeldPipeline in bag order (no pacing, no drops), then
 flushed. Writes to --out: results/ (a bag with /seld_node/events and /seld_node/markers stamped by audio time),
 pred/<bag>.csv (DCASE 2024 format, source = track id, degrees, distance in cm), and, when the bag has ground truth
 on --gt-topic, ref/<bag>.csv, metrics.json and metrics.txt; plus <bag>_doa.png and summary.json. Prints a summary.
-Exit status: 0 ok, 2 unreadable bag / bad options / pipeline cannot start.
+Exit status: 0 ok; 2 unreadable bag, bad options or the pipeline cannot start; 3 no audio could be processed
+(every chunk rejected, e.g. stereo audio into an FOA model: the summary says why).
 """
 from __future__ import annotations
 
@@ -22,33 +24,55 @@ from seld_ros.bag.io import STORAGES, BagError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seld-eval-bag", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("bag", help="bag folder, .mcap or .db3")
+    from seld_ros.cli import add_alias
+
+    p = argparse.ArgumentParser(prog="seld-eval-bag", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("bag", help="rosbag2 folder, .mcap or .db3, or a ROS 1 .bag")
     p.add_argument("--bundle", default="", help="model bundle (default: the shipped seld_ros/models/default.pt)")
-    p.add_argument("--out", default=None, help="output folder (default runs/eval_bag/<bag name>)")
-    p.add_argument("--audio-topic", default=None, help="default: the bag's only audio topic")
-    p.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC, help="ground-truth SoundEventArray topic")
-    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "tensorrt"))
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for inference (default 1, as the node)")
-    p.add_argument("--context-seconds", type=float, default=2.0, help="network window per hop (as the node)")
-    p.add_argument("--threshold-scale", type=float, default=1.0, help="multiplies the calibrated thresholds")
+    p.add_argument("--out", default=None, help="output folder (default: runs/eval_bag/<bag name>)")
+    p.add_argument("--audio-topic", default=None, help="audio topic in the bag (default: the bag's only one)")
+    p.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC,
+                   help="ground-truth SoundEventArray topic (default: %(default)s)")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "tensorrt"),
+                   help="inference backend (default: %(default)s, as the node)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for inference (default: %(default)s, as the node)")
+    p.add_argument("--context-seconds", type=float, default=2.0,
+                   help="network window per hop in seconds (default: %(default)s, as the node)")
+    p.add_argument("--threshold-scale", type=float, default=1.0,
+                   help="multiplies the calibrated thresholds (default: %(default)s)")
     p.add_argument("--frame-id", default="", help="frame_id of the results (default: the audio's)")
-    p.add_argument("--storage", choices=STORAGES, default="mcap", help="storage of the results bag")
-    p.add_argument("--no-dist", action="store_true", help="do not score distance")
-    p.add_argument("--no-plot", action="store_true")
-    p.add_argument("--no-results-bag", action="store_true")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    g = p.add_argument_group("audio_common_msgs/AudioDataStamped bags (raw PCM bytes)")
+    p.add_argument("--storage", choices=STORAGES, default="mcap",
+                   help="storage of the results bag (default: %(default)s)")
+    p.add_argument("--no-distance", action="store_true",
+                   help="do not score distance (default: scored when the model and the reference have distances)")
+    add_alias(p, "--no-dist", "--no-distance")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the DOA plot (default: drawn)")
+    p.add_argument("--no-results-bag", action="store_true", help="do not write the results bag (default: written)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown on long bags)")
+    add_pcm_options(p, "raw audio topics: audio_common AudioDataStamped/AudioData (PCM bytes; format from these "
+                       "options, else from an AudioInfo topic in the bag) and AudioStamped (format in every message)")
+    g = p._action_groups[-1]
     g.add_argument("--audio-common", action="store_true",
-                   help="the audio topic must be audio_common (format from the options below, else from an "
-                        "AudioInfo topic in the bag)")
-    g.add_argument("--rate", type=int, default=0, help="sample rate, Hz")
-    g.add_argument("--channels", type=int, default=0)
-    g.add_argument("--format", dest="sample_format", choices=sorted(PCM_FORMATS), default="")
+                   help="the audio topic must be an audio_common one (default: any audio topic)")
+    return p
+
+
+def add_pcm_options(p: argparse.ArgumentParser, title: str) -> None:
+    """--sample-rate / --channels / --sample-format / --layout (old names --rate / --format stay hidden aliases);
+    shared with seld-bag."""
+    from seld_ros.cli import add_alias
+
+    g = p.add_argument_group(title)
+    g.add_argument("--sample-rate", type=int, default=0, help="sample rate in Hz (default: from AudioInfo)")
+    g.add_argument("--channels", type=int, default=0, help="channel count (default: from AudioInfo)")
+    g.add_argument("--sample-format", choices=sorted(PCM_FORMATS), default="",
+                   help="PCM sample format (default: from AudioInfo)")
     g.add_argument("--layout", default="", help="channel layout (default by channels: 4 foa_acn_sn3d, 2 stereo); "
                                                 "also overrides the layout of MultichannelAudio messages")
-    return p
+    add_alias(p, "--rate", "--sample-rate")
+    add_alias(p, "--format", "--sample-format")
 
 
 def main(argv=None) -> int:
@@ -71,27 +95,34 @@ def main(argv=None) -> int:
             pipe = SeldPipeline(PipelineConfig(model_file_path=args.bundle, backend=args.backend,
                                                context_seconds=args.context_seconds, num_threads=args.threads))
             pipe.set_thresholds(args.threshold_scale)
-        except (PipelineError, ValueError) as exc:
-            raise BagError(f"cannot start the pipeline: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - any start-up failure is exit 2 with one line, not a traceback
+            detail = str(exc) if isinstance(exc, (PipelineError, ValueError)) else f"{type(exc).__name__}: {exc}"
+            raise BagError(f"cannot start the pipeline: {detail}") from None
         res = evaluate_bag(args.bag, out_dir=out, audio_topic=topic, gt_topic=args.gt_topic,
-                           pcm=PcmFormat(args.rate, args.channels, args.sample_format, args.layout),
+                           pcm=PcmFormat(args.sample_rate, args.channels, args.sample_format, args.layout),
                            layout=args.layout or None, frame_id=args.frame_id, progress=not args.quiet,
                            results_bag=not args.no_results_bag, plot=not args.no_plot, storage=args.storage,
-                           eval_dist=False if args.no_dist else None, pipeline=pipe)
+                           eval_dist=False if args.no_distance else None, pipeline=pipe)
     except BagError as exc:
         print(f"seld-eval-bag: error: {exc}", file=sys.stderr)
         return 2
     print(res.summary())
+    if res.audio_messages and not res.audio_seconds:
+        print(f"seld-eval-bag: error: all {res.audio_messages} audio chunks were rejected ("
+              + ", ".join(f"{k}: {v}" for k, v in res.rejected.items()) + f"); first: {res.issues[0]}",
+              file=sys.stderr)
+        return 3
     return 0
 
 
 def _audio_common_topic(reader, topic, path):
     from seld_ros.bag.audio import pick_audio_topic
-    from seld_ros.bag.messages import AUDIO_COMMON_DATA, AUDIO_COMMON_STAMPED
+    from seld_ros.bag.messages import AUDIO_COMMON_DATA, AUDIO_COMMON_STAMPED, AUDIO_STAMPED
 
     if topic:
         return pick_audio_topic(reader, topic, path)
-    found = sorted({c.topic for c in reader.connections if c.msgtype in (AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)})
+    kinds = (AUDIO_STAMPED,) if reader.audio_common == "mgonzs13" else (AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)
+    found = sorted({c.topic for c in reader.connections if c.msgtype in kinds})
     if len(found) != 1:
         listed = ": " + ", ".join(found) if found else ""
         raise BagError(f"bag {path} has {len(found) or 'no'} audio_common topics{listed}; "

@@ -1,6 +1,7 @@
 """seld-eval: run a model bundle over a dataset split, write DCASE CSVs, score.
 
-    seld-eval --bundle seld_ros/models/default.pt --data data/synth --split test --out runs/eval_test
+    seld-eval --data data/synth --split test --out runs/eval_test        # the shipped default model
+    seld-eval --bundle runs/train/bundle.pt --data data/synth --split test
 
 Writes ``<out>/pred/<clip>.csv`` (DCASE 2024 format), ``<out>/scores.json`` and
 prints the per-class table of ``seld_ros.metrics``.
@@ -52,19 +53,46 @@ def evaluate(bundle_path, data_root, split="test", out=None, merge_angle_deg=20.
     return res
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from seld_ros.cli import add_alias
+
     ap = argparse.ArgumentParser(prog="seld-eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", required=True)
-    ap.add_argument("--data", required=True, help="dataset root with foa_<split>/ and metadata_<split>/")
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--out", help="output folder for CSVs and scores (default runs/eval_<split>)")
-    ap.add_argument("--merge-angle", type=float, default=20.0)
-    ap.add_argument("--chunk-seconds", type=float, default=None, help="window length (default: as trained)")
-    ap.add_argument("--no-dist", action="store_true", help="do not score distance")
-    args = ap.parse_args(argv)
-    res = evaluate(args.bundle, args.data, args.split, args.out or f"runs/eval_{args.split}", args.merge_angle,
-                   args.chunk_seconds, False if args.no_dist else None)
+    ap.add_argument("--bundle", default="",
+                    help="model bundle (default: the shipped seld_ros/models/default.pt)")
+    ap.add_argument("--data", required=True, help="dataset root with foa_<split>/ and metadata_<split>/ (required)")
+    ap.add_argument("--split", default="test", help="split to evaluate (default: %(default)s)")
+    ap.add_argument("--out", default=None, help="output folder for CSVs and scores (default: runs/eval_<split>)")
+    ap.add_argument("--merge-angle", type=float, default=20.0,
+                    help="merge same-class tracks closer than this many degrees (default: %(default)s)")
+    ap.add_argument("--chunk-seconds", type=float, default=None,
+                    help="window length in seconds (default: as the bundle was trained)")
+    ap.add_argument("--no-distance", action="store_true",
+                    help="do not score distance (default: scored when the model has a distance output)")
+    add_alias(ap, "--no-dist", "--no-distance")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar (default: progress shown)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from seld_ros.data.labels import LabelError
+    from seld_ros.model.bundle import BundleError
+    from seld_ros.pipeline import DEFAULT_MODEL
+
+    bundle = Path(args.bundle or DEFAULT_MODEL).expanduser()
+    if not bundle.is_file():
+        print(f"seld-eval: error: model bundle not found: {bundle} (resolved to {bundle.resolve()})", file=sys.stderr)
+        return 2
+    if not Path(args.data).is_dir():
+        print(f"seld-eval: error: dataset root not found: {args.data}", file=sys.stderr)
+        return 2
+    try:
+        res = evaluate(bundle, args.data, args.split, args.out or f"runs/eval_{args.split}", args.merge_angle,
+                       args.chunk_seconds, False if args.no_distance else None, progress=not args.quiet)
+    except (BundleError, LabelError, OSError) as exc:
+        print(f"seld-eval: error: {exc}", file=sys.stderr)
+        return 2
     print(res["table"])
     return 0
 

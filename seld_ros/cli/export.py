@@ -22,21 +22,24 @@ log = logging.getLogger("seld-export")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seld-export", description=__doc__.split("\n")[0])
-    p.add_argument("--bundle", required=True, help="model bundle file")
-    p.add_argument("--onnx", required=True, help="output ONNX path")
+    p = argparse.ArgumentParser(prog="seld-export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", required=True, help="model bundle file (required)")
+    p.add_argument("--onnx", required=True, help="ONNX file to write (required)")
     p.add_argument("--frames", type=int, default=None,
                    help=f"block length in 20 ms feature frames, multiple of 5 (default: the bundle's streaming "
                         f"window, else {DEFAULT_WINDOW_FRAMES})")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=PARITY_TOLERANCE,
-                   help="max |onnxruntime - torch| allowed (default %(default)g)")
-    p.add_argument("--engine", default=None, help="also build a TensorRT engine here (needs TensorRT + GPU)")
-    p.add_argument("--fp16", action="store_true", help="allow FP16 kernels in the TensorRT engine")
+                   help="max |onnxruntime - torch| allowed (default: %(default)g)")
+    p.add_argument("--engine", default=None,
+                   help="also build a TensorRT engine file here (needs TensorRT + GPU; default: none)")
+    p.add_argument("--fp16", action="store_true", help="allow FP16 kernels in the TensorRT engine (default: FP32)")
     p.add_argument("--workspace-mb", type=int, default=DEFAULT_WORKSPACE_BYTES >> 20,
-                   help="TensorRT builder workspace (default %(default)s MiB)")
-    p.add_argument("--force", action="store_true", help="rebuild the engine even if the cached one matches")
-    p.add_argument("-v", "--verbose", action="store_true")
+                   help="TensorRT builder workspace in MiB (default: %(default)s)")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild the engine even if the cached one matches (default: reuse a matching one)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (default: info)")
     return p
 
 

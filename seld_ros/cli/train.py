@@ -21,21 +21,32 @@ def _apply_set(cfg: dict, items):
     return cfg
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from seld_ros.cli import add_alias
+
     ap = argparse.ArgumentParser(prog="seld-train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", required=True, help="YAML with data / model / training / inference sections")
-    ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. training.epochs=3")
-    ap.add_argument("--bundle", help="where to write the calibrated bundle (default <out_dir>/bundle.pt)")
-    ap.add_argument("--no-train", action="store_true", help="only calibrate + bundle from the best checkpoint")
-    args = ap.parse_args(argv)
+    ap.add_argument("--config", required=True,
+                    help="YAML with data / model / training / inference sections (required)")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config value, e.g. training.epochs=3; repeatable (default: none)")
+    ap.add_argument("--out-bundle", default=None,
+                    help="where to write the calibrated bundle (default: <out_dir>/bundle.pt)")
+    add_alias(ap, "--bundle", "--out-bundle")  # was an output here, while every other tool reads --bundle
+    ap.add_argument("--no-train", action="store_true",
+                    help="only calibrate + bundle from the best checkpoint (default: train first)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     from seld_ros.train.trainer import Trainer, load_config
     cfg = _apply_set(load_config(args.config), args.set)
     cmd = "seld-train " + " ".join(argv if argv is not None else sys.argv[1:])
     tr = Trainer(cfg, command=cmd)
     if not args.no_train:
         tr.fit()
-    tr.finalize(args.bundle)
+    tr.finalize(args.out_bundle)
     return 0
 
 

@@ -309,8 +309,10 @@ def list_label_files(root: str | os.PathLike) -> dict[str, Path]:
     return out
 
 
-def read_wav(path: str | os.PathLike, target_fs: int = 24000) -> tuple[np.ndarray, int]:
-    """Read a wav as float32 (channels, samples), resampled once to ``target_fs`` (scipy resample_poly)."""
+def read_wav(path: str | os.PathLike, target_fs: int | None = 24000) -> tuple[np.ndarray, int]:
+    """Read a wav as float32 (channels, samples), resampled once to ``target_fs`` (scipy resample_poly; None: the
+    file's own rate). 8-bit unsigned, 16-, 24- (scipy left-justifies it in int32) and 32-bit integer and float
+    files; no mmap (it refuses 3-byte containers)."""
     from scipy.io import wavfile
     from scipy.signal import resample_poly
 
@@ -324,6 +326,7 @@ def read_wav(path: str | os.PathLike, target_fs: int = 24000) -> tuple[np.ndarra
     else:
         x = x.astype(np.float32)
     x = x.T if x.ndim == 2 else x[None, :]
+    target_fs = int(fs) if target_fs is None else target_fs
     if fs != target_fs:
         g = math.gcd(int(fs), int(target_fs))
         x = resample_poly(x, target_fs // g, fs // g, axis=1).astype(np.float32)

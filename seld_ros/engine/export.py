@@ -3,7 +3,8 @@
 * Fixed length: the block is ``frames`` feature frames (20 ms each; a multiple of 5 so it holds whole
   100 ms label frames) — the streaming window. A GRU's time axis cannot be made dynamic in the exported
   graph without losing TensorRT's static-shape optimisations, so every block length is its own export.
-* Opset pinned (:data:`DEFAULT_OPSET`), dynamo exporter (``torch.onnx.export(..., dynamo=True)``).
+* Opset pinned (:data:`DEFAULT_OPSET`), dynamo exporter (``torch.onnx.export(..., dynamo=True)``, needs
+  onnxscript); without onnxscript the legacy TorchScript exporter (``dynamo=False``), logged.
 * Parity: after export, onnxruntime and torch run the same seeded random blocks; the max abs
   difference over all outputs (for the ``next_state_*`` outputs of a stateful step: relative to the state's
   largest magnitude when that exceeds 1) is reported and the export fails (:class:`ParityError`) above the
@@ -103,10 +104,10 @@ def export_onnx(model, onnx_path: str, frames: int, *, opset: int = DEFAULT_OPSE
                 stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
                 stack.enter_context(warnings.catch_warnings())
                 warnings.simplefilter("ignore")
-            torch.onnx.export(model, examples, tmp, dynamo=True, opset_version=opset,
-                              input_names=list(model.input_names), output_names=list(model.output_names),
-                              external_data=False, verbose=False)
+                stack.enter_context(_quiet_loggers())
+            exporter = _torch_onnx_export(model, examples, tmp, opset)
         export_s = time.perf_counter() - t0
+        log.debug("ONNX export with the %s exporter", exporter)
         import onnx
         onnx.checker.check_model(tmp, full_check=True)
         per_output = parity_check(model, tmp, frames, trials=trials, seed=seed)
@@ -132,10 +133,47 @@ def export_onnx(model, onnx_path: str, frames: int, *, opset: int = DEFAULT_OPSE
         tolerance=tolerance, onnx_sha256=file_sha256(onnx_path), bundle_hash=bundle_hash,
         export_seconds=round(export_s, 2), torch_version=torch.__version__,
         state_layout=str(getattr(model, "state_layout", "") or ""),
-        extra={"model_config": _jsonable(getattr(model, "config", {}))})
+        extra={"model_config": _jsonable(getattr(model, "config", {})), "exporter": exporter})
     atomic_write_json(onnx_path + ".json", report.as_dict())
     log.info("exported %s (frames=%d, opset=%d), parity max abs diff %.3g", onnx_path, frames, opset, max_diff)
     return report
+
+
+# Libraries the exporter drives that log at INFO/WARNING about their own internals (onnxscript's rewriter and
+# onnx_ir's passes: dozens of "Replaced initializer ..." lines; torchvision's operator registration when it is
+# installed): none of it is actionable for a user, and the parity check below is what proves the export.
+_CHATTY_LOGGERS = ("onnxscript", "onnx_ir", "torch.onnx", "torch._dynamo", "torch.export", "torchvision")
+
+
+@contextlib.contextmanager
+def _quiet_loggers():
+    saved = {n: logging.getLogger(n).level for n in _CHATTY_LOGGERS}
+    try:
+        for n in _CHATTY_LOGGERS:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        yield
+    finally:
+        for n, level in saved.items():
+            logging.getLogger(n).setLevel(level)
+
+
+def _torch_onnx_export(model, examples, path: str, opset: int) -> str:
+    """The dynamo exporter (needs the onnxscript package); without onnxscript, the legacy TorchScript-based
+    exporter (``dynamo=False``), with a log line. Either way the parity check that follows proves the graph.
+    Returns which exporter ran."""
+    import torch
+
+    names = dict(input_names=list(model.input_names), output_names=list(model.output_names))
+    try:
+        import onnxscript  # noqa: F401
+    except ImportError:
+        log.warning("onnxscript is not installed: exporting ONNX with torch's legacy TorchScript exporter "
+                    "(dynamo=False) instead of the dynamo exporter (pip install onnxscript to use that one)")
+        torch.onnx.export(model, examples, path, dynamo=False, opset_version=opset, **names)
+        return "torchscript"
+    torch.onnx.export(model, examples, path, dynamo=True, opset_version=opset, external_data=False, verbose=False,
+                      **names)
+    return "dynamo"
 
 
 def parity_check(model, onnx_path: str, frames: int, trials: int = 3, seed: int = 0,

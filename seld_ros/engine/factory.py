@@ -159,8 +159,15 @@ def _create_auto(**kw) -> InferenceBackend:
                        precision="fp16" if kw["enable_fp16"] else kw["precision"])
     ok, why = probes["onnxruntime"]
     if ok and (has_onnx or has_network):
-        return attempt("onnxruntime", "CPU; fastest CPU backend for this network [" + "; ".join(skipped) + "]",
-                       device="cpu")
+        try:
+            return attempt("onnxruntime", "CPU; fastest CPU backend for this network [" + "; ".join(skipped) + "]",
+                           device="cpu")
+        except Exception as e:  # e.g. the ONNX export failed (exporter missing, parity check): torch still runs
+            if not has_network:
+                raise
+            why = f"onnxruntime failed to load ({type(e).__name__}: {e})"
+            log.warning("backend auto: %s; falling back to torch on CPU", why)
+            ok = False
     skipped.append(why if not ok else "onnxruntime: no ONNX and no model to export")
     if has_network:
         return attempt("torch", "CPU fallback [" + "; ".join(skipped) + "]", device="cpu",
@@ -170,6 +177,10 @@ def _create_auto(**kw) -> InferenceBackend:
 
 
 def default_cache_dir() -> str:
+    """``$SELD_CACHE_DIR`` if set (tests and the demo point it at a temporary folder), else
+    ``$XDG_CACHE_HOME/seld_ros`` (``~/.cache/seld_ros``)."""
+    if os.environ.get("SELD_CACHE_DIR"):
+        return os.environ["SELD_CACHE_DIR"]
     return os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "seld_ros")
 
 

@@ -118,7 +118,24 @@ class SeldScores:
         n, k = len(self.class_names), self.classes_present
         lines.append(f"classes present in the reference: {k}/{n} (macro F and LR average all {n} classes; "
                      f"absent classes count 0, so they are capped at {k / max(1, n):.3f})")
+        lines.append(self.legend())
         return "\n".join(lines)
+
+    def legend(self) -> str:
+        """What every column of :meth:`table` means (printed under it)."""
+        unit = "frames" if self.mode != "dcase2023" else "1 s segments"
+        text = (f"columns: n_ref = reference events ({unit} x events); TP = detected with the right class and "
+                "localized (direction within the DOA threshold, 20 deg by default"
+                + (", and relative distance error within its threshold, 1.0" if self.eval_dist else "")
+                + "); FP = predicted where the reference has no event of that class; FPsp = spatial false "
+                "positive: right class, but too far from the reference direction (counts as both a miss and a "
+                "false alarm); FN = missed; F = location-dependent F-score = TP / (TP + FPsp + (FP + FN) / 2); "
+                "DOAE = mean direction error of matched events (deg); LR = localization recall")
+        if self.eval_dist:
+            text += "; DE = mean distance error (m); RDE = mean relative distance error"
+        import textwrap
+
+        return "\n".join(textwrap.wrap(text, width=110, subsequent_indent="  "))
 
 
 class SeldEvaluator:

@@ -197,19 +197,77 @@ class SeldNode(Node):
 
     # -- audio_common input (optional) ---------------------------------------------------------
     def _setup_audio_common(self, qos) -> None:
-        """audio_common_msgs/AudioDataStamped carries raw PCM bytes and no sample index; the format comes from
-        AudioInfo or parameters and the index is counted from the bytes (seld_ros.audio.pcm)."""
+        """Two ROS 2 audio stacks share the package name audio_common_msgs: ros-drivers' AudioDataStamped (raw PCM
+        bytes; the format comes from AudioInfo or parameters, the index is counted from the bytes,
+        seld_ros.audio.pcm) and mgonzs13's AudioStamped (typed sample arrays with the format in every message).
+        ``audio_common.msg_type`` picks one; auto takes whichever the installed package provides."""
         self._ac_assembler = None
         self._ac_format = None
+        self._ac_anchor = None
         if not self.settings["audio_common.enable"]:
             return
         try:
-            from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+            import audio_common_msgs.msg as ac_msgs
         except ImportError:
             self.get_logger().info("audio_common_msgs is not installed: only ~/audio (MultichannelAudio) is used")
             return
-        self.create_subscription(AudioInfo, "~/audio_info", self._on_audio_info, 10)
-        self.create_subscription(AudioDataStamped, "~/audio_stamped", self._on_audio_stamped, qos)
+        kind = self.settings["audio_common.msg_type"]
+        if kind == "auto":
+            kind = "AudioStamped" if hasattr(ac_msgs, "AudioStamped") else "AudioDataStamped"
+        if not hasattr(ac_msgs, kind):
+            have = [n for n in ("AudioDataStamped", "AudioStamped") if hasattr(ac_msgs, n)]
+            raise StartupError(f"audio_common.msg_type {kind}: the installed audio_common_msgs has no {kind} "
+                               f"(it has {', '.join(have) or 'neither AudioDataStamped nor AudioStamped'}; "
+                               "ros-drivers/audio_common provides AudioDataStamped, mgonzs13/audio_common "
+                               "AudioStamped)")
+        if kind == "AudioStamped":
+            self._ac_index = 0
+            self.create_subscription(ac_msgs.AudioStamped, "~/audio_stamped", self._on_audio_stamped_typed, qos)
+        else:
+            self.create_subscription(ac_msgs.AudioInfo, "~/audio_info", self._on_audio_info, 10)
+            self.create_subscription(ac_msgs.AudioDataStamped, "~/audio_stamped", self._on_audio_stamped, qos)
+        self.get_logger().info(f"audio_common input: audio_common_msgs/{kind} on ~/audio_stamped")
+
+    def _place_by_stamp(self, next_index: int, stamp_ns: int, samples: int, rate: int) -> int:
+        """audio_common has no sample index: lost messages show up only as a stamp later than the sample count
+        predicts. Returns the index the next samples get (moved forward past such a gap; the pipeline then
+        reports it)."""
+        if self._ac_anchor is not None and stamp_ns > 0:
+            predicted = self._ac_anchor[1] + (next_index - self._ac_anchor[0]) * 1_000_000_000 // rate
+            late = stamp_ns - predicted
+            # tolerance: stamp jitter, up to half a message (a lost message is a whole one)
+            if late > max(20_000_000, samples * 500_000_000 // rate):
+                next_index += round(late * rate / 1e9)
+                self._ac_anchor = (next_index, stamp_ns)
+        if self._ac_anchor is None and stamp_ns > 0:
+            self._ac_anchor = (next_index, stamp_ns)
+        return next_index
+
+    def _on_audio_stamped_typed(self, msg) -> None:
+        from seld_ros.audio.pcm import typed_audio_to_float
+
+        s = self.settings
+        self.counters["chunks_in"] += 1
+        info = msg.audio.info
+        rate = int(info.rate) or s["audio_common.sample_rate"]
+        channels = int(info.channels) or s["audio_common.channels"]
+        try:
+            if not rate:
+                raise ValueError("info.rate is 0 and the audio_common.sample_rate parameter is not set")
+            samples = typed_audio_to_float(msg.audio.audio_data, int(info.format), channels)
+        except ValueError as exc:
+            self.counters["chunks_rejected"] += 1
+            self._throttle.warn("ac_format", f"~/audio_stamped (AudioStamped): {exc}: chunk dropped")
+            return
+        if samples.shape[0] == 0:
+            return
+        stamp_ns = conversions.time_to_ns(msg.header.stamp)
+        index = self._place_by_stamp(self._ac_index, stamp_ns, samples.shape[0], rate)
+        self._ac_index = index + samples.shape[0]
+        layout = s["input_layout"] or {4: "foa_acn_sn3d", 2: "stereo"}.get(channels, "")
+        self._enqueue(AudioChunk(samples=samples, sample_rate=rate, channels=channels, layout=layout,
+                                 first_sample_index=index, stamp_ns=stamp_ns, frame_id=msg.header.frame_id,
+                                 received_monotonic=time.monotonic()))
 
     def _on_audio_info(self, info) -> None:
         if info.coding_format and info.coding_format.lower() not in ("wave", "wav", "raw", "pcm"):
@@ -242,17 +300,9 @@ class SeldNode(Node):
             self._ac_anchor = None
         stamp_ns = conversions.time_to_ns(msg.header.stamp)
         asm = self._ac_assembler
-        if self._ac_anchor is not None and stamp_ns > 0:
-            # no sample index in audio_common: lost messages show up only as a stamp later than the byte count
-            # predicts; re-place the stream there so time stays right (the pipeline then reports the gap)
-            predicted = self._ac_anchor[1] + (asm.next_index - self._ac_anchor[0]) * 1_000_000_000 // fmt[1]
-            late = stamp_ns - predicted
-            # tolerance: stamp jitter, up to half a message (a lost message is a whole one)
-            if late > max(20_000_000, len(msg.audio.data) // asm.frame_bytes * 500_000_000 // fmt[1]):
-                asm.reset(next_index=asm.next_index + round(late * fmt[1] / 1e9))
-                self._ac_anchor = (asm.next_index, stamp_ns)
-        if self._ac_anchor is None and stamp_ns > 0:
-            self._ac_anchor = (asm.next_index, stamp_ns)
+        placed = self._place_by_stamp(asm.next_index, stamp_ns, len(msg.audio.data) // asm.frame_bytes, fmt[1])
+        if placed != asm.next_index:
+            asm.reset(next_index=placed)
         samples, index = asm.push(bytes(msg.audio.data))
         if samples.shape[0] == 0:
             return

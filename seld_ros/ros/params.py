@@ -35,12 +35,18 @@ PARAMS: tuple[Param, ...] = (
     # --- input ----------------------------------------------------------------------------
     Param("input_layout", "", "Override the layout of incoming audio (empty: use each message's `layout`).",
           choices=("", "foa_acn_sn3d", "foa_fuma", "a_format_tetra", "stereo")),
-    Param("audio_common.enable", True, "Also subscribe to audio_common_msgs/AudioDataStamped on ~/audio_stamped "
-          "(+ AudioInfo on ~/audio_info) when that package is installed."),
+    Param("audio_common.enable", True, "Also subscribe to audio_common_msgs audio on ~/audio_stamped when that "
+          "package is installed (see audio_common.msg_type)."),
+    Param("audio_common.msg_type", "auto", "Which audio_common stack ~/audio_stamped carries: AudioDataStamped "
+          "(ros-drivers/audio_common: PCM bytes, format from AudioInfo on ~/audio_info or the parameters below) or "
+          "AudioStamped (mgonzs13/audio_common: typed samples, format in every message). auto: whichever the "
+          "installed audio_common_msgs provides.", choices=("auto", "AudioDataStamped", "AudioStamped")),
     Param("audio_common.sample_format", "", "PCM format of ~/audio_stamped (S16LE, S32LE, F32LE, ...); empty: "
           "from AudioInfo."),
-    Param("audio_common.sample_rate", 0, "Sample rate of ~/audio_stamped; 0: from AudioInfo.", min=0, max=192000),
-    Param("audio_common.channels", 0, "Channels of ~/audio_stamped; 0: from AudioInfo.", min=0, max=64),
+    Param("audio_common.sample_rate", 0, "Sample rate of ~/audio_stamped; 0: from AudioInfo (AudioStamped: from "
+          "each message).", min=0, max=192000),
+    Param("audio_common.channels", 0, "Channels of ~/audio_stamped; 0: from AudioInfo (AudioStamped: from each "
+          "message).", min=0, max=64),
     Param("frame_id", "", "frame_id of published events and markers (empty: the audio message's frame_id)."),
     Param("mode", "live", "live: keep up with real time, drop the oldest queued audio when behind (drops are "
           "counted). replay: never drop, apply back-pressure (reliable, keep-all subscription).",

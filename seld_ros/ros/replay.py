@@ -1,11 +1,13 @@
 """seld_replay: play a bag's audio into a running seld_node over DDS, record what the node publishes,
 and compare it with the offline evaluation of the same bag.
 
-    ros2 run seld_ros seld_replay demo.mcap --out runs/replay [--rate 1.0] [--start-node --bundle B]
+    ros2 run seld_ros seld_replay demo_bag --out runs/replay [--speed 1.0] [--start-node --bundle B]
+    ros2 run seld_ros seld_replay demo_bag --input-topic /audio --node /seld_node   # node from the launch file
 
 * Audio messages are published as they are stored (raw CDR bytes -> rclpy message, no re-encoding), on the node's
-  `~/audio` topic, paced by their bag timestamps at `--rate` x real time (`--rate 0`: as fast as the node takes them;
-  use the node's `mode: replay` for that, which applies back-pressure instead of dropping).
+  `~/audio` topic (or `--input-topic`, e.g. the launch file's `input_topic`), paced by their bag timestamps at
+  `--speed` x real time (`--speed 0`: as fast as the node takes them; use the node's `mode: replay` for that, which
+  applies back-pressure instead of dropping), followed by 20 ms of silence so the last frame completes.
 * Every SoundEventArray the node publishes is printed as it arrives and written, with the markers, to
   `<out>/node_outputs` (rosbag2, mcap).
 * With `--compare`, the bag is also evaluated offline (`seld_ros.bag.evaluate`, the same pipeline without ROS) and
@@ -33,21 +35,40 @@ from seld_ros.msg import MultichannelAudio, SoundEventArray
 NS = 1_000_000_000
 
 
-def _args(argv):
-    p = argparse.ArgumentParser(prog="seld_replay", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    from seld_ros.cli import add_alias
+
+    p = argparse.ArgumentParser(prog="seld_replay", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bag", help="rosbag2 directory (mcap or sqlite3) with MultichannelAudio")
-    p.add_argument("--out", default="runs/replay", help="output directory")
-    p.add_argument("--audio-topic", default="", help="audio topic in the bag (default: the only MultichannelAudio)")
-    p.add_argument("--node", default="/seld_node", help="fully qualified name of the node to feed")
-    p.add_argument("--rate", type=float, default=1.0, help="playback speed (1 = real time, 0 = as fast as possible)")
-    p.add_argument("--start-node", action="store_true", help="start the installed seld_node for the replay")
-    p.add_argument("--bundle", default="", help="model bundle for --start-node / --compare (default: shipped)")
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--params-file", default="", help="params file for --start-node")
-    p.add_argument("--compare", action="store_true", help="also evaluate offline and compare")
-    p.add_argument("--quiet", action="store_true", help="do not print every event")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node's last frame")
-    return p.parse_args(argv)
+    p.add_argument("--out", default="runs/replay", help="output directory (default: %(default)s)")
+    p.add_argument("--audio-topic", default="",
+                   help="audio topic in the bag (default: the bag's only MultichannelAudio topic)")
+    p.add_argument("--node", default="/seld_node",
+                   help="fully qualified name of the node to feed; its events are read from <node>/events "
+                        "(default: %(default)s)")
+    p.add_argument("--input-topic", default="",
+                   help="topic to publish the audio on, e.g. the launch file's input_topic (default: <node>/audio)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="playback speed: 1 = real time, 0 = as fast as the node takes it (default: %(default)s)")
+    add_alias(p, "--rate", "--speed")
+    p.add_argument("--start-node", action="store_true",
+                   help="start the installed seld_node for the replay (default: feed a running one)")
+    p.add_argument("--bundle", default="",
+                   help="model bundle for --start-node / --compare (default: the shipped model)")
+    p.add_argument("--backend", default="auto", help="backend for --start-node / --compare (default: %(default)s)")
+    p.add_argument("--params-file", default="",
+                   help="params file for --start-node (default: the installed config/seld.yaml)")
+    p.add_argument("--compare", action="store_true",
+                   help="also evaluate the bag offline and compare (default: off)")
+    p.add_argument("--quiet", action="store_true", help="do not print every event (default: printed)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the node's last frame (default: %(default)s)")
+    return p
+
+
+def _args(argv):
+    return build_parser().parse_args(argv)
 
 
 def _read_audio(bag: str, topic: str):
@@ -79,6 +100,26 @@ def _start_node(args, log_path: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
+END_PADDING_S = 0.02
+
+
+def _end_padding(last, total: int) -> MultichannelAudio:
+    """20 ms of silence after the last sample. A live node has no end of stream to flush at, and at rates other
+    than 24 kHz its resampler holds back the last few samples (its filter's look-ahead), so the last output frame
+    would never complete (5.0 s of 48 kHz audio: 49 of 50 frames). The offline evaluation's flush treats the
+    future as silence too, so both see the same audio; 20 ms is less than a frame and completes no extra one."""
+    n = int(round(last.sample_rate * END_PADDING_S))
+    msg = MultichannelAudio()
+    msg.header.frame_id = last.header.frame_id
+    stamp = last.header.stamp.sec * NS + last.header.stamp.nanosec + \
+        (total - int(last.first_sample_index)) * NS // max(int(last.sample_rate), 1)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp // NS, stamp % NS
+    msg.first_sample_index = total
+    msg.sample_rate, msg.channels, msg.layout = last.sample_rate, last.channels, last.layout
+    msg.data = [0.0] * (n * int(last.channels))
+    return msg
+
+
 def _describe(ev) -> str:
     return (f"#{ev.track_id:<3d} {ev.class_name:<16s} az {math.degrees(ev.azimuth):+7.1f}° "
             f"el {math.degrees(ev.elevation):+6.1f}°  conf {ev.confidence:.2f}"
@@ -99,7 +140,8 @@ def replay(args) -> dict:
     rclpy.init()
     node = rclpy.create_node("seld_replay")
     reliable = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
-    pub = node.create_publisher(MultichannelAudio, f"{args.node}/audio", reliable)
+    in_topic = args.input_topic or f"{args.node}/audio"
+    pub = node.create_publisher(MultichannelAudio, in_topic, reliable)
     received: list[tuple[int, SoundEventArray]] = []
     markers: list[tuple[int, MarkerArray]] = []
 
@@ -119,19 +161,21 @@ def replay(args) -> dict:
             if node_proc is not None and node_proc.poll() is not None:
                 raise SystemExit(f"seld_replay: the node exited ({node_proc.returncode}); see {out / 'node.log'}")
             if time.monotonic() > deadline:
-                raise SystemExit(f"seld_replay: no node subscribed to {args.node}/audio within 120 s")
+                raise SystemExit(f"seld_replay: no node subscribed to {in_topic} within 120 s (a node started by "
+                                 "the launch file listens on its input_topic: pass it as --input-topic)")
             rclpy.spin_once(node, timeout_sec=0.05)
         print(f"seld_replay: playing {len(audio)} audio messages ({total / first.sample_rate:.1f} s) into "
-              f"{args.node} at {'max speed' if args.rate <= 0 else f'{args.rate:g}x'}", flush=True)
+              f"{in_topic} at {'max speed' if args.speed <= 0 else f'{args.speed:g}x'}", flush=True)
         t_start = time.monotonic()
         bag_t0 = audio[0][0]
         for bag_t, raw in audio:
-            if args.rate > 0:
-                due = t_start + (bag_t - bag_t0) / NS / args.rate
+            if args.speed > 0:
+                due = t_start + (bag_t - bag_t0) / NS / args.speed
                 while time.monotonic() < due:
                     rclpy.spin_once(node, timeout_sec=max(0.0, min(0.01, due - time.monotonic())))
             pub.publish(deserialize_message(raw, MultichannelAudio))
             rclpy.spin_once(node, timeout_sec=0.0)
+        pub.publish(_end_padding(last, total))
         play_s = time.monotonic() - t_start
         end = time.monotonic() + args.timeout
         while time.monotonic() < end and not (received and received[-1][1].frame_index >= expected_last):

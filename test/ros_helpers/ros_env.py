@@ -46,3 +46,22 @@ def node_executable() -> Path:
 
 def python_executable() -> str:
     return shutil.which("python3") or "python3"
+
+
+def mgonzs13_env() -> dict:
+    """Environment for a child process that must see mgonzs13/audio_common's audio_common_msgs (AudioStamped):
+    the fixture overlay ws_mgonzs13/ (scripts/setup.sh) in front of everything, so it shadows the ros-drivers
+    fixture of the same package name that ws/ provides."""
+    pkg = REPO_ROOT / "ws_mgonzs13" / "install" / "audio_common_msgs"
+    site = next(iter(sorted((pkg / "lib").glob("python3*/site-packages"))), None)
+    if site is None or not (site / "audio_common_msgs" / "msg" / "_audio_stamped.py").exists():
+        pytest.fail(f"AudioStamped test fixture not built in {pkg}; run `bash scripts/setup.sh`")
+    env = dict(os.environ)
+
+    def front(name, value):
+        env[name] = str(value) + (os.pathsep + env[name] if env.get(name) else "")
+
+    front("PYTHONPATH", site)
+    front("AMENT_PREFIX_PATH", pkg)
+    front("LD_LIBRARY_PATH", pkg / "lib")
+    return env
