@@ -244,7 +244,7 @@ def main(argv=None) -> int:
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss) * len(idx)
+            tot += float(loss.detach()) * len(idx)
         net.eval()
         with torch.no_grad():
             pv = torch.sigmoid(net(Xt[:n_val]))
