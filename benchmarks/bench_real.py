@@ -59,20 +59,22 @@ def manifest_stamp(bank: Path) -> str:
 
 
 def make_sets(bank: Path, cache: Path, scenes: int, seconds: float, fa_scenes: int, fa_seconds: float,
-              level_db, distractors_per_min: float, seed: int, workers: int) -> tuple[Path, Path]:
+              level_db, distractors_per_min: float, seed: int, workers: int,
+              fa_distractors_per_min: float = 12.0) -> tuple[Path, Path]:
     """-> (real test set root, false-alarm set root), both with foa_test/ metadata_test/ sources_test/."""
     from seld_ros.data.synth import SynthConfig, generate_split
 
     key = hashlib.sha1(json.dumps([SET_VERSION, manifest_stamp(bank), scenes, seconds, fa_scenes, fa_seconds,
-                                   list(level_db), distractors_per_min, seed]).encode()).hexdigest()[:12]
+                                   list(level_db), distractors_per_min, fa_distractors_per_min,
+                                   seed]).encode()).hexdigest()[:12]
     root = cache / key
     sets = []
-    for name, n, dur, targets, rooms in (("real_test", scenes, seconds, True, None),
-                                         ("false_alarm", fa_scenes, fa_seconds, False, "29000:29100")):
+    for name, n, dur, targets, rooms, rate in (
+            ("real_test", scenes, seconds, True, None, distractors_per_min),
+            ("false_alarm", fa_scenes, fa_seconds, False, "29000:29100", fa_distractors_per_min)):
         d = root / name
         if not (d / "complete.json").is_file():
-            cfg = SynthConfig(duration_s=dur, level_db=tuple(level_db), distractors_per_min=distractors_per_min,
-                              targets=targets)
+            cfg = SynthConfig(duration_s=dur, level_db=tuple(level_db), distractors_per_min=rate, targets=targets)
             t0 = time.perf_counter()
             summary = generate_split(d, "test", n, cfg, seed=seed, workers=workers, rooms_from=rooms,
                                      bank=f"real:{bank}", bank_split="test", progress=False)
@@ -133,10 +135,11 @@ def node_predict(pipeline, audio: np.ndarray, num_frames: int, chunk_ms: int = 1
     return frames_to_labels(frames, tuple(pipeline.class_names), 0, num_frames)
 
 
-def scores(refs, preds, names) -> dict:
+def scores(refs, preds, names, eval_dist: bool) -> dict:
+    """DCASE 2024 frame scores; with distances (relative error <= 1) when the model has them, as seld-eval."""
     from seld_ros.metrics.seld import score_scenes
 
-    return score_scenes(refs, preds, mode="dcase2024", eval_dist=False, names=names).to_dict()
+    return score_scenes(refs, preds, mode="dcase2024", eval_dist=eval_dist, names=names).to_dict()
 
 
 def per_class_correct(refs, preds, class_names) -> dict:
@@ -160,7 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fa-seconds", type=float, default=10.0)
     ap.add_argument("--level-db", type=float, nargs=2, default=(-20.0, 20.0), metavar=("LO", "HI"),
                     help="source levels in dB re -30 dBFS")
-    ap.add_argument("--distractors-per-min", type=float, default=6.0)
+    ap.add_argument("--distractors-per-min", type=float, default=6.0, help="in the real-sound test scenes")
+    ap.add_argument("--fa-distractors-per-min", type=float, default=12.0, help="in the false-alarm scenes")
     ap.add_argument("--gains", type=float, nargs="+", default=(-20.0, 0.0, 20.0))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
@@ -182,7 +186,8 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     bank = Path(args.bank)
     real_root, fa_root = make_sets(bank, Path(args.cache), args.scenes, args.seconds, args.fa_scenes,
-                                   args.fa_seconds, args.level_db, args.distractors_per_min, args.seed, args.workers)
+                                   args.fa_seconds, args.level_db, args.distractors_per_min, args.seed, args.workers,
+                                   args.fa_distractors_per_min)
     t_synth = time.perf_counter() - t_start
     b = load_bundle(args.bundle)
     names = tuple(b.class_names)
@@ -200,7 +205,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     by_gain = {g: [offline_predict(b, a, r.num_frames, g) for _, a, r in real] for g in args.gains}
     off = by_gain[0.0]
-    sc = scores(refs, off, clip_names)
+    dist = "distance" in b.output_names
+    res["eval_dist"] = dist
+    sc = scores(refs, off, clip_names, dist)
     ccr, n_matched = class_correct_rate(refs, off)
     res.update({"real_test_macro_f20": sc["macro"]["f"], "real_test_macro_doae_deg": sc["macro"]["doa_error"],
                 "real_test_macro_lr": sc["macro"]["loc_recall"], "real_test_micro_f20": sc["micro"]["f"],
@@ -228,7 +235,7 @@ def main(argv=None) -> int:
         pipe = SeldPipeline(PipelineConfig(model_file_path=args.bundle, backend="onnxruntime",
                                            onnx_cache_dir=str(Path(args.cache) / "onnx")))
         node = [node_predict(pipe, a, r.num_frames) for _, a, r in real]
-        nsc = scores(refs, node, clip_names)
+        nsc = scores(refs, node, clip_names, dist)
         nccr, _ = class_correct_rate(refs, node)
         res.update({"real_test_node_macro_f20": nsc["macro"]["f"],
                     "real_test_node_macro_doae_deg": nsc["macro"]["doa_error"],
@@ -249,7 +256,7 @@ def main(argv=None) -> int:
     if args.procedural_data:
         proc = load_set(Path(args.procedural_data), "test", names, args.max_procedural_clips)
         psc = scores([r for _, _, r in proc], [offline_predict(b, a, r.num_frames) for _, a, r in proc],
-                     [n for n, _, _ in proc])
+                     [n for n, _, _ in proc], dist)
         res.update({"procedural_test_macro_f20": psc["macro"]["f"], "procedural_test_clips": len(proc),
                     "procedural_data": args.procedural_data})
         for n in names:
