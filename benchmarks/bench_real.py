@@ -47,7 +47,7 @@ from benchmarks.common import cpu_model, git_commit  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "bench_real.json"
 DEFAULT_CACHE = REPO / "benchmarks" / "cache" / "real"
-SET_VERSION = 1  # bump when the synthesis of the test sets changes
+SET_VERSION = 2  # bump when the synthesis of the test sets changes
 
 
 # ------------------------------------------------------------------------------------------- test sets
@@ -60,13 +60,13 @@ def manifest_stamp(bank: Path) -> str:
 
 def make_sets(bank: Path, cache: Path, scenes: int, seconds: float, fa_scenes: int, fa_seconds: float,
               level_db, distractors_per_min: float, seed: int, workers: int,
-              fa_distractors_per_min: float = 12.0) -> tuple[Path, Path]:
+              fa_distractors_per_min: float = 12.0, ambience_dirs: int = 0) -> tuple[Path, Path]:
     """-> (real test set root, false-alarm set root), both with foa_test/ metadata_test/ sources_test/."""
     from seld_ros.data.synth import SynthConfig, generate_split
 
     key = hashlib.sha1(json.dumps([SET_VERSION, manifest_stamp(bank), scenes, seconds, fa_scenes, fa_seconds,
                                    list(level_db), distractors_per_min, fa_distractors_per_min,
-                                   seed]).encode()).hexdigest()[:12]
+                                   ambience_dirs, seed]).encode()).hexdigest()[:12]
     root = cache / key
     sets = []
     for name, n, dur, targets, rooms, rate in (
@@ -74,7 +74,8 @@ def make_sets(bank: Path, cache: Path, scenes: int, seconds: float, fa_scenes: i
             ("false_alarm", fa_scenes, fa_seconds, False, "29000:29100", fa_distractors_per_min)):
         d = root / name
         if not (d / "complete.json").is_file():
-            cfg = SynthConfig(duration_s=dur, level_db=tuple(level_db), distractors_per_min=rate, targets=targets)
+            cfg = SynthConfig(duration_s=dur, level_db=tuple(level_db), distractors_per_min=rate, targets=targets,
+                              ambience_dirs=ambience_dirs)
             t0 = time.perf_counter()
             summary = generate_split(d, "test", n, cfg, seed=seed, workers=workers, rooms_from=rooms,
                                      bank=f"real:{bank}", bank_split="test", progress=False)
@@ -165,6 +166,8 @@ def main(argv=None) -> int:
                     help="source levels in dB re -30 dBFS")
     ap.add_argument("--distractors-per-min", type=float, default=6.0, help="in the real-sound test scenes")
     ap.add_argument("--fa-distractors-per-min", type=float, default=12.0, help="in the false-alarm scenes")
+    ap.add_argument("--ambience-dirs", type=int, choices=(0, 8), default=0,
+                    help="ambience as W + decorrelated X/Y/Z (0) or plane waves from a rotated cube (8)")
     ap.add_argument("--gains", type=float, nargs="+", default=(-20.0, 0.0, 20.0))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
@@ -187,7 +190,7 @@ def main(argv=None) -> int:
     bank = Path(args.bank)
     real_root, fa_root = make_sets(bank, Path(args.cache), args.scenes, args.seconds, args.fa_scenes,
                                    args.fa_seconds, args.level_db, args.distractors_per_min, args.seed, args.workers,
-                                   args.fa_distractors_per_min)
+                                   args.fa_distractors_per_min, args.ambience_dirs)
     t_synth = time.perf_counter() - t_start
     b = load_bundle(args.bundle)
     names = tuple(b.class_names)
@@ -199,7 +202,8 @@ def main(argv=None) -> int:
                  "bank_manifest_sha1": manifest_stamp(bank), "real_test_set": str(real_root),
                  "real_test_clips": len(real), "real_test_seconds": sum(a.shape[1] for _, a, _ in real) / 24000,
                  "false_alarm_seconds": sum(a.shape[1] for _, a, _ in fa) / 24000,
-                 "level_db": list(args.level_db), "gains_db": list(args.gains)}
+                 "level_db": list(args.level_db), "gains_db": list(args.gains),
+                 "distractors_per_min": args.distractors_per_min, "ambience_dirs": args.ambience_dirs}
 
     # offline, at each gain
     t0 = time.perf_counter()

@@ -154,12 +154,15 @@ def test_level_randomisation_within_range(bank_dir):
     assert levels.max() - levels.min() > 25  # spread over the range, not bunched
     with pytest.raises(ValueError, match="LO <= HI"):
         SynthConfig(level_db=(10.0, -10.0))
+    with pytest.raises(ValueError, match="ambience_dirs"):
+        SynthConfig(ambience_dirs=4)
 
 
-def test_ambience_is_diffuse(bank_dir):
+@pytest.mark.parametrize("dirs", [0, 8])
+def test_ambience_is_diffuse(bank_dir, dirs):
     bank = RealBank(bank_dir, "test")
     n = 24000 * 8
-    amb, infos = diffuse_ambience(bank, np.random.default_rng(0), n)
+    amb, infos = diffuse_ambience(bank, np.random.default_rng(0), n, dirs)
     assert amb.shape == (4, n) and infos and all(i["split"] == "test" for i in infos)
     w = amb[0]
     pw = np.mean(w ** 2)

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distractors-per-min", type=float, default=6.0,
                    help="mean rate of unlabelled non-target sources (banks with distractors)")
     p.add_argument("--no-ambience", action="store_true", help="synthetic diffuse noise even if the bank has ambiences")
+    p.add_argument("--ambience-dirs", type=int, choices=(0, 8), default=0,
+                   help="real ambience as W + decorrelated X/Y/Z (0) or as plane waves from a rotated cube (8)")
     p.add_argument("--no-targets", action="store_true",
                    help="distractors and background only (false-alarm test scenes; labels are empty)")
     p.add_argument("--stereo", action="store_true", help="also write the DCASE2025-style stereo variant")
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                           snr_db=None if args.no_noise else tuple(args.snr),
                           level_db=None if args.level_db is None else tuple(args.level_db),
                           distractors_per_min=args.distractors_per_min, ambience=not args.no_ambience,
+                          ambience_dirs=args.ambience_dirs,
                           targets=not args.no_targets)
         summary = generate_split(args.out, args.split, num, cfg, seed=args.seed, workers=args.workers,
                                  rooms_from=args.rooms_from, num_rooms=args.num_rooms, room_seed=args.room_seed,

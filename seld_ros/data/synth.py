@@ -21,10 +21,12 @@ energy (frames within 35 dB of its loudest frame; gaps up to 300 ms bridged, as 
 Real sounds (a :class:`~seld_ros.data.bank.RealBank` or :class:`~seld_ros.data.bank.MixedBank`):
   * **distractors** -- non-target clips placed and rendered exactly like events (point sources, static or
     moving, same RIRs and tail) at ``distractors_per_min`` on average, but never labelled;
-  * **diffuse ambience** -- real ambience clips replace the synthetic background noise: eight long-delayed copies
-    of the ambience arrive from the vertices of a randomly rotated cube (a spherical 3-design: their direction
-    vectors sum to zero and their outer products to 8/3 I), so the field is isotropic -- X/Y/Z at 1/sqrt(3) of W,
-    no mean intensity -- at the scene's SNR;
+  * **diffuse ambience** -- real ambience clips replace the synthetic background noise at the scene's SNR. By
+    default (``ambience_dirs = 0``) as the synthetic noise is made: W is a chain of ambience clips and X, Y, Z are
+    three other, long-delayed (decorrelated) chains at 1/sqrt(3) -- the SN3D diffuse-field ratio, no coherent
+    direction at all. ``ambience_dirs = 8``: eight decorrelated chains arrive as plane waves from the vertices of a
+    randomly rotated cube (a spherical 3-design: same second-order statistics, but a transient in the ambience is
+    heard from one of eight directions -- measured much harder for the shipped model, docs/BENCHMARKS.md);
   * ``level_db`` -- absolute source levels: each source's active RMS is ``REF_LEVEL_DBFS + U(level_db)`` dBFS and
     the mix is not peak-normalised (only scaled down if it would clip), so the network hears +-20 dB of input gain.
 Every scene's sources (role, class, clip path, split, source, level, direction) are returned in ``Scene.sources``
@@ -92,6 +94,7 @@ class SynthConfig:
     level_db: tuple[float, float] | None = None
     distractors_per_min: float = 6.0  # mean rate of non-target sources (banks that have distractors)
     ambience: bool = True  # real diffuse ambience as the background (banks that have ambiences)
+    ambience_dirs: int = 0  # 0: W + decorrelated X/Y/Z (incoherent); 8: plane waves from a rotated cube
     targets: bool = True  # False: distractors and background only (false-alarm scenes)
 
     def __post_init__(self) -> None:
@@ -100,6 +103,8 @@ class SynthConfig:
             if not lo <= hi:
                 raise ValueError(f"level_db must be (LO, HI) with LO <= HI, got {self.level_db}")
             self.level_db = (lo, hi)
+        if self.ambience_dirs not in (0, 8):
+            raise ValueError(f"ambience_dirs must be 0 (incoherent) or 8 (cube of plane waves), got {self.ambience_dirs}")
         if not self.distractors_per_min >= 0:
             raise ValueError(f"distractors_per_min must be >= 0, got {self.distractors_per_min}")
         if self.mic not in ("bformat", "tetra"):
@@ -478,18 +483,29 @@ def _ambience_chain(bank, rng: np.random.Generator, n: int, frac: float, infos: 
     return s[first:first + n]
 
 
-def diffuse_ambience(bank, rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[dict]]:
+def diffuse_ambience(bank, rng: np.random.Generator, n: int, dirs: int = 0) -> tuple[np.ndarray, list[dict]]:
     """(4, n) diffuse real ambience in B-format (W at unit RMS) and the clips used.
 
-    Eight independent chains of the bank's ambience clips (each starting 1/16, 3/16, ... 15/16 into its first
+    ``dirs = 0``: four independent chains of the bank's ambience clips (starting 1/8, 3/8, 5/8, 7/8 into their
+    first clip, so even a single clip gives mutually delayed, decorrelated copies) as W and, at 1/sqrt(3), X, Y,
+    Z: the SN3D diffuse field of :func:`diffuse_noise`, with real content.
+
+    ``dirs = 8``: eight independent chains of the bank's ambience clips (each starting 1/16, 3/16, ... 15/16 into its first
     clip, so that even a bank with a single ambience clip gives eight mutually delayed, decorrelated copies)
     arrive as plane waves from the vertices of a randomly rotated cube. The cube is a spherical 3-design, so X, Y
     and Z each get 1/3 of W's power and the mean intensity vector vanishes: the SN3D diffuse field of
     :func:`diffuse_noise`, with real content."""
     infos: list[dict] = []
-    dirs = CUBE_DIRS @ _random_rotation(rng).T
+    if dirs == 0:
+        out = np.stack([_ambience_chain(bank, rng, n, (k + 0.5 + rng.uniform(-0.25, 0.25)) / 4, infos)
+                        for k in range(4)])
+        out[1:] /= math.sqrt(3.0)
+        out /= float(np.std(out[0])) + 1e-12
+        return out, infos
+    if dirs != 8:
+        raise ValueError(f"dirs must be 0 or 8, got {dirs}")
     out = np.zeros((4, n))
-    for k, u in enumerate(dirs):
+    for k, u in enumerate(CUBE_DIRS @ _random_rotation(rng).T):
         sk = _ambience_chain(bank, rng, n, (k + 0.5 + rng.uniform(-0.25, 0.25)) / 8, infos)
         out[0] += sk
         out[1] += u[1] * sk  # ACN: W, Y, Z, X
@@ -581,7 +597,7 @@ def render_scene(room: Room, cfg: SynthConfig, rng: np.random.Generator, bank=No
             p_sig = float(np.mean(mix[0] ** 2))
         snr = float(rng.uniform(*cfg.snr_db))
         if cfg.ambience and getattr(bank, "has_ambience", False):
-            background, ambience = diffuse_ambience(bank, rng, n_total)
+            background, ambience = diffuse_ambience(bank, rng, n_total, cfg.ambience_dirs)
         else:
             background = diffuse_noise(rng, n_total)
         mix += background * math.sqrt(p_sig / 10 ** (snr / 10))
