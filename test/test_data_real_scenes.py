@@ -93,7 +93,11 @@ def test_make_bank_specs(tmp_path, bank_dir):
     folder.mkdir(parents=True)
     from seld_ros.data.dcase import write_wav
     write_wav(folder / "a.wav", np.ones((1, 2400), np.float32) * 0.1)
-    assert isinstance(make_bank(str(tmp_path / "fold")), FolderBank)
+    fb = make_bank(str(tmp_path / "fold"))
+    assert isinstance(fb, FolderBank) and fb.class_names == ("telephone",)
+    x, info = fb.draw_info("telephone", np.random.default_rng(0))
+    assert info["clip"].endswith("a.wav") and info["bank"] == "folder"
+    assert np.array_equal(x, fb.draw("telephone", np.random.default_rng(0)))
     with pytest.raises(LabelError, match="needs a real bank"):
         make_bank(str(tmp_path / "fold"), real_ratio=0.5)
 

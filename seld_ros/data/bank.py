@@ -51,6 +51,13 @@ class ProceduralBank:
     has_ambience = False
 
 
+def _excerpt(x: np.ndarray, max_samples: int, rng: np.random.Generator) -> np.ndarray:
+    if len(x) > max_samples:
+        s = int(rng.integers(0, len(x) - max_samples))
+        return x[s:s + max_samples]
+    return x
+
+
 class FolderBank:
     """``root/<class>/*.wav`` (also .flac if soundfile is installed); classes = subfolders present in
     ``class_names`` order. Files are loaded lazily, resampled once to 24 kHz, mixed to mono, and cached."""
@@ -98,37 +105,18 @@ class FolderBank:
         return self._cache[path]
 
     def draw(self, class_name: str, rng: np.random.Generator) -> np.ndarray:
-        if class_name not in self.files:
-            raise LabelError(f"bank {self.root} has no files for class {class_name!r}")
-        files = self.files[class_name]
-        x = self._load(files[int(rng.integers(len(files)))])
-        n = int(self.max_seconds * FS)
-        if len(x) > n:  # a random excerpt of long recordings
-            s = int(rng.integers(0, len(x) - n))
-            x = x[s:s + n]
-        return x
+        return self.draw_info(class_name, rng)[0]
 
     def draw_info(self, class_name: str, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         if class_name not in self.files:
             raise LabelError(f"bank {self.root} has no files for class {class_name!r}")
         files = self.files[class_name]
         k = int(rng.integers(len(files)))
-        x = self._load(files[k])
-        n = int(self.max_seconds * FS)
-        if len(x) > n:
-            s = int(rng.integers(0, len(x) - n))
-            x = x[s:s + n]
+        x = _excerpt(self._load(files[k]), int(self.max_seconds * FS), rng)  # long recordings: a random excerpt
         return x, {"bank": "folder", "role": "target", "class": class_name, "clip": str(files[k])}
 
     has_distractors = False
     has_ambience = False
-
-
-def _excerpt(x: np.ndarray, max_samples: int, rng: np.random.Generator) -> np.ndarray:
-    if len(x) > max_samples:
-        s = int(rng.integers(0, len(x) - max_samples))
-        return x[s:s + max_samples]
-    return x
 
 
 class RealBank:
