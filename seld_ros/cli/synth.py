@@ -7,6 +7,17 @@ Writes <out>/foa_<split>/<name>.wav (24 kHz, 4 ch ACN/SN3D), <out>/metadata_<spl
 (frame,class,source,azimuth,elevation,distance; degrees, cm), rooms_<split>.json and summary_<split>.json.
 Splits use disjoint room-id ranges by default (train 0-9999, val 10000-19999, test 20000-29999), so their room
 geometries never coincide; --rooms-from A:B or --rooms-from <out>/rooms_<split>.json chooses rooms explicitly.
+
+Real sounds (a bank built by `seld-bank build-real`):
+
+    seld-synth --out data/real --split train --minutes 60 --bank real:/data/real_bank --level-db -20 20
+    seld-synth --out data/mix  --split train --minutes 60 --bank mix:/data/real_bank:0.7
+    seld-synth --out data/fa   --split test  --num-scenes 6 --duration 10 --bank real:/data/real_bank --no-targets
+
+draw targets from the bank's split of the same name (--bank-split to choose), add non-target distractors as
+unlabelled point sources (--distractors-per-min) and the bank's ambiences as diffuse background, and with
+--level-db set each source's level in dB re -30 dBFS (no peak normalisation). <out>/sources_<split>/<name>.json
+lists every clip a scene used (role, class, clip, split, source, level, direction).
 """
 from __future__ import annotations
 
@@ -32,7 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="room ids START:END, or a rooms_<split>.json to reuse its rooms (default: per-split range)")
     p.add_argument("--num-rooms", type=int, default=None, help="distinct rooms to cycle through (default: one per scene)")
     p.add_argument("--room-seed", type=int, default=0)
-    p.add_argument("--bank", default="procedural", help="'procedural' or a folder bank/<class>/*.wav")
+    p.add_argument("--bank", default="procedural",
+                   help="'procedural', real:DIR (a real-sound bank), mix:DIR:RATIO (real with probability RATIO per "
+                        "event, procedural otherwise), or a folder bank/<class>/*.wav")
+    p.add_argument("--real-ratio", type=float, default=None,
+                   help="fraction of events drawn from the real bank (overrides mix:...:RATIO; with real:DIR < 1 "
+                        "mixes in procedural sounds)")
+    p.add_argument("--bank-split", choices=("train", "val", "test"), default=None,
+                   help="real bank split to draw from (default: --split when it is train / val / test)")
+    p.add_argument("--level-db", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="absolute source levels in dB re -30 dBFS active RMS, e.g. -20 20 (default: relative "
+                        "levels and a peak-normalised mix)")
+    p.add_argument("--distractors-per-min", type=float, default=6.0,
+                   help="mean rate of unlabelled non-target sources (banks with distractors)")
+    p.add_argument("--no-ambience", action="store_true", help="synthetic diffuse noise even if the bank has ambiences")
+    p.add_argument("--ambience-dirs", type=int, choices=(0, 8), default=0,
+                   help="real ambience as W + decorrelated X/Y/Z (0) or as plane waves from a rotated cube (8)")
+    p.add_argument("--no-targets", action="store_true",
+                   help="distractors and background only (false-alarm test scenes; labels are empty)")
     p.add_argument("--stereo", action="store_true", help="also write the DCASE2025-style stereo variant")
     p.add_argument("--pcm16", action="store_true", help="16-bit PCM wav instead of float32")
     p.add_argument("--mic", choices=("bformat", "tetra"), default="bformat",
@@ -57,16 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = SynthConfig(duration_s=args.duration, max_polyphony=args.max_polyphony, max_order=args.max_order,
                           anechoic=args.anechoic, mic=args.mic, moving_prob=args.moving_prob,
-                          snr_db=None if args.no_noise else tuple(args.snr))
+                          snr_db=None if args.no_noise else tuple(args.snr),
+                          level_db=None if args.level_db is None else tuple(args.level_db),
+                          distractors_per_min=args.distractors_per_min, ambience=not args.no_ambience,
+                          ambience_dirs=args.ambience_dirs,
+                          targets=not args.no_targets)
         summary = generate_split(args.out, args.split, num, cfg, seed=args.seed, workers=args.workers,
                                  rooms_from=args.rooms_from, num_rooms=args.num_rooms, room_seed=args.room_seed,
                                  bank=args.bank, stereo=args.stereo, pcm16=args.pcm16,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, bank_split=args.bank_split,
+                                 real_ratio=args.real_ratio)
     except ValueError as exc:
         print(f"seld-synth: error: {exc}", file=sys.stderr)
         return 2
     brief = {k: summary[k] for k in ("split", "scenes", "audio_seconds", "wall_seconds", "events", "moving_events",
-                                     "events_per_class", "frames_by_polyphony")}
+                                     "real_events", "distractors", "ambience_clips", "events_per_class", "frames_by_polyphony")}
     print(json.dumps(brief, indent=1))
     return 0
 

@@ -17,6 +17,20 @@ Moving sources: one RIR per 100 ms label frame at the path position at the frame
 
 Labels: per 100 ms frame, DCASE 2024 rows with integer degrees and centimetres. Activity follows the dry event's
 energy (frames within 35 dB of its loudest frame; gaps up to 300 ms bridged, as an annotator would).
+
+Real sounds (a :class:`~seld_ros.data.bank.RealBank` or :class:`~seld_ros.data.bank.MixedBank`):
+  * **distractors** -- non-target clips placed and rendered exactly like events (point sources, static or
+    moving, same RIRs and tail) at ``distractors_per_min`` on average, but never labelled;
+  * **diffuse ambience** -- real ambience clips replace the synthetic background noise at the scene's SNR. By
+    default (``ambience_dirs = 0``) as the synthetic noise is made: W is a chain of ambience clips and X, Y, Z are
+    three other, long-delayed (decorrelated) chains at 1/sqrt(3) -- the SN3D diffuse-field ratio, no coherent
+    direction at all. ``ambience_dirs = 8``: eight decorrelated chains arrive as plane waves from the vertices of a
+    randomly rotated cube (a spherical 3-design: same second-order statistics, but a transient in the ambience is
+    heard from one of eight directions -- measured much harder for the shipped model, docs/BENCHMARKS.md);
+  * ``level_db`` -- absolute source levels: each source's active RMS is ``REF_LEVEL_DBFS + U(level_db)`` dBFS and
+    the mix is not peak-normalised (only scaled down if it would clip), so the network hears +-20 dB of input gain.
+Every scene's sources (role, class, clip path, split, source, level, direction) are returned in ``Scene.sources``
+and written by :func:`generate_split` to ``<out>/sources_<split>/<name>.json``.
 """
 from __future__ import annotations
 
@@ -39,6 +53,7 @@ from seld_ros.data.labels import SceneLabels
 FS = 24000
 HOP_S = 0.1
 C_SOUND = 343.0
+REF_LEVEL_DBFS = -30.0  # active RMS of a source at level 0 dB (SynthConfig.level_db)
 
 # Tetrahedral A-format capsule directions (FLU, FRD, BLD, BRU) and the matching A->B matrix for cardioids:
 # a cardioid capsule gives 0.5 (W + u.d); summing with signs isolates W and the dipoles (SN3D, no EQ).
@@ -74,8 +89,24 @@ class SynthConfig:
     activity_db: float = 35.0
     bridge_gap_s: float = 0.3
     class_names: tuple[str, ...] = STARSS23_CLASSES
+    # absolute source level range in dB re REF_LEVEL_DBFS (targets and distractors); None: relative levels
+    # (event_gain_db) and a peak-normalised mix, as before real sounds
+    level_db: tuple[float, float] | None = None
+    distractors_per_min: float = 6.0  # mean rate of non-target sources (banks that have distractors)
+    ambience: bool = True  # real diffuse ambience as the background (banks that have ambiences)
+    ambience_dirs: int = 0  # 0: W + decorrelated X/Y/Z (incoherent); 8: plane waves from a rotated cube
+    targets: bool = True  # False: distractors and background only (false-alarm scenes)
 
     def __post_init__(self) -> None:
+        if self.level_db is not None:
+            lo, hi = (float(v) for v in self.level_db)
+            if not lo <= hi:
+                raise ValueError(f"level_db must be (LO, HI) with LO <= HI, got {self.level_db}")
+            self.level_db = (lo, hi)
+        if self.ambience_dirs not in (0, 8):
+            raise ValueError(f"ambience_dirs must be 0 (incoherent) or 8 (cube of plane waves), got {self.ambience_dirs}")
+        if not self.distractors_per_min >= 0:
+            raise ValueError(f"distractors_per_min must be >= 0, got {self.distractors_per_min}")
         if self.mic not in ("bformat", "tetra"):
             raise ValueError(f"mic must be 'bformat' or 'tetra', got {self.mic!r}")
         if not 1 <= self.max_polyphony <= len(self.layer_prob):
@@ -134,6 +165,9 @@ class Event:
     positions: np.ndarray           # (K, 3) room positions at anchor frames (K = 1 for static)
     anchor_frames: np.ndarray       # (K,) frame index of each anchor
     moving: bool = False
+    role: str = "target"            # "distractor": rendered but never labelled
+    info: dict = field(default_factory=dict)  # where the sound came from (bank, clip, split, source)
+    level_db: float | None = None   # active RMS in dBFS (absolute levels only)
 
 
 def make_event(room: Room, cfg: SynthConfig, class_id: int, signal: np.ndarray, start_s: float, az_deg: float,
@@ -187,11 +221,59 @@ def _sample_direction(rng, room: Room, cfg: SynthConfig):
     return rng.uniform(-180, 180), 0.0, cfg.distance_m[0]
 
 
+def _fit_to_scene(x: np.ndarray, start: int, n_total: int) -> np.ndarray:
+    if start + len(x) > n_total:  # cut at the scene end with a short fade
+        x = x[: n_total - start].copy()
+        fl = min(len(x), int(0.05 * FS))
+        x[len(x) - fl:] *= np.linspace(1, 0, fl)
+    return x
+
+
+def _set_level(rng, x: np.ndarray, start: int, frames: np.ndarray, cfg: SynthConfig):
+    """Scale by the active RMS: relative (event_gain_db) or absolute (level_db). -> (x, level dBFS or None)."""
+    act_rms = np.sqrt(np.mean(np.concatenate(
+        [x[max(0, k * 2400 - start):max(0, (k + 1) * 2400 - start)] for k in frames]) ** 2)) + 1e-12
+    if cfg.level_db is None:
+        return x / act_rms * 10 ** (rng.uniform(*cfg.event_gain_db) / 20), None
+    level = REF_LEVEL_DBFS + rng.uniform(*cfg.level_db)
+    return x / act_rms * 10 ** (level / 20), float(level)
+
+
+def _place(rng, room: Room, cfg: SynthConfig, frames: np.ndarray):
+    """Position or path of a source active in ``frames`` -> (positions, anchor frames, moving)."""
+    mic = np.asarray(room.mic)
+    az, el, r = _sample_direction(rng, room, cfg)
+    moving = rng.random() < cfg.moving_prob and frames.size > 1
+    anchors = np.arange(frames[0], frames[-1] + 1) if moving else frames[:1]
+    positions = None
+    if moving:
+        for _ in range(20):
+            w = rng.uniform(*cfg.speed_deg_s) * rng.choice([-1, 1])
+            we = rng.uniform(-10, 10)
+            dt = (anchors - anchors[0]) * HOP_S
+            els = np.clip(el + we * dt, *cfg.elevation_deg)
+            pos = mic + r * azel_to_xyz(az + w * dt, els)
+            if all(_inside(p, room.dims, cfg.wall_margin_m) for p in pos):
+                positions = pos
+                break
+        if positions is None:
+            moving, anchors = False, frames[:1]
+    if positions is None:
+        positions = (mic + r * azel_to_xyz(az, el))[None, :]
+    return positions, anchors, moving
+
+
 def plan_events(rng: np.random.Generator, room: Room, cfg: SynthConfig, bank) -> list[Event]:
-    """Draw the event layers of one scene (timing, class, sound, position or path, activity frames)."""
+    """Draw the event layers of one scene (timing, class, sound, position or path, activity frames). Classes are
+    drawn among those the bank has (a real bank split may lack some)."""
+    from seld_ros.data.bank import draw_info
+
     n_total = int(round(cfg.duration_s * FS))
     num_frames = int(round(cfg.duration_s / HOP_S))
-    mic = np.asarray(room.mic)
+    have = set(getattr(bank, "class_names", cfg.class_names))
+    avail = [i for i, c in enumerate(cfg.class_names) if c in have]
+    if not avail:
+        raise ValueError(f"the sound bank has none of the classes {', '.join(cfg.class_names)}")
     per_class_count: dict[int, int] = {}
     events: list[Event] = []
     for layer in range(cfg.max_polyphony):
@@ -199,42 +281,38 @@ def plan_events(rng: np.random.Generator, room: Room, cfg: SynthConfig, bank) ->
             continue
         t = rng.uniform(0.0, 2.0 + 2.0 * layer)
         while t < cfg.duration_s - 0.5:
-            ci = int(rng.integers(len(cfg.class_names)))
-            x = bank.draw(cfg.class_names[ci], rng).astype(np.float64)
+            ci = avail[int(rng.integers(len(avail)))]
+            x, info = draw_info(bank, cfg.class_names[ci], rng)
             start = int(t * FS)
-            if start + len(x) > n_total:  # cut at the scene end with a short fade
-                x = x[: n_total - start].copy()
-                fl = min(len(x), int(0.05 * FS))
-                x[len(x) - fl:] *= np.linspace(1, 0, fl)
+            x = _fit_to_scene(np.asarray(x, dtype=np.float64), start, n_total)
             frames = _frame_activity(x, start, num_frames, cfg)
             if frames.size == 0:
                 t += 0.5
                 continue
-            act_rms = np.sqrt(np.mean(np.concatenate(
-                [x[max(0, k * 2400 - start):max(0, (k + 1) * 2400 - start)] for k in frames]) ** 2)) + 1e-12
-            x = x / act_rms * 10 ** (rng.uniform(*cfg.event_gain_db) / 20)
-            az, el, r = _sample_direction(rng, room, cfg)
-            moving = rng.random() < cfg.moving_prob and frames.size > 1
-            anchors = np.arange(frames[0], frames[-1] + 1) if moving else frames[:1]
-            positions = None
-            if moving:
-                for _ in range(20):
-                    w = rng.uniform(*cfg.speed_deg_s) * rng.choice([-1, 1])
-                    we = rng.uniform(-10, 10)
-                    dt = (anchors - anchors[0]) * HOP_S
-                    els = np.clip(el + we * dt, *cfg.elevation_deg)
-                    pos = mic + r * azel_to_xyz(az + w * dt, els)
-                    if all(_inside(p, room.dims, cfg.wall_margin_m) for p in pos):
-                        positions = pos
-                        break
-                if positions is None:
-                    moving, anchors = False, frames[:1]
-            if positions is None:
-                positions = (mic + r * azel_to_xyz(az, el))[None, :]
+            x, level = _set_level(rng, x, start, frames, cfg)
+            positions, anchors, moving = _place(rng, room, cfg, frames)
             sid = per_class_count.get(ci, 0)
             per_class_count[ci] = sid + 1
-            events.append(Event(ci, sid, start, x, frames, positions, anchors, moving))
+            events.append(Event(ci, sid, start, x, frames, positions, anchors, moving, "target", info, level))
             t += len(x) / FS + rng.uniform(*cfg.gap_s)
+    return events
+
+
+def plan_distractors(rng: np.random.Generator, room: Room, cfg: SynthConfig, bank) -> list[Event]:
+    """Non-target sources: Poisson(``distractors_per_min``) clips at random times and places, never labelled."""
+    n_total = int(round(cfg.duration_s * FS))
+    num_frames = int(round(cfg.duration_s / HOP_S))
+    events: list[Event] = []
+    for k in range(int(rng.poisson(cfg.distractors_per_min * cfg.duration_s / 60.0))):
+        x, info = bank.draw_distractor(rng)
+        start = int(rng.uniform(0.0, max(0.0, cfg.duration_s - 0.5)) * FS)
+        x = _fit_to_scene(np.asarray(x, dtype=np.float64), start, n_total)
+        frames = _frame_activity(x, start, num_frames, cfg)
+        if frames.size == 0:
+            continue
+        x, level = _set_level(rng, x, start, frames, cfg)
+        positions, anchors, moving = _place(rng, room, cfg, frames)
+        events.append(Event(-1, k, start, x, frames, positions, anchors, moving, "distractor", info, level))
     return events
 
 
@@ -364,11 +442,86 @@ def diffuse_noise(rng: np.random.Generator, n: int) -> np.ndarray:
     return out
 
 
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
+    q *= np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] *= -1
+    return q
+
+
+CUBE_DIRS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float) / math.sqrt(3.0)
+
+
+def _ambience_chain(bank, rng: np.random.Generator, n: int, frac: float, infos: list) -> np.ndarray:
+    """``n`` samples of chained ambience clips (unit RMS each, 20 ms fades), starting ``frac`` into the first."""
+    parts, total, first = [], 0, 0
+    fade = int(0.02 * FS)
+    ramp = np.linspace(0.0, 1.0, fade)
+    for _ in range(256):
+        x, info = bank.draw_ambience(rng, max_seconds=n / FS)
+        x = np.asarray(x, np.float64)
+        rms = float(np.sqrt(np.mean(x ** 2))) if x.size else 0.0
+        if x.size < 2 * fade or rms <= 0:
+            continue
+        x = x / rms
+        x[:fade] *= ramp
+        x[-fade:] *= ramp[::-1]
+        if not parts:
+            first = int(frac * x.size)
+        parts.append(x)
+        if info.get("clip") not in {i.get("clip") for i in infos}:
+            infos.append(info)
+        total += x.size
+        if total >= n + first:
+            break
+    if not parts:
+        raise ValueError("the sound bank's ambience clips are all silent or shorter than 40 ms")
+    s = np.concatenate(parts)
+    if s.size < n + first:  # clips too short to fill the scene within 256 draws: loop them
+        s = np.tile(s, -(-(n + first) // s.size))
+    return s[first:first + n]
+
+
+def diffuse_ambience(bank, rng: np.random.Generator, n: int, dirs: int = 0) -> tuple[np.ndarray, list[dict]]:
+    """(4, n) diffuse real ambience in B-format (W at unit RMS) and the clips used.
+
+    ``dirs = 0``: four independent chains of the bank's ambience clips (starting 1/8, 3/8, 5/8, 7/8 into their
+    first clip, so even a single clip gives mutually delayed, decorrelated copies) as W and, at 1/sqrt(3), X, Y,
+    Z: the SN3D diffuse field of :func:`diffuse_noise`, with real content.
+
+    ``dirs = 8``: eight independent chains of the bank's ambience clips (each starting 1/16, 3/16, ... 15/16 into its first
+    clip, so that even a bank with a single ambience clip gives eight mutually delayed, decorrelated copies)
+    arrive as plane waves from the vertices of a randomly rotated cube. The cube is a spherical 3-design, so X, Y
+    and Z each get 1/3 of W's power and the mean intensity vector vanishes: the SN3D diffuse field of
+    :func:`diffuse_noise`, with real content."""
+    infos: list[dict] = []
+    if dirs == 0:
+        out = np.stack([_ambience_chain(bank, rng, n, (k + 0.5 + rng.uniform(-0.25, 0.25)) / 4, infos)
+                        for k in range(4)])
+        out[1:] /= math.sqrt(3.0)
+        out /= float(np.std(out[0])) + 1e-12
+        return out, infos
+    if dirs != 8:
+        raise ValueError(f"dirs must be 0 or 8, got {dirs}")
+    out = np.zeros((4, n))
+    for k, u in enumerate(CUBE_DIRS @ _random_rotation(rng).T):
+        sk = _ambience_chain(bank, rng, n, (k + 0.5 + rng.uniform(-0.25, 0.25)) / 8, infos)
+        out[0] += sk
+        out[1] += u[1] * sk  # ACN: W, Y, Z, X
+        out[2] += u[2] * sk
+        out[3] += u[0] * sk
+    out /= float(np.std(out[0])) + 1e-12
+    return out, infos
+
+
 def labels_from_events(events: Sequence[Event], room: Room, cfg: SynthConfig) -> SceneLabels:
     num_frames = int(round(cfg.duration_s / HOP_S))
     mic = np.asarray(room.mic)
     rows = []
     for ev in events:
+        if ev.role != "target":  # distractors are sound, not events
+            continue
         for fr in ev.frames:
             k = int(np.clip(fr - ev.anchor_frames[0], 0, len(ev.anchor_frames) - 1)) if ev.moving else 0
             v = ev.positions[k] - mic
@@ -388,16 +541,37 @@ class Scene:
     room: Room
     events: list[Event] = field(default_factory=list)
     snr_db: float | None = None
+    ambience: list[dict] = field(default_factory=list)  # ambience clips of the background (real banks)
+    gain: float = 1.0  # the final scale applied to the mix (peak normalisation or clip guard)
+
+    @property
+    def sources(self) -> list[dict]:
+        """Every rendered source: role, class, clip, level, place (JSON-ready)."""
+        mic = np.asarray(self.room.mic)
+        out = []
+        for ev in self.events:
+            az, el = xyz_to_azel(ev.positions[0] - mic)
+            d = {"role": ev.role, "class": (self.labels.class_names[ev.class_id] if ev.class_id >= 0 else ""),
+                 **{k: v for k, v in ev.info.items() if k not in ("role", "class")},
+                 "start_s": ev.start / FS, "end_s": (ev.start + len(ev.signal)) / FS,
+                 "level_dbfs": None if ev.level_db is None else round(ev.level_db + 20 * math.log10(self.gain), 2),
+                 "azimuth": round(float(az), 1), "elevation": round(float(el), 1),
+                 "distance_m": round(float(np.linalg.norm(ev.positions[0] - mic)), 2), "moving": bool(ev.moving)}
+            out.append(d)
+        return out
 
 
 def render_scene(room: Room, cfg: SynthConfig, rng: np.random.Generator, bank=None,
                  events: list[Event] | None = None) -> Scene:
-    """Render one scene. ``events`` may be given (tests place sources by hand); otherwise drawn from ``bank``."""
+    """Render one scene. ``events`` may be given (tests place sources by hand); otherwise drawn from ``bank``
+    (plus distractors when the bank has them and ``cfg.distractors_per_min`` > 0)."""
+    if bank is None:
+        from seld_ros.data.bank import ProceduralBank
+        bank = ProceduralBank(cfg.class_names)
     if events is None:
-        if bank is None:
-            from seld_ros.data.bank import ProceduralBank
-            bank = ProceduralBank(cfg.class_names)
-        events = plan_events(rng, room, cfg, bank)
+        events = plan_events(rng, room, cfg, bank) if cfg.targets else []
+        if getattr(bank, "has_distractors", False) and cfg.distractors_per_min > 0:
+            events = events + plan_distractors(rng, room, cfg, bank)
     n_total = int(round(cfg.duration_s * FS))
     mix = np.zeros((4, n_total))
     all_pos = [p for ev in events for p in ev.positions]
@@ -408,18 +582,35 @@ def render_scene(room: Room, cfg: SynthConfig, rng: np.random.Generator, bank=No
         k += len(ev.positions)
         mix += render_event(ev, room, cfg, rirs, n_total, rng)
     snr = None
-    if cfg.snr_db is not None and events:
+    ambience: list[dict] = []
+    if cfg.snr_db is not None and (events or cfg.level_db is not None):
+        targets = [ev for ev in events if ev.role == "target"] or events
         active = np.zeros(n_total, bool)
-        for ev in events:
+        for ev in targets:
             for fr in ev.frames:
                 active[fr * 2400:(fr + 1) * 2400] = True
-        p_sig = float(np.mean(mix[0, active] ** 2)) if active.any() else float(np.mean(mix[0] ** 2))
+        if active.any():
+            p_sig = float(np.mean(mix[0, active] ** 2))
+        elif cfg.level_db is not None:  # nothing to measure against: the middle of the level range
+            p_sig = 10 ** ((REF_LEVEL_DBFS + 0.5 * sum(cfg.level_db)) / 10)
+        else:
+            p_sig = float(np.mean(mix[0] ** 2))
         snr = float(rng.uniform(*cfg.snr_db))
-        mix += diffuse_noise(rng, n_total) * math.sqrt(p_sig / 10 ** (snr / 10))
+        if cfg.ambience and getattr(bank, "has_ambience", False):
+            background, ambience = diffuse_ambience(bank, rng, n_total, cfg.ambience_dirs)
+        else:
+            background = diffuse_noise(rng, n_total)
+        mix += background * math.sqrt(p_sig / 10 ** (snr / 10))
     peak = float(np.max(np.abs(mix))) if mix.size else 0.0
-    if peak > 0:
-        mix *= rng.uniform(0.3, 0.8) / peak
-    return Scene(mix.astype(np.float32), labels_from_events(events, room, cfg), room, events, snr)
+    gain = 1.0
+    if cfg.level_db is None:
+        if peak > 0:
+            gain = rng.uniform(0.3, 0.8) / peak
+    elif peak > 0.99:  # absolute levels: only keep the loudest scenes from clipping
+        gain = 0.99 / peak
+    mix *= gain
+    return Scene(mix.astype(np.float32), labels_from_events(events, room, cfg), room, events, snr, ambience,
+                 float(gain))
 
 
 def foa_to_stereo(foa: np.ndarray) -> np.ndarray:
@@ -480,7 +671,8 @@ def _render_task(task: dict) -> dict:
     from seld_ros.data.bank import make_bank
     from seld_ros.data.dcase import write_labels, write_wav
 
-    bank = make_bank(task["bank"], cfg.class_names)
+    bank = make_bank(task["bank"], cfg.class_names, split=task.get("bank_split"),
+                     real_ratio=task.get("real_ratio"))
     room = room_from_id(task["room_id"], cfg, task["room_seed"])
     rng = np.random.default_rng([task["seed"], _split_key(task["split"]), task["index"]])
     t0 = time.perf_counter()
@@ -492,22 +684,47 @@ def _render_task(task: dict) -> dict:
         write_wav(out / f"stereo_{split}" / f"{name}.wav", foa_to_stereo(scene.foa), FS, pcm16=task["pcm16"])
         write_labels(out / f"metadata_stereo_{split}" / f"{name}.csv", scene.labels, fmt="dcase2025",
                      onscreen=onscreen_mask(scene.labels))
-    counts = {cfg.class_names[ev.class_id]: 0 for ev in scene.events}
-    for ev in scene.events:
+    targets = [ev for ev in scene.events if ev.role == "target"]
+    counts = {cfg.class_names[ev.class_id]: 0 for ev in targets}
+    for ev in targets:
         counts[cfg.class_names[ev.class_id]] += 1
+    info = {"name": name, "split": split, "room_id": room.room_id, "bank": task["bank"] or "procedural",
+            "bank_split": task.get("bank_split"), "real_ratio": task.get("real_ratio"), "snr_db": scene.snr_db,
+            "gain": scene.gain, "sources": scene.sources,
+            "ambience": [{k: v for k, v in a.items()} for a in scene.ambience]}
+    (out / f"sources_{split}").mkdir(parents=True, exist_ok=True)
+    (out / f"sources_{split}" / f"{name}.json").write_text(json.dumps(info, indent=1))
     act = scene.labels.active.sum(axis=1)
+    real = sum(1 for ev in targets if ev.info.get("bank") == "real")
     return {"name": name, "room_id": room.room_id, "seconds": time.perf_counter() - t0, "counts": counts,
-            "moving": sum(ev.moving for ev in scene.events), "events": len(scene.events), "snr_db": scene.snr_db,
-            "frames_by_polyphony": [int(np.sum(act == k)) for k in range(4)]}
+            "moving": sum(ev.moving for ev in targets), "events": len(targets), "real_events": real,
+            "distractors": len(scene.events) - len(targets), "ambience_clips": len(scene.ambience),
+            "snr_db": scene.snr_db, "frames_by_polyphony": [int(np.sum(act == k)) for k in range(4)]}
 
 
 def generate_split(out: str | os.PathLike, split: str, num_scenes: int, cfg: SynthConfig, seed: int = 0,
                    workers: int = 1, rooms_from: str | None = None, num_rooms: int | None = None,
                    room_seed: int = 0, bank: str | None = None, stereo: bool = False, pcm16: bool = False,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, bank_split: str | None = None, real_ratio: float | None = None) -> dict:
     """Generate ``num_scenes`` scenes of one split into the DCASE 2024 layout. Deterministic for (seed, split,
-    scene index, room ids) whatever ``workers`` is. Writes ``<out>/rooms_<split>.json`` and
-    ``<out>/summary_<split>.json``; returns the summary."""
+    scene index, room ids) whatever ``workers`` is. Writes ``<out>/rooms_<split>.json``,
+    ``<out>/summary_<split>.json`` and ``<out>/sources_<split>/<name>.json`` (the clips each scene used); returns
+    the summary. ``bank`` is a :func:`~seld_ros.data.bank.make_bank` spec; a real or mixed bank draws from its
+    ``bank_split`` (default: ``split`` when that is train / val / test)."""
+    from seld_ros.data.bank import make_bank
+    from seld_ros.data.labels import LabelError
+    from seld_ros.data.manifest import SPLITS
+
+    if bank_split is None and split in SPLITS:
+        bank_split = split
+    try:  # fail here, with the reason, rather than in every worker
+        probe = make_bank(bank, cfg.class_names, split=bank_split, real_ratio=real_ratio)
+    except LabelError as exc:
+        raise ValueError(str(exc)) from None
+    if cfg.targets and not set(getattr(probe, "class_names", cfg.class_names)) & set(cfg.class_names):
+        raise ValueError(f"bank {bank!r} (split {bank_split}) has none of the classes {cfg.class_names}")
+    if not cfg.targets and not getattr(probe, "has_distractors", False) and not getattr(probe, "has_ambience", False):
+        raise ValueError(f"no targets asked for and bank {bank!r} has neither distractors nor ambience")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spec = parse_room_spec(rooms_from, split)
@@ -515,7 +732,7 @@ def generate_split(out: str | os.PathLike, split: str, num_scenes: int, cfg: Syn
     fold = SPLIT_FOLD.get(split, 9)
     tasks = [{"cfg": cfg, "bank": bank, "room_id": rid, "room_seed": room_seed, "seed": seed, "split": split,
               "index": i, "out": str(out), "name": f"fold{fold}_room{rid}_mix{i + 1:03d}", "stereo": stereo,
-              "pcm16": pcm16} for i, rid in enumerate(room_ids)]
+              "pcm16": pcm16, "bank_split": bank_split, "real_ratio": real_ratio} for i, rid in enumerate(room_ids)]
     rooms = [asdict(room_from_id(r, cfg, room_seed)) for r in sorted(set(room_ids))]
     (out / f"rooms_{split}.json").write_text(json.dumps({"split": split, "room_seed": room_seed, "rooms": rooms},
                                                         indent=1))
@@ -551,6 +768,10 @@ def generate_split(out: str | os.PathLike, split: str, num_scenes: int, cfg: Syn
                "wall_seconds": round(wall, 1), "workers": workers, "seed": seed, "room_seed": room_seed,
                "rooms": sorted(set(room_ids)), "events_per_class": counts,
                "events": int(sum(r["events"] for r in results)), "moving_events": int(sum(r["moving"] for r in results)),
+               "real_events": int(sum(r["real_events"] for r in results)),
+               "distractors": int(sum(r["distractors"] for r in results)),
+               "ambience_clips": int(sum(r["ambience_clips"] for r in results)),
+               "bank": bank or "procedural", "bank_split": bank_split, "real_ratio": real_ratio,
                "frames_by_polyphony": poly, "config": {k: v for k, v in asdict(cfg).items() if k != "class_names"}}
     (out / f"summary_{split}.json").write_text(json.dumps(summary, indent=1))
     return summary
