@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${1:-data/dev}
 py=${PYTHON:-.venv/bin/python}
-synth() { "$py" -m seld_ros.cli.synth --out "$root" --duration 60 --workers 2 --no-progress "$@" >/dev/null; }
+synth() { "$py" -m seld_ros.cli.synth --out "$root" --duration 60 --workers 2 --quiet "$@" >/dev/null; }
 synth --split train --num-scenes 40 --seed 2024
 synth --split val --num-scenes 10 --seed 2024
 synth --split test --num-scenes 10 --seed 2024

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seld_ros.cli import add_alias
+
 FS = 24000
 
 
@@ -122,35 +124,41 @@ def clip_scores(net, X: np.ndarray, mean, std, batch: int = 64) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="seld-pretrain-at", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="seld-train YAML: its model.backbone is pretrained")
     ap.add_argument("--out", required=True, help="backbone checkpoint to write (.pt)")
     ap.add_argument("--bank", default=None,
                     help="procedural (default), real:DIR, mix:DIR:RATIO (a seld-bank build-real bank; its train "
-                         "split is used) or a folder root/<class>/*.wav")
-    ap.add_argument("--bank-dir", help="folder bank root/<class>/*.wav (same as --bank DIR)")
+                         "split is used) or a folder root/<class>/*.wav (default: procedural)")
     ap.add_argument("--real-ratio", type=float, default=None,
-                    help="fraction of events from the real bank (overrides mix:...:RATIO)")
+                    help="fraction of events from the real bank (overrides mix:...:RATIO; default: the bank spec's)")
     ap.add_argument("--distractor-prob", type=float, default=0.5,
-                    help="probability that a mixture carries 1-2 unlabelled distractors (real banks)")
+                    help="probability that a mixture carries 1-2 unlabelled distractors, real banks (default: %(default)s)")
     ap.add_argument("--ambience-prob", type=float, default=0.5,
-                    help="probability of a real ambience background (real banks)")
+                    help="probability of a real ambience background, real banks (default: %(default)s)")
     ap.add_argument("--level-db", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help="mixture peak level range in dBFS (default -30 -1 with a real bank, none otherwise)")
     ap.add_argument("--eval-splits", nargs="*", default=["val", "test"],
-                    help="real bank splits (held-out sources) on which clip-level mAP is measured")
-    ap.add_argument("--eval-clips", type=int, default=300, help="mixtures per evaluation split")
-    ap.add_argument("--clips", type=int, default=2000)
-    ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--max-minutes", type=float, default=None)
-    ap.add_argument("--no-progress", action="store_true")
+                    help="real bank splits (held-out sources) on which clip-level mAP is measured (default: val test)")
+    ap.add_argument("--eval-clips", type=int, default=300, help="mixtures per evaluation split (default: %(default)s)")
+    ap.add_argument("--clips", type=int, default=2000, help="training mixtures (default: %(default)s)")
+    ap.add_argument("--seconds", type=float, default=4.0, help="mixture length in seconds (default: %(default)s)")
+    ap.add_argument("--epochs", type=int, default=10, help="training epochs (default: %(default)s)")
+    ap.add_argument("--batch-size", type=int, default=32, help="mixtures per batch (default: %(default)s)")
+    ap.add_argument("--lr", type=float, default=2e-3, help="learning rate (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's choice (default: %(default)s)")
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes (default: no limit)")
+    ap.add_argument("--quiet", action="store_true", help="no progress output (default: off)")
+    add_alias(ap, "--no-progress", "--quiet")
+    add_alias(ap, "--bank-dir", "--bank")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
 
     import torch
@@ -163,9 +171,7 @@ def main(argv=None) -> int:
     from seld_ros.model.panns import PannsBackbone
     from seld_ros.train.trainer import load_config
 
-    if args.bank and args.bank_dir:
-        ap.error("give --bank or --bank-dir, not both")
-    spec = args.bank or args.bank_dir or "procedural"
+    spec = args.bank or "procedural"
     for name in ("distractor_prob", "ambience_prob"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} must be in [0, 1]")
@@ -184,7 +190,7 @@ def main(argv=None) -> int:
     cfg = load_config(args.config)
     fcfg = cfg["data"]["features"]
     class_names = list(bank.class_names)
-    progress = not args.no_progress
+    progress = not args.quiet
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     mix_kw = dict(distractor_prob=args.distractor_prob, ambience_prob=args.ambience_prob, level_db=level_db)

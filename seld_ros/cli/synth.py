@@ -26,53 +26,55 @@ import json
 import math
 import sys
 
+from seld_ros.cli import add_alias
 from seld_ros.data.synth import SynthConfig, generate_split
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seld-synth", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="dataset root")
-    p.add_argument("--split", default="train", help="split name (train / val / test / anything)")
+    p.add_argument("--split", default="train", help="split name (train / val / test / anything; default: train)")
     n = p.add_mutually_exclusive_group(required=True)
-    n.add_argument("--num-scenes", type=int)
-    n.add_argument("--minutes", type=float, help="total audio minutes (rounded up to whole scenes)")
-    p.add_argument("--duration", type=float, default=60.0, help="scene length in seconds")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
+    n.add_argument("--num-scenes", type=int, help="number of scenes (this or --minutes; no default)")
+    n.add_argument("--minutes", type=float, help="total audio minutes, rounded up to whole scenes (this or --num-scenes; no default)")
+    p.add_argument("--duration", type=float, default=60.0, help="scene length in seconds (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the scenes (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default: %(default)s)")
     p.add_argument("--rooms-from", default=None,
                    help="room ids START:END, or a rooms_<split>.json to reuse its rooms (default: per-split range)")
     p.add_argument("--num-rooms", type=int, default=None, help="distinct rooms to cycle through (default: one per scene)")
-    p.add_argument("--room-seed", type=int, default=0)
+    p.add_argument("--room-seed", type=int, default=0, help="random seed of the rooms (default: %(default)s)")
     p.add_argument("--bank", default="procedural",
                    help="'procedural', real:DIR (a real-sound bank), mix:DIR:RATIO (real with probability RATIO per "
-                        "event, procedural otherwise), or a folder bank/<class>/*.wav")
+                        "event, procedural otherwise), or a folder bank/<class>/*.wav (default: %(default)s)")
     p.add_argument("--real-ratio", type=float, default=None,
                    help="fraction of events drawn from the real bank (overrides mix:...:RATIO; with real:DIR < 1 "
-                        "mixes in procedural sounds)")
+                        "mixes in procedural sounds; default: the bank spec's)")
     p.add_argument("--bank-split", choices=("train", "val", "test"), default=None,
                    help="real bank split to draw from (default: --split when it is train / val / test)")
     p.add_argument("--level-db", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="absolute source levels in dB re -30 dBFS active RMS, e.g. -20 20 (default: relative "
                         "levels and a peak-normalised mix)")
     p.add_argument("--distractors-per-min", type=float, default=6.0,
-                   help="mean rate of unlabelled non-target sources (banks with distractors)")
-    p.add_argument("--no-ambience", action="store_true", help="synthetic diffuse noise even if the bank has ambiences")
+                   help="mean rate of unlabelled non-target sources, banks with distractors (default: %(default)s)")
+    p.add_argument("--no-ambience", action="store_true", help="synthetic diffuse noise even if the bank has ambiences (default: real ambience when the bank has it)")
     p.add_argument("--ambience-dirs", type=int, choices=(0, 8), default=0,
-                   help="real ambience as W + decorrelated X/Y/Z (0) or as plane waves from a rotated cube (8)")
+                   help="real ambience as W + decorrelated X/Y/Z (0) or as plane waves from a rotated cube (8) (default: %(default)s)")
     p.add_argument("--no-targets", action="store_true",
-                   help="distractors and background only (false-alarm test scenes; labels are empty)")
-    p.add_argument("--stereo", action="store_true", help="also write the DCASE2025-style stereo variant")
-    p.add_argument("--pcm16", action="store_true", help="16-bit PCM wav instead of float32")
+                   help="distractors and background only (false-alarm test scenes; labels are empty; default: off)")
+    p.add_argument("--stereo", action="store_true", help="also write the DCASE2025-style stereo variant (default: off)")
+    p.add_argument("--pcm16", action="store_true", help="16-bit PCM wav instead of float32 (default: float32)")
     p.add_argument("--mic", choices=("bformat", "tetra"), default="bformat",
-                   help="coincident B-format capsules, or a tetrahedral A-format array converted to B-format")
-    p.add_argument("--anechoic", action="store_true", help="direct path only (no reflections, no tail)")
-    p.add_argument("--max-order", type=int, default=3, help="image-source order of the early part")
-    p.add_argument("--max-polyphony", type=int, default=3, choices=(1, 2, 3))
-    p.add_argument("--moving-prob", type=float, default=0.35)
+                   help="coincident B-format capsules, or a tetrahedral A-format array converted to B-format (default: %(default)s)")
+    p.add_argument("--anechoic", action="store_true", help="direct path only, no reflections and no tail (default: off)")
+    p.add_argument("--max-order", type=int, default=3, help="image-source order of the early part (default: %(default)s)")
+    p.add_argument("--max-polyphony", type=int, default=3, choices=(1, 2, 3), help="most simultaneous events (default: %(default)s)")
+    p.add_argument("--moving-prob", type=float, default=0.35, help="probability that an event moves (default: %(default)s)")
     p.add_argument("--snr", type=float, nargs=2, default=(0.0, 30.0), metavar=("LO", "HI"),
-                   help="ambient-noise SNR range in dB")
-    p.add_argument("--no-noise", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+                   help="ambient-noise SNR range in dB (default: 0 30)")
+    p.add_argument("--no-noise", action="store_true", help="no ambient noise or ambience (default: off)")
+    p.add_argument("--quiet", action="store_true", help="no progress output (default: off)")
+    add_alias(p, "--no-progress", "--quiet")
     return p
 
 
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = generate_split(args.out, args.split, num, cfg, seed=args.seed, workers=args.workers,
                                  rooms_from=args.rooms_from, num_rooms=args.num_rooms, room_seed=args.room_seed,
                                  bank=args.bank, stereo=args.stereo, pcm16=args.pcm16,
-                                 progress=not args.no_progress, bank_split=args.bank_split,
+                                 progress=not args.quiet, bank_split=args.bank_split,
                                  real_ratio=args.real_ratio)
     except ValueError as exc:
         print(f"seld-synth: error: {exc}", file=sys.stderr)
