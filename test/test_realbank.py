@@ -401,3 +401,15 @@ def test_decode_gsm_needs_sox_or_says_so(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(ToolMissingError, match="apt-get install -y sox"):
         decode_bytes(b"\0" * 330, ".gsm")
+
+
+def test_unclipped_spans_cut_around_clipping():
+    from seld_ros.data.realbank.build import _unclipped_spans
+
+    mask = np.zeros(6 * SR, bool)
+    mask[3 * SR:3 * SR + 100] = True
+    spans = _unclipped_spans(mask, SR)
+    assert len(spans) == 2
+    for a, b in spans:
+        assert not mask[a:b].any() and b - a >= SR
+    assert _unclipped_spans(np.ones(SR * 3, bool), SR) == []

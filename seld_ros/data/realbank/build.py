@@ -31,7 +31,7 @@ from seld_ros.data.realbank.fetch import DebCache, FetchError, Package
 from seld_ros.data.realbank.mapping import Mapping, Rule
 from seld_ros.data.realbank.midi import random_melody, render_fluidsynth
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 SR = dsp.SR
 
 
@@ -130,6 +130,20 @@ def decode_member(data: bytes, member: str) -> Decoded:
     return Decoded(x, run[idx] if len(raw) else np.zeros(0, bool))
 
 
+def _unclipped_spans(mask: np.ndarray, min_len: int, margin: int = int(0.05 * SR)) -> list[tuple[int, int]]:
+    """Spans of at least ``min_len`` samples that stay ``margin`` away from every clipped sample."""
+    bad = np.flatnonzero(mask)
+    if bad.size == 0:
+        return [(0, len(mask))]
+    edges = [0] + [int(b) for pair in zip(bad - margin, bad + margin + 1) for b in pair] + [len(mask)]
+    spans = []
+    for a, b in zip(edges[0::2], edges[1::2]):
+        a, b = max(0, a), min(len(mask), b)
+        if b - a >= min_len:
+            spans.append((a, b))
+    return spans
+
+
 def _piece_ok(x: np.ndarray, mask: np.ndarray, stats: Stats, min_s: float, clip_limit: float = 0.001) -> bool:
     if len(x) < min_s * SR:
         stats.dropped["too_short"] += 1
@@ -189,7 +203,7 @@ def _source_of(rule: Rule, pkg: Package, member: str) -> str:
 def _ev(rule: Rule, pkg: Package, audio, source, member, f0=None, note="") -> Event:
     return Event(audio=audio, source=source, member=member, role=rule.role, class_name=rule.class_name,
                  package=pkg.name, version=pkg.version, licence=pkg.licence, f0_hz=f0,
-                 note="; ".join(s for s in (rule.note, note) if s))
+                 note="; ".join(s for s in (f"rule {rule.id}", rule.note, note) if s))
 
 
 def process_rule(rule: Rule, pkg: Package, items: list[tuple[str, Callable[[], bytes]]], cfg: BuildConfig,
@@ -256,11 +270,20 @@ def _process_plain(rule, pkg, decoded, stats, rng) -> list[Event]:
             p = pieces[i]
             pm = mask[starts[i]:starts[i] + len(p)]
             min_s = rule.min_s if len(pieces) == 1 else 1.0
-            if _piece_ok(p, pm, stats, min_s):
-                note = f"piece {i + 1}/{len(pieces)} at {starts[i] / SR:.1f} s" if len(pieces) > 1 else ""
-                if rule.repeat and len(d.x) < 4 * SR:
-                    note = "short clip looped"
-                out.append(_ev(rule, pkg, p, source, member, note=note))
+            subs = [(0, len(p))]
+            if pm.size and pm.mean() > rule.max_clipped and len(p) >= 2 * SR:
+                subs = _unclipped_spans(pm, int(1.0 * SR))  # cut around the clipped parts
+                if not subs:
+                    stats.dropped["clipped"] += 1
+                    continue
+            for a, b in subs:
+                if _piece_ok(p[a:b], pm[a:b], stats, min_s, rule.max_clipped):
+                    note = f"piece {i + 1}/{len(pieces)} at {(starts[i] + a) / SR:.1f} s" if len(pieces) > 1 else ""
+                    if len(subs) > 1 or (a, b) != (0, len(p)):
+                        note = (note + "; " if note else "") + "cut around clipped samples"
+                    if rule.repeat and len(d.x) < 4 * SR:
+                        note = "short clip looped"
+                    out.append(_ev(rule, pkg, p[a:b], source, member, note=note))
     return out
 
 
@@ -268,7 +291,7 @@ def _process_speech(rule, pkg, decoded, stats, rng) -> list[Event]:
     by_source: dict[tuple[str, str], list] = defaultdict(list)
     for member, source, d in decoded:
         x, mask = _trim_with_mask(d)
-        if not _piece_ok(x, mask, stats, 0.3):
+        if not _piece_ok(x, mask, stats, 0.3, rule.max_clipped):
             continue
         g = dsp.speech_gender(x)
         if not g.gender:
@@ -315,7 +338,7 @@ def _process_hits(rule, pkg, decoded, stats, rng) -> list[Event]:
     by_source: dict[str, list] = defaultdict(list)
     for member, source, d in decoded:
         x, mask = _trim_with_mask(d)
-        if not _piece_ok(x, mask, stats, 0.04):
+        if not _piece_ok(x, mask, stats, 0.04, rule.max_clipped):
             continue
         hits = _split_hits(x) if rule.kind == "knock" else [x]
         for h in hits:
@@ -419,8 +442,9 @@ def assign_splits(groups: dict[str, dict[str, int]], seed: int, val_fraction: fl
                   test_fraction: float = 0.15) -> tuple[dict[str, str], dict[str, str]]:
     """``groups``: group (class or role) -> {source: clip count}. Returns (source -> split, group -> how).
 
-    A group with >= 3 sources gets at least one test and one val source, filled greedily (random order) towards
-    ``test_fraction`` / ``val_fraction`` of its clips; with 2 sources the smaller goes to test and the other to
+    A group with >= 3 sources gets at least one test and one val source (two each from 6 sources on), filled
+    greedily (random order) towards ``test_fraction`` / ``val_fraction`` of its clips without overshooting by more
+    than 30 % (the smallest sources when none fits); with 2 sources the smaller goes to test and the other to
     train (no val); a single source goes to train. A source shared by two groups keeps its first assignment."""
     rng = np.random.default_rng(seed)
     split: dict[str, str] = {}
@@ -431,6 +455,7 @@ def assign_splits(groups: dict[str, dict[str, int]], seed: int, val_fraction: fl
         total = sum(groups[g].values())
         if len(names) >= 3:
             order = [names[i] for i in rng.permutation(len(names))]
+            min_count = 2 if len(names) >= 6 else 1
             for sp, frac in (("test", test_fraction), ("val", val_fraction)):
                 target = frac * total
                 got = 0
@@ -438,13 +463,14 @@ def assign_splits(groups: dict[str, dict[str, int]], seed: int, val_fraction: fl
                 for s in list(order):
                     if len(order) - len(taken) <= 1 + (sp == "test"):
                         break  # leave at least one source for val (after test) and for train
-                    if got + srcs[s] <= target * 1.3 or not taken and srcs[s] <= target * 3:
+                    if got + srcs[s] <= target * 1.3:
                         taken.append(s)
                         got += srcs[s]
-                    if got >= target:
+                    if got >= target and len(taken) >= min_count:
                         break
-                if not taken:  # every source is big: the smallest one
-                    taken = [min(order, key=lambda s: (srcs[s], s))]
+                rest = sorted((s for s in order if s not in taken), key=lambda s: (srcs[s], s))
+                while len(taken) < min_count and len(rest) > 1 + (sp == "test"):
+                    taken.append(rest.pop(0))  # too few fitted: the smallest remaining sources
                 for s in taken:
                     split[s] = sp
                     order.remove(s)

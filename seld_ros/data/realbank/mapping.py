@@ -20,6 +20,8 @@ Top level: ``packages`` (list of package names, in download order), ``rules`` (l
     derive: 20                                # steps/knock/fluidsynth: events made per source
     programs: [0, 1, 24]                      # fluidsynth: GM programs; each program is one source
     min_s: 0.3                                # shortest kept clip (s); long files are cut into 1-8 s pieces
+    max_clipped: 0.001                        # largest fraction of clipped samples in a kept piece; longer pieces
+                                              # above it are cut around the clipped parts (>= 1 s sub-pieces)
     note: "free text copied to the manifest"
 
 Files are claimed by the first matching rule of their package (rule order = priority), so a target file never also
@@ -38,7 +40,7 @@ from seld_ros.classes import STARSS23_CLASSES
 
 KINDS = ("plain", "speech", "steps", "knock", "fluidsynth")
 RULE_KEYS = {"id", "package", "paths", "class", "role", "kind", "gender", "source", "max_files",
-             "max_pieces_per_file", "repeat", "derive", "programs", "min_s", "note"}
+             "max_pieces_per_file", "repeat", "derive", "programs", "min_s", "max_clipped", "note"}
 
 
 class MappingError(ValueError):
@@ -61,6 +63,7 @@ class Rule:
     derive: int = 0
     programs: list[int] = field(default_factory=list)
     min_s: float = 0.3
+    max_clipped: float = 0.001
     note: str = ""
 
     def matches(self, member: str) -> bool:
@@ -141,6 +144,7 @@ def load_mapping(path: str | Path, class_names=STARSS23_CLASSES) -> Mapping:
                           max_pieces_per_file=d.get("max_pieces_per_file"),
                           repeat=tuple(rep) if rep else None, derive=int(d.get("derive", 0)),
                           programs=[int(p) for p in d.get("programs", [])], min_s=float(d.get("min_s", 0.3)),
+                          max_clipped=float(d.get("max_clipped", 0.001)),
                           note=str(d.get("note", ""))))
     packages = list(doc.get("packages") or dict.fromkeys(r.package for r in rules))
     missing = {r.package for r in rules} - set(packages)
