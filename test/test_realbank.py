@@ -413,3 +413,14 @@ def test_unclipped_spans_cut_around_clipping():
     for a, b in spans:
         assert not mask[a:b].any() and b - a >= SR
     assert _unclipped_spans(np.ones(SR * 3, bool), SR) == []
+
+
+@pytest.mark.parametrize("extra, match", [(["--classes", "noSuchClass"], "unknown"),
+                                          (["--packages", "no-such-pkg"], "not in the mapping"),
+                                          (["--max-clips-per-source", "0"], ">= 1")])
+def test_cli_refuses_bad_options(tmp_path, capsys, extra, match):
+    from seld_ros.cli.bank import main
+
+    assert main(["build-real", str(tmp_path / "bank"), "--cache", str(tmp_path / "c"), *extra]) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "bank").exists()

@@ -405,9 +405,9 @@ def _process_fluidsynth(rule, pkg, items, cfg, stats, rng) -> list[Event]:
 
 
 # ------------------------------------------------------------------ caching rule results
-def _rule_key(rule: Rule, pkg: Package, cfg: BuildConfig) -> str:
-    blob = json.dumps([asdict(rule), pkg.name, pkg.version, cfg.max_clips_per_source, cfg.seed, BUILDER_VERSION],
-                      sort_keys=True, default=str)
+def _rule_key(rule: Rule, pkg: Package, cfg: BuildConfig, members: list[str]) -> str:
+    blob = json.dumps([asdict(rule), pkg.name, pkg.version, cfg.max_clips_per_source, cfg.seed, BUILDER_VERSION,
+                       sorted(members)], sort_keys=True, default=str)
     return f"{rule.id}-{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
 
 
@@ -528,7 +528,22 @@ def build_real_bank(cfg: BuildConfig, cache: DebCache | None = None) -> dict:
         pkg_info[name] = {"version": pkg.version, "deb": pkg.deb.name, "deb_bytes": pkg.deb.stat().st_size,
                           "licence": pkg.licence}
         prules = [r for r in rules if r.package == name]
-        keys = {r.id: _rule_key(r, pkg, cfg) for r in prules}
+        claimed: dict[str, list] = defaultdict(list)
+        unmatched = 0
+        for member, reader in _iter_members(pkg, all_rules_by_pkg[name], stats, log):
+            rule = next((r for r in all_rules_by_pkg[name] if r.matches(member)), None)
+            if rule is None:
+                unmatched += 1
+            else:
+                claimed[rule.id].append((member, reader))
+        for r in prules:
+            if r.kind == "fluidsynth":
+                claimed[r.id] = [(str(p.relative_to(pkg.tree)), None) for pat in r.paths
+                                 for p in sorted(pkg.tree.glob(pat))]
+        if unmatched:
+            stats.dropped["files_not_in_mapping"] += unmatched
+        # the cache key covers the rule, the package version, the settings and the files the rule claimed
+        keys = {r.id: _rule_key(r, pkg, cfg, [m for m, _ in claimed.get(r.id, [])]) for r in prules}
         todo = []
         for r in prules:
             cached = _load_rule(cache.root / "rules" / f"{keys[r.id]}.npz")
@@ -541,28 +556,9 @@ def build_real_bank(cfg: BuildConfig, cache: DebCache | None = None) -> dict:
                 log(f"  {r.id}: {len(evs)} clips (cached)")
             else:
                 todo.append(r)
-        if not todo:
-            continue
-        claimed: dict[str, list] = defaultdict(list)
-        unmatched = 0
-        for member, reader in _iter_members(pkg, all_rules_by_pkg[name], stats, log):
-            rule = None
-            for r in all_rules_by_pkg[name]:
-                if r.matches(member):
-                    rule = r
-                    break
-            if rule is None:
-                unmatched += 1
-            elif rule in todo:
-                claimed[rule.id].append((member, reader))
-        if name == "fluid-soundfont-gm" or any(r.kind == "fluidsynth" for r in todo):
-            for r in todo:
-                if r.kind == "fluidsynth":
-                    claimed[r.id] = [(str(p.relative_to(pkg.tree)), None) for pat in r.paths
-                                     for p in sorted(pkg.tree.glob(pat))]
         for r in todo:
             items = claimed.get(r.id, [])
-            if not items:
+            if not items and r.role != "skip":
                 log(f"  ! {r.id}: no file matches {r.paths}")
                 stats.dropped["rule_without_files"] += 1
             before = Stats()
@@ -589,8 +585,6 @@ def build_real_bank(cfg: BuildConfig, cache: DebCache | None = None) -> dict:
             rule_counts[r.id] = len(capped)
             log(f"  {r.id}: {len(items)} files -> {len(capped)} clips"
                 + (f" (dropped {dict(before.dropped)})" if before.dropped else ""))
-        if unmatched:
-            stats.dropped["files_not_in_mapping"] += unmatched
 
     # splits: per class for targets, per role for distractors/ambience
     groups: dict[str, Counter] = defaultdict(Counter)
