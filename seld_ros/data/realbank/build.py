@@ -31,7 +31,7 @@ from seld_ros.data.realbank.fetch import DebCache, FetchError, Package
 from seld_ros.data.realbank.mapping import Mapping, Rule
 from seld_ros.data.realbank.midi import random_melody, render_fluidsynth
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 SR = dsp.SR
 
 
@@ -314,7 +314,7 @@ def _process_speech(rule, pkg, decoded, stats, rng) -> list[Event]:
             group, total = [], 0.0
             while order:
                 cand = utts[order[0]]
-                length = len(cand[1]) / SR + (0.3 if group else 0.0)
+                length = len(cand[1]) / SR + (0.45 if group else 0.0)  # the longest gap
                 if group and total + length > 8.0:
                     break
                 group.append(cand)
