@@ -393,6 +393,7 @@ def test_fake_deb_rebuild_uses_the_cache(built_bank):
     cfg.log = logs.append
     info2 = build_real_bank(cfg, DebCache(cfg.cache, downloader=lambda p, d: (_ for _ in ()).throw(AssertionError)))
     assert any("(cached)" in m for m in logs)
+    assert len(list((cfg.cache / "rules").glob("*.npz"))) == len(cfg.mapping.rules)  # one cached result per rule
     assert info2["clips"] == info["clips"]
     assert not any(p.name.startswith("bank.tmp-") or p.name.startswith("bank.old-") for p in bank.parent.iterdir())
 

@@ -517,6 +517,7 @@ def build_real_bank(cfg: BuildConfig, cache: DebCache | None = None) -> dict:
     events: list[Event] = []
     pkg_info = {}
     rule_counts = {}
+    used_keys: set[str] = set()
     for pi, name in enumerate(packages):
         log(f"[{pi + 1}/{len(packages)}] {name}")
         try:
@@ -544,6 +545,7 @@ def build_real_bank(cfg: BuildConfig, cache: DebCache | None = None) -> dict:
             stats.dropped["files_not_in_mapping"] += unmatched
         # the cache key covers the rule, the package version, the settings and the files the rule claimed
         keys = {r.id: _rule_key(r, pkg, cfg, [m for m, _ in claimed.get(r.id, [])]) for r in prules}
+        used_keys.update(keys.values())
         todo = []
         for r in prules:
             cached = _load_rule(cache.root / "rules" / f"{keys[r.id]}.npz")
@@ -585,6 +587,13 @@ def build_real_bank(cfg: BuildConfig, cache: DebCache | None = None) -> dict:
             rule_counts[r.id] = len(capped)
             log(f"  {r.id}: {len(items)} files -> {len(capped)} clips"
                 + (f" (dropped {dict(before.dropped)})" if before.dropped else ""))
+
+    if not cfg.classes and not cfg.packages and not stats.failed_packages:
+        # a full build: drop cached rule results this mapping no longer produces
+        for p in (cache.root / "rules").glob("*.npz"):
+            if p.stem not in used_keys:
+                p.unlink(missing_ok=True)
+                p.with_suffix(".json").unlink(missing_ok=True)
 
     # splits: per class for targets, per role for distractors/ambience
     groups: dict[str, Counter] = defaultdict(Counter)
