@@ -133,7 +133,8 @@ def _rcc(files: dict[str, tuple[bytes, bool]], version: int = 2) -> bytes:
     head = 20
     tree_off, data_start = head, head + len(tree)
     names_off = data_start + len(data)
-    return b"qres" + struct.pack(">IIII", version, tree_off, data_start, names_off) + bytes(tree) + bytes(data) + bytes(names)
+    head = b"qres" + struct.pack(">IIII", version, tree_off, data_start, names_off)
+    return head + bytes(tree) + bytes(data) + bytes(names)
 
 
 @pytest.mark.parametrize("version", [1, 2])

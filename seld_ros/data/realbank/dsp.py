@@ -189,7 +189,8 @@ def speech_gender(x: np.ndarray, sr: int = SR, male_below: float = 155.0, female
 
 
 # ---------------------------------------------------------------- derived events
-def concatenate(parts: list[np.ndarray], rng: np.random.Generator, gap_s: tuple[float, float] = (0.15, 0.45)) -> np.ndarray:
+def concatenate(parts: list[np.ndarray], rng: np.random.Generator,
+                gap_s: tuple[float, float] = (0.15, 0.45)) -> np.ndarray:
     """Join pieces with short silent gaps (levels of the parts equalised first)."""
     out = []
     for k, p in enumerate(parts):

@@ -124,8 +124,8 @@ def licence_summary(tree: Path, package: str) -> str:
         if len(extra) <= 2:
             return s + f" (+ {', '.join(extra)} for some files; see copyright)"
         return s + f" (+ {len(extra)} other licences for some files; see copyright)"
-    names = re.findall(r"\b(L?GPL[- ]?v?\d(?:\.\d)?\+?|GNU (?:Lesser )?General Public License|CC[- ]BY(?:-SA)?[- ]?\d\.\d|"
-                       r"CC0|BSD|MIT|Artistic|public domain)", text, re.I)
+    names = re.findall(r"\b(L?GPL[- ]?v?\d(?:\.\d)?\+?|GNU (?:Lesser )?General Public License|"
+                       r"CC[- ]BY(?:-SA)?[- ]?\d\.\d|CC0|BSD|MIT|Artistic|public domain)", text, re.I)
     uniq = list(dict.fromkeys(n.strip() for n in names))
     return ", ".join(uniq[:4]) + " (free-form copyright file)" if uniq else "see copyright file"
 
