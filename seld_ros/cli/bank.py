@@ -3,6 +3,10 @@
     seld-bank render [--out docs/img] [--examples 3] [--seed 0] [--bank procedural|DIR]
         writes docs/img/bank_<class>.png: log spectrograms of a few draws per class
     seld-bank list [--bank DIR]
+    seld-bank build-real OUT [--cache DIR] [--mapping FILE] [--classes C ...] [--packages P ...]
+                             [--max-clips-per-source N] [--seed S]
+        builds the real-recording bank from Debian packages (apt-get download + dpkg-deb -x into the cache,
+        default <OUT>/../deb_cache); see docs/data.md
 """
 from __future__ import annotations
 
@@ -46,6 +50,39 @@ def render(bank, out: Path, examples: int, seed: int, dpi: int = 60) -> list[Pat
     return paths
 
 
+DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "config" / "real_bank" / "mapping.yaml"
+
+
+def build_real(args) -> int:
+    from seld_ros.data.realbank.build import BuildConfig, build_real_bank
+    from seld_ros.data.realbank.decode import ToolMissingError
+    from seld_ros.data.realbank.mapping import MappingError, load_mapping
+
+    out = Path(args.out).resolve()
+    cache = Path(args.cache).resolve() if args.cache else out.parent / "deb_cache"
+    try:
+        mapping = load_mapping(args.mapping)
+        unknown = sorted(set(args.packages or []) - set(mapping.packages))
+        if unknown:
+            raise MappingError(f"--packages not in the mapping: {unknown}")
+        known = set(STARSS23_CLASSES) | {"distractor", "ambience"}
+        bad = sorted(set(args.classes or []) - known)
+        if bad:
+            raise MappingError(f"--classes: unknown {bad} (classes of the vocabulary, or distractor/ambience)")
+        if args.max_clips_per_source < 1:
+            raise MappingError("--max-clips-per-source must be >= 1")
+        cfg = BuildConfig(out=out, cache=cache, mapping=mapping, classes=args.classes, packages=args.packages,
+                          max_clips_per_source=args.max_clips_per_source, seed=args.seed,
+                          log=lambda m: print(m, flush=True))
+        info = build_real_bank(cfg)
+    except (MappingError, ToolMissingError) as exc:
+        print(f"seld-bank: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"seld-bank: {info['clips']} clips, {info['bank_bytes'] / 1e6:.1f} MB, "
+          f"{info['wall_time_s']:.0f} s; dropped {info['dropped']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="seld-bank", description="Inspect the sound bank.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -57,7 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dpi", type=int, default=60)
     ls = sub.add_parser("list", help="classes and number of files")
     ls.add_argument("--bank", default="procedural")
+    b = sub.add_parser("build-real", help="build the real-recording bank from Debian packages")
+    b.add_argument("out", help="bank folder to write (replaced atomically when the build finishes)")
+    b.add_argument("--cache", default=None, help="deb/unpack/rule cache (default: OUT/../deb_cache)")
+    b.add_argument("--mapping", default=str(DEFAULT_MAPPING), help="mapping file (default: %(default)s)")
+    b.add_argument("--classes", nargs="+", default=None, help="only these classes/roles (e.g. knock distractor)")
+    b.add_argument("--packages", nargs="+", default=None, help="only these packages")
+    b.add_argument("--max-clips-per-source", type=int, default=120)
+    b.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.cmd == "build-real":
+        return build_real(args)
     from seld_ros.data.bank import FolderBank, make_bank
     from seld_ros.data.labels import LabelError
 
