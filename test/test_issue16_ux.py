@@ -431,7 +431,7 @@ def _all_actions(parser):
 
 
 # issue-14 helpers own these files; the renames they need are listed in the issue-16 report
-OWNED_ELSEWHERE = {"seld-bank"}
+OWNED_ELSEWHERE: set = set()
 RETIRED = {"--no-dist": "--no-distance", "--no-progress": "--quiet", "--topic": "--audio-topic",
            "--format": "--sample-format", "--rate": "--sample-rate / --speed"}
 

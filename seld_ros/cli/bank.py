@@ -83,40 +83,62 @@ def build_real(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="seld-bank", description="Inspect the sound bank.")
+BANK_HELP = ("'procedural', real:DIR or mix:DIR:RATIO (a seld-bank build-real bank), or a folder bank/<class>/*.wav "
+             "(default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="seld-bank", description="Inspect a sound bank, or build the real-recording bank.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("render", help="spectrogram PNGs of a few draws per class")
-    r.add_argument("--out", default="docs/img")
-    r.add_argument("--examples", type=int, default=3)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--bank", default="procedural", help="'procedural' or a folder bank/<class>/*.wav")
-    r.add_argument("--dpi", type=int, default=60)
-    ls = sub.add_parser("list", help="classes and number of files")
-    ls.add_argument("--bank", default="procedural")
+    r.add_argument("--out", default="docs/img", help="folder for bank_<class>.png (default: %(default)s)")
+    r.add_argument("--examples", type=int, default=3, help="draws per class (default: %(default)s)")
+    r.add_argument("--seed", type=int, default=0, help="random seed of the draws (default: %(default)s)")
+    r.add_argument("--bank", default="procedural", help=BANK_HELP)
+    r.add_argument("--split", choices=("train", "val", "test"), default="train",
+                   help="split of a real bank (default: %(default)s)")
+    r.add_argument("--dpi", type=int, default=60, help="image resolution (default: %(default)s)")
+    ls = sub.add_parser("list", help="classes and number of clips")
+    ls.add_argument("--bank", default="procedural", help=BANK_HELP)
+    ls.add_argument("--split", choices=("train", "val", "test"), default="train",
+                    help="split of a real bank (default: %(default)s)")
     b = sub.add_parser("build-real", help="build the real-recording bank from Debian packages")
     b.add_argument("out", help="bank folder to write (replaced atomically when the build finishes)")
     b.add_argument("--cache", default=None, help="deb/unpack/rule cache (default: OUT/../deb_cache)")
     b.add_argument("--mapping", default=str(DEFAULT_MAPPING), help="mapping file (default: %(default)s)")
-    b.add_argument("--classes", nargs="+", default=None, help="only these classes/roles (e.g. knock distractor)")
-    b.add_argument("--packages", nargs="+", default=None, help="only these packages")
-    b.add_argument("--max-clips-per-source", type=int, default=120)
-    b.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
+    b.add_argument("--classes", nargs="+", default=None,
+                   help="only these classes/roles, e.g. knock distractor (default: all)")
+    b.add_argument("--packages", nargs="+", default=None, help="only these packages (default: all in the mapping)")
+    b.add_argument("--max-clips-per-source", type=int, default=120,
+                   help="cap on clips cut from one source (default: %(default)s)")
+    b.add_argument("--seed", type=int, default=0, help="random seed of splits and sequencing (default: %(default)s)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.cmd == "build-real":
         return build_real(args)
-    from seld_ros.data.bank import FolderBank, make_bank
+    from seld_ros.data.bank import FolderBank, MixedBank, RealBank, make_bank
     from seld_ros.data.labels import LabelError
 
     try:
-        bank = make_bank(args.bank, STARSS23_CLASSES)
+        bank = make_bank(args.bank, STARSS23_CLASSES, split=args.split)
     except LabelError as exc:
         print(f"seld-bank: error: {exc}", file=sys.stderr)
         return 2
     if args.cmd == "list":
+        real = bank.real if isinstance(bank, MixedBank) else bank
         for c in bank.class_names:
-            n = len(bank.files[c]) if isinstance(bank, FolderBank) else "procedural"
+            if isinstance(real, RealBank) and c in real.targets:
+                n = f"{len(real.targets[c])} clips ({args.split})"
+            elif isinstance(bank, FolderBank):
+                n = len(bank.files[c])
+            else:
+                n = "procedural"
             print(f"{c:16s} {n}")
+        if isinstance(real, RealBank):
+            print(f"{'(distractors)':16s} {len(real.distractors)} clips\n{'(ambiences)':16s} {len(real.ambiences)} clips")
         return 0
     for p in render(bank, Path(args.out), args.examples, args.seed, args.dpi):
         print(p)
