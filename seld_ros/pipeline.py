@@ -25,7 +25,7 @@ Input level: samples are float PCM in [-1.0, 1.0] (full scale). Larger magnitude
 counted and reported (``out_of_range``), near-full-scale runs as ``clipped``; NaN/Inf
 samples are replaced by 0 and counted (``non_finite``); the chunk is kept. Gaps in the
 sample index are filled by a linear ramp between the samples around them (no click)
-and output frames whose audio is mostly filled are published without events
+and output frames with more than 5 % filled audio are published without events
 (``concealed_frames``): filled audio never makes events.
 
 Losses: ``stats()["lost_audio_s"]`` is the audio (in seconds of input) that never

@@ -16,9 +16,10 @@ from model_helpers import make_tiny_bundle
 from ros_helpers.node_proc import NodeProcess, spin_until
 from test_ros_node import LOW, RATE, T0, Harness, noise
 
-from seld_ros.pipeline import MAX_STAMP_NS, AudioChunk, PipelineConfig, PipelineError, SeldPipeline
+from seld_ros.pipeline import AudioChunk, PipelineConfig, PipelineError, SeldPipeline
 
 NS = 1_000_000_000
+MAX_STAMP_NS = (2**31 - 1) * NS + NS - 1  # the largest builtin_interfaces/Time
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,7 @@ def stop(proc, h):
 
 
 def latest_diag(ros, h, pred, timeout=15.0):
+    """The first diagnostics status (waiting for new ones) that satisfies ``pred``."""
     assert spin_until(ros, lambda: h.diags and pred(h.diags[-1]), timeout), h.diags[-1:]
     return h.diags[-1]
 
@@ -139,8 +141,12 @@ def test_issue19_f2_stopped_node_and_restart_gap_make_diagnostics_warn_with_lost
         lost = float(d["lost_audio_s"])
         published = {m.frame_index for m in h.events}
         assert lost == 0 or d["_level"] >= 1, d
-        # every frame is either published or in lost audio (within a frame)
-        assert abs(len(published) + 10 * lost - 40) <= 1.0, (len(published), d)
+        # every lost sample is in a counted gap (zero-filled, its frames published without events) or skip
+        gap_s, skip_s = int(d["gap_samples"]) / RATE, int(d["skip_samples"]) / RATE
+        assert lost == pytest.approx(gap_s + skip_s, abs=1e-6), d
+        # every frame is either published or skipped (within a frame); filled frames are concealed
+        assert abs(len(published) + 10 * skip_s - 40) <= 1.0, (len(published), d)
+        assert int(d["concealed_frames"]) >= 10 * gap_s - 1, d
         n = len(h.events)
         gap = int(5.5 * RATE)
         h.send(x[:2400], 40 * 2400 + gap)

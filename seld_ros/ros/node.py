@@ -97,7 +97,7 @@ PROBLEM_COUNTERS = (
     "chunks_dropped", "chunks_rejected", "chunks_failed", "gaps", "skips", "restarts", "overlaps",
     "conflicting_chunks", "stamp_jumps", "stamp_backwards", "stamp_zero", "stamp_invalid", "stamps_clamped",
     "non_finite_samples", "out_of_range_samples", "clipped_samples", "concealed_frames", "qos_incompatible",
-    "large_messages", "extra_publishers",
+    "large_messages", "extra_publishers", "dds_lost_messages",
 )
 # Samples as received at the input rate: these become seconds in the summary.
 SUSTAINED_S = 5.0  # problems in every diagnostics period for this long: ERROR
@@ -144,7 +144,7 @@ class SeldNode(Node):
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", self._on_audio, qos,
-                                                  **_qos_event_kwargs(self._on_incompatible_qos))
+                                                  **_qos_event_kwargs(self._on_incompatible_qos, self._on_message_lost))
         self._setup_audio_common(qos)
         self._health = _Health()
         self._summary_at = time.monotonic()
@@ -412,6 +412,14 @@ class SeldNode(Node):
                             f", policy {getattr(policy, 'name', policy)}): its audio is NOT received. A best-effort "
                             "driver needs qos_reliability: best_effort (live mode)")
 
+    def _on_message_lost(self, info) -> None:
+        """The middleware lost messages before this node took them (e.g. a burst beyond qos_depth). Their samples
+        show up as a gap or skip once a later message arrives; this also counts the ones at the end of a stream."""
+        n = int(getattr(info, "total_count_change", 1) or 1)
+        self.counters["dds_lost_messages"] += n
+        self._throttle.warn("dds_lost", f"DDS lost {n} audio message(s) before the node could take them "
+                            f"({self.counters['dds_lost_messages']} so far): raise qos_depth, or use replay mode")
+
     def _check_publishers(self) -> None:
         try:
             n = self.count_publishers(self.sub_audio.topic_name)
@@ -501,6 +509,7 @@ class SeldNode(Node):
             "qos_reliability": "reliable" if not self._best_effort else "best_effort",
             "qos_incompatible": c["qos_incompatible"],
             "large_messages": c["large_messages"],
+            "dds_lost_messages": c["dds_lost_messages"],
             "audio_publishers": getattr(self, "_n_publishers", 0),
             "queue_depth": self._queue.qsize(),
             "frames_out": c["frames_out"],
@@ -581,8 +590,9 @@ class _Health:
         return DiagnosticStatus.OK, []
 
 
-def _qos_event_kwargs(callback) -> dict:
-    """event_callbacks= for an incompatible-QoS callback (rclpy.event_handler on Jazzy, rclpy.qos_event on Humble)."""
+def _qos_event_kwargs(callback, lost_callback=None) -> dict:
+    """event_callbacks= for incompatible-QoS and message-lost callbacks (rclpy.event_handler on Jazzy,
+    rclpy.qos_event on Humble; both have these two events)."""
     try:
         from rclpy.event_handler import SubscriptionEventCallbacks
     except ImportError:  # pragma: no cover - Humble
@@ -590,7 +600,7 @@ def _qos_event_kwargs(callback) -> dict:
             from rclpy.qos_event import SubscriptionEventCallbacks
         except ImportError:
             return {}
-    return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=callback)}
+    return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=callback, message_lost=lost_callback)}
 
 
 def _cli_param_overrides(argv) -> list:
