@@ -342,8 +342,9 @@ def main() -> int:
         res["frames_published"] = res["frames_processed"]  # the driver stops listening at SIGTERM; the node's count
         res["audio_lost_s_by_frames"] = round((res["chunks_received"] - res["frames_processed"]) / 10.0, 3)
         res["chunks_discarded_at_shutdown"] = int(c.get("chunks_discarded_at_shutdown", 0))
-        res["unreported_loss"] = res["frames_processed"] + res["chunks_discarded_at_shutdown"] != res[
-            "chunks_received"] or (res["chunks_discarded_at_shutdown"] > 0 and "could not be processed" not in end["log"])
+        accounted = res["frames_processed"] + res["chunks_discarded_at_shutdown"] == res["chunks_received"]
+        logged = res["chunks_discarded_at_shutdown"] == 0 or "could not be processed" in end["log"]
+        res["unreported_loss"] = not (accounted and logged)
         results.append(res)
 
     if case("misspelt_parameters"):
@@ -362,7 +363,8 @@ def main() -> int:
     for r in results:
         print(f"{r['case']:<38s} frames {r.get('frames_published')}/{r.get('frames_expected')}"
               f"  concealed {r.get('frames_concealed', 0):>3}  lost {r.get('audio_lost_s_reported', 0):6.2f} s"
-              f" (by frames {r.get('audio_lost_s_by_frames', 0):5.2f})  diag level {r.get('diagnostics_max_level', '-')}"
+              f" (by frames {r.get('audio_lost_s_by_frames', 0):5.2f})"
+              f"  diag level {r.get('diagnostics_max_level', '-')}"
               f"  reported {r['reported']}  unreported_loss {r['unreported_loss']}")
     print(f"unreported_losses: {unreported}")
     flat = {"unreported_losses": unreported, "cases": len(results), "cpu": cpu_model(),

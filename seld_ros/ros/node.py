@@ -407,10 +407,10 @@ class SeldNode(Node):
     def _on_incompatible_qos(self, event) -> None:
         self.counters["qos_incompatible"] += 1
         policy = getattr(event, "last_policy_kind", "?")
+        mine = "best_effort" if self._best_effort else "reliable"
         self._throttle.warn("qos", f"a publisher on {self.sub_audio.topic_name} has a QoS incompatible with this "
-                            f"subscription ({self.settings['qos_reliability'] if self.settings['mode'] == 'live' else 'reliable'}"
-                            f", policy {getattr(policy, 'name', policy)}): its audio is NOT received. A best-effort "
-                            "driver needs qos_reliability: best_effort (live mode)")
+                            f"subscription ({mine}, policy {getattr(policy, 'name', policy)}): its audio is NOT "
+                            "received. A best-effort driver needs qos_reliability: best_effort (live mode)")
 
     def _on_message_lost(self, info) -> None:
         """The middleware lost messages before this node took them (e.g. a burst beyond qos_depth). Their samples
