@@ -51,7 +51,7 @@ def stop(proc, h):
     return rc, out
 
 
-def latest_diag(ros, h, pred, timeout=15.0):
+def latest_diag(ros, h, pred, timeout=30.0):
     """The first diagnostics status (waiting for new ones) that satisfies ``pred``."""
     assert spin_until(ros, lambda: h.diags and pred(h.diags[-1]), timeout), h.diags[-1:]
     return h.diags[-1]
