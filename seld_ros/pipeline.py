@@ -16,7 +16,22 @@ publishes and what `seld-eval-bag` scores are computed by the same code.
 
 Time: every output carries the acquisition time of the audio it describes, derived
 from the input stamps and sample counts (never the wall clock). Sample indices are
-trusted for order and continuity; stamps only anchor indices to time.
+trusted for order and continuity; stamps only anchor indices to time. Output stamps
+never go backwards within a stream: a stamp of 0 (unset), an impossible one (negative,
+or within a day of the int32-seconds limit of builtin_interfaces/Time) or one that goes
+backwards is reported and replaced by the sample-count time; outputs saturate at the
+largest representable time.
+
+Input level: samples are float PCM in [-1.0, 1.0] (full scale). Larger magnitudes are
+counted and reported (``out_of_range``), near-full-scale runs as ``clipped``; NaN/Inf
+samples are replaced by 0 and counted (``non_finite``); the chunk is kept. Gaps in the
+sample index are filled by a linear ramp between the samples around them (no click)
+and output frames with more than 5 % filled audio are published without events
+(``concealed_frames``): filled audio never makes events.
+
+Losses: ``stats()["lost_audio_s"]`` is the audio (in seconds of input) that never
+reached the network as received samples: gaps, skips after live-mode drops and the
+forward jump of a restart.
 """
 from __future__ import annotations
 
@@ -94,8 +109,22 @@ class AudioChunk:
 
 @dataclass
 class InputIssue:
-    kind: str  # gap | overlap | duplicate | restart | skip | stamp_jump
+    # gap | overlap | duplicate | conflict | restart | skip | stamp_jump | stamp_backwards | stamp_zero |
+    # stamp_invalid | non_finite | out_of_range | clipped
+    kind: str
     message: str
+
+# Full scale of float PCM input: samples are expected in [-FULL_SCALE, FULL_SCALE].
+FULL_SCALE = 1.0
+CLIP_LEVEL = 0.999  # |x| at or above this counts as a clipped (full-scale) sample
+CLIP_REPORT_MIN = 3  # a chunk with fewer clipped samples is not reported (isolated peaks)
+# Largest representable builtin_interfaces/Time: int32 seconds + nanoseconds.
+MAX_STAMP_NS = (2**31 - 1) * NS + (NS - 1)
+# Input stamps later than this are treated as impossible (a stream would overflow within a day).
+STAMP_LIMIT_NS = MAX_STAMP_NS - 86400 * NS
+# Output frames with more than this fraction of gap-filled audio are published without events (even scattered
+# short gaps distort the spectrum enough to make false events: measured with the default model).
+CONCEAL_FRACTION = 0.05
 
 
 @dataclass
@@ -209,6 +238,7 @@ class SeldPipeline:
         self._base_thresholds = np.asarray(self._decoder.thresholds, dtype=np.float64).copy()
         self._tracker = Tracker(cfg.tracker)
         self._counters = collections.Counter()
+        self._lost_s = 0.0
         self._reset_stream_state()
 
     # -- construction helpers -------------------------------------------------------------------
@@ -232,6 +262,8 @@ class SeldPipeline:
     def _make_backend(self, path: str, digest: str, network=None):
         """The backend for the bundle's network, or for ``network`` (the stateful step of a causal one)."""
         from seld_ros.engine.base import BackendError
+        from seld_ros.engine.cache import CacheTrustError, ensure_private_dir, record_trusted_digest, \
+            trusted_digest_matches
         from seld_ros.engine.factory import create_backend
 
         cfg = self.config
@@ -242,20 +274,44 @@ class SeldPipeline:
             frames, stem = self.feature_config.frames_per_label, f"{digest[:16]}_step"
         cache = Path(cfg.onnx_cache_dir or os.environ.get("SELD_CACHE_DIR", "~/.cache/seld_ros")).expanduser()
         onnx_path = None
+        trust_key = f"onnx:{digest}:{stem}"
         if cfg.backend in ("auto", "onnxruntime", "tensorrt"):
-            cache.mkdir(parents=True, exist_ok=True)
+            try:
+                cache = Path(ensure_private_dir(str(cache)))
+            except (CacheTrustError, OSError) as exc:
+                raise PipelineError(f"ONNX/engine cache refused: {exc}") from None
             onnx_path = str(cache / f"{stem}.onnx")
+            if os.path.exists(onnx_path):
+                # its own sidecar proves nothing: it must match the digest recorded when we exported it for this key
+                ok, why = trusted_digest_matches(str(cache), trust_key, onnx_path)
+                if not ok:
+                    log.warning("cached ONNX %s not trusted: %s; re-exporting it from the bundle", onnx_path, why)
+                    for stale in (onnx_path, onnx_path + ".json"):
+                        if os.path.lexists(stale):
+                            os.unlink(stale)
+        if cfg.engine_file_path:
+            from seld_ros.engine.cache import check_engine_location
+
+            try:
+                check_engine_location(cfg.engine_file_path, for_write=not os.path.exists(cfg.engine_file_path))
+            except (CacheTrustError, OSError) as exc:
+                raise PipelineError(f"engine_file_path refused: {exc}") from None
         try:
             import torch
 
             torch.set_num_threads(cfg.num_threads)
-            return create_backend(
+            backend = create_backend(
                 cfg.backend, model=network if network is not None else self.bundle.model, onnx_path=onnx_path,
                 frames=frames,
                 num_threads=cfg.num_threads, engine_file_path=cfg.engine_file_path,
                 force_engine_update=cfg.force_engine_update, enable_fp16=cfg.enable_fp16,
                 max_workspace_size=cfg.tensorrt_workspace_mb << 20, bundle_hash=digest, warmup=2,
             )
+            if onnx_path and os.path.isfile(onnx_path):
+                ok, _ = trusted_digest_matches(str(cache), trust_key, onnx_path)
+                if not ok:  # exported just now by the factory
+                    record_trusted_digest(str(cache), trust_key, onnx_path)
+            return backend
         except (BackendError, OSError, ValueError, RuntimeError) as exc:
             raise PipelineError(f"cannot start inference backend '{cfg.backend}': {exc}") from None
 
@@ -268,6 +324,8 @@ class SeldPipeline:
         self._segment_first_frame = 0
         self._anchors_idx: list[int] = []
         self._anchors_ns: list[int] = []
+        self._filled: collections.deque = collections.deque()  # [start, stop) input indices filled by a ramp
+        self._last_stamp_out: int | None = None
         self._features.reset()
         self._stream.reset()
         self._tracker.reset()
@@ -282,6 +340,7 @@ class SeldPipeline:
     def stats(self) -> dict:
         c = dict(self._counters)
         c["input_rate_hz"] = float(self._rate or 0)
+        c["lost_audio_s"] = float(self._lost_s)
         return c
 
     def set_thresholds(self, scale: float = 1.0, per_class=None) -> None:
@@ -302,13 +361,14 @@ class SeldPipeline:
 
     def push(self, chunk: AudioChunk) -> PushResult:
         """Process one chunk. Raises InputError (nothing consumed) for a chunk that cannot be used."""
-        foa = self._validate(chunk)
         result = PushResult()
+        foa = self._validate(chunk, result)
         rate = int(chunk.sample_rate)
         idx = int(chunk.first_sample_index)
         if self._rate is not None and (rate != self._rate or chunk.layout != self._layout):
             result.issues.append(InputIssue("restart", f"stream format changed ({self._layout} @ {self._rate} Hz -> "
                                                        f"{chunk.layout} @ {rate} Hz): restarting the stream"))
+            self._counters["restarts"] += 1
             self._flush_into(result)
             self._reset_stream_state()
         elif self._ring is not None:
@@ -318,12 +378,17 @@ class SeldPipeline:
                 result.issues.append(InputIssue("skip", f"skipped {jump / rate:.2f} s of audio dropped to keep up "
                                                         "with real time"))
                 self._counters["skips"] += 1
+                self._counters["skip_samples"] += jump
+                self._lost_s += jump / rate
                 self._reset_stream_state()
             elif abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + foa.shape[1] <= expected):
                 what = "gap" if jump > 0 else "jump back"
                 result.issues.append(InputIssue("restart", f"{what} of {abs(jump) / rate:.2f} s in first_sample_index "
                                                            f"(expected {expected}, got {idx}): restarting the stream"))
                 self._counters["restarts"] += 1
+                if jump > 0:
+                    self._counters["restart_gap_samples"] += jump
+                    self._lost_s += jump / rate
                 self._flush_into(result)
                 self._reset_stream_state()
         if self._ring is None:
@@ -334,18 +399,24 @@ class SeldPipeline:
         step = self._ring.capacity // 2
         for start in range(0, foa.shape[1], step):
             part = foa[:, start:start + step]
-            status = self._ring.write(part, idx + start)
+            first = idx + start
+            expected = self._ring.next_sample_index
+            if first < expected:
+                self._check_conflict(part, first, expected, result)
+            status = self._ring.write(part, first)
             if status.gap_samples:
                 self._counters["gaps"] += 1
                 self._counters["gap_samples"] += status.gap_samples
+                self._lost_s += status.gap_samples / rate
+                self._filled.append((first - status.gap_samples, first))
                 result.issues.append(InputIssue("gap", f"{status.gap_samples} samples "
                                                        f"({status.gap_samples / rate * 1e3:.1f} ms) missing before "
-                                                       f"index {idx + start}: zero-filled"))
+                                                       f"index {first}: concealed (filled by a ramp)"))
             if status.overlap_samples:
                 self._counters["overlaps"] += 1
                 self._counters["overlap_samples"] += status.overlap_samples
                 kind = "duplicate" if status.samples_written == 0 else "overlap"
-                result.issues.append(InputIssue(kind, f"{status.overlap_samples} samples at index {idx + start} "
+                result.issues.append(InputIssue(kind, f"{status.overlap_samples} samples at index {first} "
                                                       "were already received: dropped"))
             fresh = status.gap_samples + status.samples_written
             if fresh:
@@ -363,7 +434,7 @@ class SeldPipeline:
         self._reset_stream_state()
 
     # -- internals ------------------------------------------------------------------------------
-    def _validate(self, chunk: AudioChunk) -> np.ndarray:
+    def _validate(self, chunk: AudioChunk, result: PushResult) -> np.ndarray:
         samples = chunk.samples
         if not isinstance(samples, np.ndarray) or samples.ndim != 2:
             raise InputError("bad_shape", f"samples must be a 2-D (samples, channels) array, got "
@@ -378,16 +449,67 @@ class SeldPipeline:
                                           f"({samples.size} values)")
         if not 8000 <= int(chunk.sample_rate) <= 192000:
             raise InputError("bad_rate", f"sample_rate {chunk.sample_rate} Hz is outside 8000..192000 Hz")
+        if samples.size and np.issubdtype(samples.dtype, np.floating):
+            samples = self._check_level(samples, int(chunk.first_sample_index), result)
         try:
             return to_acn_sn3d(samples.T, chunk.layout, sample_rate=int(chunk.sample_rate))
         except AudioFormatError as exc:
             kind = next(k for cls, k in _ERROR_KINDS if isinstance(exc, cls))
             raise InputError(kind, str(exc)) from None
 
+    def _check_level(self, samples: np.ndarray, idx: int, result: PushResult) -> np.ndarray:
+        """Non-finite samples -> 0 (counted); magnitudes beyond full scale and clipping counted and reported."""
+        finite = np.isfinite(samples)
+        if not finite.all():
+            bad = ~finite
+            n_bad = int(bad.sum())
+            where = np.argwhere(bad)[0]
+            first_value = samples[where[0], where[1]]
+            samples = np.where(finite, samples, 0).astype(samples.dtype)
+            self._counters["non_finite_samples"] += n_bad
+            self._counters["non_finite_chunks"] += 1
+            result.issues.append(InputIssue("non_finite", f"audio contains NaN or Inf: {n_bad} values (first "
+                                                          f"{first_value} at sample {idx + int(where[0])}, channel "
+                                                          f"{int(where[1])}) replaced by 0; the chunk is kept"))
+        mag = np.abs(samples)
+        peak = float(mag.max())
+        if peak > FULL_SCALE:
+            n_out = int((mag > FULL_SCALE).sum())
+            self._counters["out_of_range_samples"] += n_out
+            self._counters["out_of_range_chunks"] += 1
+            result.issues.append(InputIssue("out_of_range", f"{n_out} samples beyond full scale (peak {peak:.3g}; "
+                                                            f"expected float PCM in [-{FULL_SCALE:g}, "
+                                                            f"{FULL_SCALE:g}]): scale the input; detections are "
+                                                            "unreliable at this level"))
+        elif peak >= CLIP_LEVEL:
+            n_clip = int((mag >= CLIP_LEVEL).sum())
+            if n_clip >= CLIP_REPORT_MIN:
+                self._counters["clipped_samples"] += n_clip
+                result.issues.append(InputIssue("clipped", f"{n_clip} samples at full scale (|x| >= {CLIP_LEVEL}) "
+                                                           f"near index {idx}: the input is clipping"))
+        return samples
+
+    def _check_conflict(self, part: np.ndarray, first: int, expected: int, result: PushResult) -> None:
+        """An overlapping chunk whose samples differ from those already received: another stream on the topic.
+
+        Resent or duplicated data is bit-identical; concealed (gap-filled) spans are excluded, since the
+        real samples arriving late there differ from the ramp by design."""
+        stop = min(expected, first + part.shape[1])
+        lo = max(first, self._ring.oldest_sample_index)
+        if stop <= lo or any(a < stop and lo < b for a, b in self._filled):
+            return
+        held = self._ring.read(lo, stop - lo)
+        if not np.array_equal(held, part[:, lo - first:stop - first]):
+            self._counters["conflicting_chunks"] += 1
+            self._counters["conflicting_samples"] += stop - lo
+            result.issues.append(InputIssue("conflict", f"samples {lo}..{stop - 1} arrived again with different "
+                                                        "values: a second stream is publishing on the audio "
+                                                        "topic; keeping the first one"))
+
     def _start_segment(self, rate: int, layout: str, idx: int) -> None:
         self._rate, self._layout = rate, layout
         # room for the longest gap we zero-fill plus a long chunk, at the input rate
-        self._ring = RingBuffer(4, int((self.config.max_gap_s + 12.0) * rate))
+        self._ring = RingBuffer(4, int((self.config.max_gap_s + 12.0) * rate), gap_fill="linear")
         self._ring.reset(start_index=idx)
         self._resampler = None if rate == INTERNAL_RATE else StreamingResampler(rate, INTERNAL_RATE, channels=4)
         self._segment_start = idx
@@ -400,22 +522,50 @@ class SeldPipeline:
     def _stamp_of_index(self, index: int) -> int:
         i = bisect.bisect_right(self._anchors_idx, index) - 1
         i = max(i, 0)
-        return self._anchors_ns[i] + int(round((index - self._anchors_idx[i]) * NS / self._rate))
+        ns = self._anchors_ns[i] + int(round((index - self._anchors_idx[i]) * NS / self._rate))
+        return min(max(ns, 0), MAX_STAMP_NS)
 
     def _check_stamp(self, idx: int, stamp_ns: int, result: PushResult) -> None:
-        if self._anchors_idx:
-            if idx <= self._anchors_idx[-1]:
-                return  # overlapping/duplicate chunk: its samples are dropped, keep the anchors
-            predicted = self._stamp_of_index(idx)
+        if self._anchors_idx and idx <= self._anchors_idx[-1]:
+            return  # overlapping/duplicate chunk: its samples are dropped, keep the anchors
+        predicted = self._stamp_of_index(idx) if self._anchors_idx else None
+        replace = None
+        if stamp_ns == 0:
+            replace = "stamp_zero", "header.stamp is 0 (unset)"
+        elif stamp_ns < 0 or stamp_ns > STAMP_LIMIT_NS:
+            replace = "stamp_invalid", (f"header.stamp {stamp_ns / NS:.3f} s is impossible (negative or within a day "
+                                        "of the int32-seconds limit of builtin_interfaces/Time)")
+        elif predicted is not None:
             off = (stamp_ns - predicted) / NS
-            if abs(off) > self.config.stamp_tolerance_s:
+            if off < -self.config.stamp_tolerance_s:
+                replace = "stamp_backwards", (f"stamp of sample {idx} goes back {-off * 1e3:.1f} ms against the "
+                                              "sample count")
+            elif off > self.config.stamp_tolerance_s:
                 self._counters["stamp_jumps"] += 1
-                result.issues.append(InputIssue("stamp_jump", f"stamp of sample {idx} is {off * 1e3:+.1f} ms off what "
-                                                              "the sample count predicts; re-anchoring time"))
+                result.issues.append(InputIssue("stamp_jump", f"stamp of sample {idx} is {off * 1e3:+.1f} ms off "
+                                                              "what the sample count predicts; re-anchoring time"))
+        if replace is not None:
+            kind, what = replace
+            self._counters[kind] += 1
+            if predicted is None:  # nothing to continue from: time since the stream's sample 0
+                stamp_ns = int(round(idx * NS / self._rate))
+            else:
+                stamp_ns = predicted
+            result.issues.append(InputIssue(kind, f"{what}: replaced by the sample-count time "
+                                                  f"{stamp_ns / NS:.3f} s; output stamps stay monotonic"))
+            if predicted is not None:
+                return  # nothing new to anchor: time continues from the previous anchor
         self._anchors_idx.append(idx)
         self._anchors_ns.append(stamp_ns)
         if len(self._anchors_idx) > 4096:  # keep memory bounded; old frames keep the oldest kept anchor
             del self._anchors_idx[:2048], self._anchors_ns[:2048]
+
+    def _filled_fraction(self, start: int, stop: int) -> float:
+        """Fraction of input samples [start, stop) that were gap-filled, not received."""
+        while self._filled and self._filled[0][1] <= start:
+            self._filled.popleft()  # frames are emitted in order: older spans are done with
+        filled = sum(max(0, min(b, stop) - max(a, start)) for a, b in self._filled)
+        return filled / max(stop - start, 1)
 
     def _process(self, foa: np.ndarray, result: PushResult) -> None:
         x = foa if self._resampler is None else self._resampler.push(np.ascontiguousarray(foa))
@@ -448,10 +598,20 @@ class SeldPipeline:
         per_frame = self._decoder.decode(out.outputs)
         for j, dets in enumerate(per_frame):
             frame_index = self._segment_first_frame + out.first_index + j
+            start = self._frame_start_index(frame_index)
+            if self._filled and self._filled_fraction(start, self._frame_start_index(frame_index + 1)) \
+                    > CONCEAL_FRACTION:
+                dets = []  # mostly filled audio: what the network says about it is not evidence
+                self._counters["concealed_frames"] += 1
             events = self._tracker.update(dets, frame_index)
+            stamp = self._stamp_of_index(start)
+            if self._last_stamp_out is not None and stamp <= self._last_stamp_out:
+                self._counters["stamps_clamped"] += 1
+                stamp = min(self._last_stamp_out + 1, MAX_STAMP_NS)
+            self._last_stamp_out = stamp
             result.frames.append(OutputFrame(
                 frame_index=frame_index,
-                stamp_ns=self._stamp_of_index(self._frame_start_index(frame_index)),
+                stamp_ns=stamp,
                 duration_ns=int(LABEL_HOP_S * NS),
                 events=events,
                 detections=dets,

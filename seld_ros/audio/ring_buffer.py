@@ -4,8 +4,9 @@ Every chunk from the driver carries ``first_sample_index`` (samples since stream
 the index it expects next:
 
 - equal:   appended;
-- larger:  a gap (dropped packets): the missing samples are written as zeros, so time stays aligned, and the gap is
-           reported in the returned ``WriteStatus``;
+- larger:  a gap (dropped packets): the missing samples are filled (zeros, or with ``gap_fill="linear"`` a straight
+           ramp from the last sample before the gap to the first one after it, which adds no click), so time stays
+           aligned, and the gap is reported in the returned ``WriteStatus``;
 - smaller: an overlap (duplicate or re-sent data): the samples already held are dropped from the chunk, reported.
 
 Nothing is ever silently stitched: the buffer's sample index always equals the producer's.
@@ -41,9 +42,12 @@ class WriteStatus:
 class RingBuffer:
     """Holds the most recent ``capacity`` samples of a ``channels``-channel float32 stream."""
 
-    def __init__(self, channels: int, capacity: int) -> None:
+    def __init__(self, channels: int, capacity: int, gap_fill: str = "zeros") -> None:
         if channels <= 0 or capacity <= 0:
             raise ValueError(f"channels and capacity must be positive, got channels={channels}, capacity={capacity}")
+        if gap_fill not in ("zeros", "linear"):
+            raise ValueError(f"gap_fill must be 'zeros' or 'linear', got {gap_fill!r}")
+        self.gap_fill = gap_fill
         self.channels = int(channels)
         self.capacity = int(capacity)
         self._data = np.zeros((self.channels, 2 * self.capacity), dtype=np.float32)
@@ -89,10 +93,18 @@ class RingBuffer:
         self._write_pos = (pos + n) % cap
         self._stored = min(cap, self._stored + n)
 
-    def _append_zeros(self, n: int) -> None:
-        # A gap longer than the buffer wipes it; zero-filling more than `capacity` samples would be wasted work.
-        zeros = np.zeros((self.channels, min(n, self.capacity)), dtype=np.float32)
-        self._append(zeros)
+    def _append_fill(self, n: int, after: np.ndarray) -> None:
+        """Fill a gap of ``n`` samples; ``after`` (channels,) is the first sample following it."""
+        # A gap longer than the buffer wipes it; filling more than `capacity` samples would be wasted work.
+        m = min(n, self.capacity)
+        if self.gap_fill == "zeros":
+            self._append(np.zeros((self.channels, m), dtype=np.float32))
+            return
+        before = self.latest(1)[:, 0] if self._stored else np.zeros(self.channels, np.float32)
+        # sample k (1..n) of the gap lies at k / (n + 1) between `before` and `after`; only the last m are kept
+        t = (np.arange(n - m + 1, n + 1, dtype=np.float64) / (n + 1))[None, :]
+        ramp = before[:, None] * (1.0 - t) + after.astype(np.float64)[:, None] * t
+        self._append(ramp.astype(np.float32))
 
     def write(self, chunk: np.ndarray, first_sample_index: int | None = None) -> WriteStatus:
         """Store a (channels, n) chunk. ``first_sample_index`` None means "right after the previous chunk"."""
@@ -107,7 +119,7 @@ class RingBuffer:
         gap = max(0, first_sample_index - self._next_index)
         overlap = min(chunk.shape[1], max(0, self._next_index - first_sample_index))
         if gap:
-            self._append_zeros(gap)
+            self._append_fill(gap, chunk[:, 0])
             self._next_index += gap
         new = chunk[:, overlap:]
         if new.shape[1]:

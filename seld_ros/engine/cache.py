@@ -21,6 +21,19 @@ directory + fsync + ``os.replace``), engine first, sidecar second: a crash
 between the two leaves an engine whose hash does not match the old sidecar,
 which reads as ``corrupt`` and is rebuilt. Nothing here imports TensorRT.
 
+Trust. A sidecar only proves that an engine matches *itself*: anyone who can
+write the cache directory can put a different engine (or ONNX) there with a
+matching sidecar. So (1) cache directories are private: :func:`ensure_private_dir`
+creates them 0700 and refuses one that is group- or world-writable or owned by
+another user; (2) every file this process writes into a cache is recorded in the
+directory's trust index (``trusted.json``, 0600), under the cache key it was built
+for, with its SHA-256; a cached file is used only when its bytes match the digest
+recorded for the key wanted now (:func:`trusted_digest_matches`), else it is
+rebuilt with a warning. ``engine_file_path`` follows the same rule: its directory
+must be owned by the user (or root, for read-only prebuilt engines) and not be
+writable by group or others, else the engine is neither written nor loaded
+(:func:`check_engine_location`).
+
 Parameter names follow Isaac ROS (``isaac_ros_tensor_rt`` / GXF TensorRtInference).
 """
 from __future__ import annotations
@@ -29,6 +42,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -148,11 +162,114 @@ def atomic_write_json(path: str, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+# -- trust: private directories and a digest index ---------------------------------------------------
+
+TRUST_INDEX = "trusted.json"
+
+
+class CacheTrustError(OSError):
+    """A cache location that others could write (the message says why and how to fix it)."""
+
+
+def _check_dir_stat(path: str, allow_root: bool) -> None:
+    st = os.stat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise CacheTrustError(f"cache location {path} is not a directory")
+    owners = (os.getuid(), 0) if allow_root else (os.getuid(),)
+    if st.st_uid not in owners:
+        raise CacheTrustError(f"cache directory {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}): "
+                              "model files there cannot be trusted; use a directory of your own")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise CacheTrustError(f"cache directory {path} is writable by group or others (mode "
+                              f"{stat.S_IMODE(st.st_mode):04o}): model files there cannot be trusted; "
+                              f"run `chmod 700 {path}` or use another directory")
+
+
+def ensure_private_dir(path: str) -> str:
+    """Create ``path`` (mode 0700) if missing; refuse it (CacheTrustError) when another user owns it or group/others
+    may write it. Returns the absolute path."""
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if not os.path.exists(path):
+        parent = os.path.dirname(path)
+        os.makedirs(parent, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:  # created meanwhile by another process: checked below
+            pass
+        else:
+            os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    _check_dir_stat(path, allow_root=False)
+    return path
+
+
+def check_engine_location(engine_file_path: str, for_write: bool) -> None:
+    """The rule for ``engine_file_path``: its directory must not be writable by group/others and must be owned by
+    you (or by root when only reading a prebuilt engine); a missing directory is created private. An existing engine
+    file must be a regular file owned by you (or root, read-only use). Raises CacheTrustError otherwise."""
+    path = os.path.abspath(os.path.expanduser(engine_file_path))
+    directory = os.path.dirname(path)
+    if not os.path.exists(directory):
+        ensure_private_dir(directory)
+        return
+    _check_dir_stat(directory, allow_root=not for_write)
+    if os.path.lexists(path):
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise CacheTrustError(f"engine_file_path {path} exists and is not a regular file (a symlink?): refused")
+        if st.st_uid not in ((os.getuid(), 0) if not for_write else (os.getuid(),)):
+            raise CacheTrustError(f"engine_file_path {path} is owned by uid {st.st_uid}, not by you: refused")
+
+
+def _index_path(directory: str) -> str:
+    return os.path.join(directory, TRUST_INDEX)
+
+
+def _read_index(directory: str) -> dict:
+    try:
+        with open(_index_path(directory), encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def record_trusted_digest(directory: str, key: str, path: str, sha256: Optional[str] = None) -> str:
+    """Record that ``path`` (in ``directory``) was written by us for cache ``key``; returns its SHA-256."""
+    digest = sha256 or file_sha256(path)
+    index = _read_index(directory)
+    index[key] = {"file": os.path.basename(path), "sha256": digest,
+                  "recorded_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    atomic_write_json(_index_path(directory), index)
+    try:
+        os.chmod(_index_path(directory), 0o600)
+    except OSError:  # pragma: no cover
+        pass
+    return digest
+
+
+def trusted_digest_matches(directory: str, key: str, path: str) -> tuple:
+    """(ok, reason): were ``path``'s bytes recorded in the trust index for ``key``?"""
+    entry = _read_index(directory).get(key)
+    if not isinstance(entry, dict) or entry.get("file") != os.path.basename(path):
+        return False, f"no digest recorded for {os.path.basename(path)} under this cache key (not written here)"
+    if not os.path.isfile(path):
+        return False, f"{path} is missing"
+    if file_sha256(path) != entry.get("sha256"):
+        return False, (f"{os.path.basename(path)} does not match the digest recorded when it was written for this "
+                       "key (replaced since)")
+    return True, "digest matches"
+
+
+def key_id(key: "EngineKey") -> str:
+    """Stable id of an engine key, for the trust index."""
+    return "engine:" + hashlib.sha256(json.dumps(key.as_dict(), sort_keys=True).encode()).hexdigest()[:32]
+
+
 # -- cache check ----------------------------------------------------------------------------------
 
 @dataclass
 class CacheCheck:
-    status: str                  # ok | missing | stale | foreign | corrupt | forced
+    status: str                  # ok | missing | stale | foreign | corrupt | untrusted | forced
     reason: str
     diff: Dict[str, tuple] = field(default_factory=dict)
 
@@ -228,7 +345,13 @@ def ensure_engine(params: EngineParams, key: EngineKey, build: Callable[[], byte
     """
     if not params.engine_file_path:
         raise ValueError("engine_file_path is empty")
+    check_engine_location(params.engine_file_path, for_write=True)
+    directory = os.path.dirname(os.path.abspath(os.path.expanduser(params.engine_file_path)))
     check = check_engine(params.engine_file_path, key)
+    if check.ok:
+        trusted, why = trusted_digest_matches(directory, key_id(key), params.engine_file_path)
+        if not trusted:
+            check = CacheCheck("untrusted", why)
     if params.force_engine_update:
         check = CacheCheck("forced", "force_engine_update is set")
     if check.ok:
@@ -241,6 +364,7 @@ def ensure_engine(params: EngineParams, key: EngineKey, build: Callable[[], byte
     logger.log(level, "building TensorRT engine %s: %s [%s]", params.engine_file_path, check.reason, check.status)
     t0 = time.perf_counter()
     data = bytes(build())
+    record_trusted_digest(directory, key_id(key), params.engine_file_path, hashlib.sha256(data).hexdigest())
     write_engine(params.engine_file_path, data, key,
                  extra={"model_file_path": os.path.abspath(params.model_file_path) if params.model_file_path else "",
                         "max_workspace_size": params.max_workspace_size,

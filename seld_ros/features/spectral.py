@@ -19,6 +19,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from seld_ros.audio.errors import validate_audio
 
+# Input magnitudes are clamped to this before framing (120 dB above full scale, far beyond any real signal) so that no
+# finite input can overflow float32 in the power spectrum (|x| 1e20 would: power ~1e46 -> inf, and inf/inf -> NaN in
+# the intensity normalisation). Features are therefore finite for every finite input.
+MAX_INPUT_MAGNITUDE = np.float32(1e6)
+
 # Frames per block in batch mode: bounds memory on hour-long files (4 ch x 2048 frames x 513 bins complex64 = 34 MB).
 _BATCH_BLOCK_FRAMES = 2048
 
@@ -87,7 +92,10 @@ class FrameFeatureExtractor(ABC):
         audio = np.asarray(audio)
         if audio.ndim == 1 and self.input_channels == 1:
             audio = audio[None, :]
-        return validate_audio(audio, self.input_channels, what=what)
+        audio = validate_audio(audio, self.input_channels, what=what)
+        if audio.size and float(np.abs(audio).max()) > MAX_INPUT_MAGNITUDE:
+            audio = np.clip(audio, -MAX_INPUT_MAGNITUDE, MAX_INPUT_MAGNITUDE)
+        return audio
 
     def compute(self, audio: np.ndarray) -> np.ndarray:
         """Whole signal (input_channels, N) -> (num_channels, N // hop, num_bins) float32 (causal framing)."""

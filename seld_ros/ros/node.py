@@ -6,10 +6,19 @@ tracker) and publishes. In live mode a full queue drops its OLDEST chunk (counte
 and reported: the freshest audio matters most to a robot); in replay mode the
 subscription is reliable/keep-all and the callback blocks on a full queue, so DDS
 flow control slows the player instead of losing audio.
+
+Nothing is lost without a word: every dropped, rejected, concealed, skipped or
+late piece of audio is counted by kind, logged (throttled, with the suppressed
+count always reported by a periodic summary) and shown in /diagnostics, whose
+level is WARN while problems occur and ERROR while they persist; ``lost_audio_s``
+totals the audio that never reached the network. At shutdown the worker drains
+what was already received (bounded by DRAIN_TIMEOUT_S) and counts what it could
+not process.
 """
 from __future__ import annotations
 
 import collections
+import difflib
 import os
 import queue
 import signal
@@ -44,27 +53,65 @@ class StartupError(RuntimeError):
 
 
 class _Throttle:
-    """Log a given kind of warning at most once per period, with the count suppressed meanwhile."""
+    """Log a given kind of warning at most once per period, with the count suppressed meanwhile.
+
+    ``flush()`` (called periodically) reports suppressed counts even when no later warning of the kind comes,
+    so a burst never hides behind its first line."""
 
     def __init__(self, logger, period_s: float):
         self.logger, self.period_s = logger, period_s
         self._last: dict[str, float] = {}
         self._suppressed: collections.Counter = collections.Counter()
+        self._latest: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def warn(self, kind: str, text: str) -> None:
         now = time.monotonic()
-        if now - self._last.get(kind, -1e9) >= self.period_s:
-            extra = f" ({self._suppressed[kind]} similar suppressed)" if self._suppressed[kind] else ""
-            self.logger.warning(f"{text}{extra}")
-            self._last[kind] = now
-            self._suppressed[kind] = 0
-        else:
-            self._suppressed[kind] += 1
+        with self._lock:
+            if now - self._last.get(kind, -1e9) >= self.period_s:
+                n = self._suppressed.pop(kind, 0)
+                extra = f" ({n} similar suppressed)" if n else ""
+                self._last[kind] = now
+            else:
+                self._suppressed[kind] += 1
+                self._latest[kind] = text
+                return
+        self.logger.warning(f"{text}{extra}")
+
+    def flush(self, force: bool = False) -> None:
+        """Log the suppressed count of every kind whose period has passed (or all, with ``force``)."""
+        now = time.monotonic()
+        lines = []
+        with self._lock:
+            for kind in list(self._suppressed):
+                if force or now - self._last.get(kind, -1e9) >= self.period_s:
+                    n = self._suppressed.pop(kind)
+                    lines.append(f"{n} similar warnings suppressed ({kind}); latest: {self._latest.pop(kind, '')}")
+                    self._last[kind] = now
+        for line in lines:
+            self.logger.warning(line)
+
+
+# Counters that are input problems: any increase makes the diagnostics level WARN (ERROR when sustained).
+PROBLEM_COUNTERS = (
+    "chunks_dropped", "chunks_rejected", "chunks_failed", "gaps", "skips", "restarts", "overlaps",
+    "conflicting_chunks", "stamp_jumps", "stamp_backwards", "stamp_zero", "stamp_invalid", "stamps_clamped",
+    "non_finite_samples", "out_of_range_samples", "clipped_samples", "concealed_frames", "qos_incompatible",
+    "large_messages", "extra_publishers", "dds_lost_messages",
+)
+# Samples as received at the input rate: these become seconds in the summary.
+SUSTAINED_S = 5.0  # problems in every diagnostics period for this long: ERROR
+RECENT_S = 10.0  # WARN while a problem counter grew within this window
+DRAIN_TIMEOUT_S = 5.0  # at shutdown, process what was already received for at most this long
+# Largest message best-effort delivery carried intact in our measurement over Fast DDS (benchmarks/bench_faults.py,
+# docs/interfaces.md); bigger messages on a best-effort subscription are warned about.
+BEST_EFFORT_MAX_BYTES = 256 * 1024
 
 
 class SeldNode(Node):
-    def __init__(self, **kwargs):
+    def __init__(self, argv=None, **kwargs):
         super().__init__("seld_node", **kwargs)
+        self._check_overrides(sys.argv if argv is None else argv)
         self.settings = self._declare_and_read_parameters()
         self._throttle = _Throttle(self.get_logger(), self.settings["warn_throttle_s"])
         self.pipeline = self._build_pipeline()
@@ -80,8 +127,11 @@ class SeldNode(Node):
                 else qos_profile_sensor_data.reliability,
                 history=HistoryPolicy.KEEP_LAST,
             )
+        self._best_effort = not replay and self.settings["qos_reliability"] == "best_effort"
         self._queue: queue.Queue = queue.Queue(maxsize=self.settings["queue_size"])
         self._stop = threading.Event()
+        self._closing = threading.Event()
+        self._discarded_s = 0.0
         self._dropped_since_processed = False
         self._lock = threading.Lock()
         self.counters = collections.Counter()
@@ -93,8 +143,12 @@ class SeldNode(Node):
         self.pub_events = self.create_publisher(SoundEventArray, "~/events", 10)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", self._on_audio, qos)
+        self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", self._on_audio, qos,
+                                                  **_qos_event_kwargs(self._on_incompatible_qos, self._on_message_lost))
         self._setup_audio_common(qos)
+        self._health = _Health()
+        self._summary_at = time.monotonic()
+        self._summary_counts: dict = {}
         self.create_timer(self.settings["diagnostics_period_s"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="seld_worker", daemon=True)
         self._worker.start()
@@ -106,6 +160,34 @@ class SeldNode(Node):
         )
 
     # -- parameters ------------------------------------------------------------------------
+    def _check_overrides(self, argv) -> None:
+        """Unknown names (params file or -p) are warned, listed by name; a -p value of the wrong type or out of range
+        is FATAL, also when a params file sets the same parameter (rcl then keeps the file's value silently)."""
+        overrides = dict(getattr(self, "_parameter_overrides", None) or {})
+        cli = _cli_param_overrides(argv)
+        names = set(overrides) | {n for n, _ in cli}
+        ignored = {"use_sim_time", "start_type_description_service"}
+        unknown = sorted(n for n in names if n not in PARAMS_BY_NAME and n not in ignored
+                         and not n.startswith("qos_overrides."))
+        if unknown:
+            hints = []
+            for n in unknown:
+                close = difflib.get_close_matches(n, PARAMS_BY_NAME, n=1, cutoff=0.6)
+                hints.append(f"'{n}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            self.get_logger().warning(f"unknown parameter(s) ignored: {', '.join(hints)}; see docs/parameters.md "
+                                      "for the known names")
+        self.unknown_parameters = unknown
+        bad = []
+        for name, text in cli:
+            if name not in PARAMS_BY_NAME:
+                continue
+            try:
+                check_value(name, _parse_param_text(text))
+            except ParamError as exc:
+                bad.append(f"-p {name}:={text}: {exc}")
+        if bad:
+            raise StartupError("invalid parameter override(s): " + "; ".join(bad))
+
     def _declare_and_read_parameters(self) -> NodeSettings:
         values = {}
         for p in PARAMS:
@@ -159,6 +241,11 @@ class SeldNode(Node):
     # -- audio in (executor thread) -----------------------------------------------------------
     def _on_audio(self, msg: MultichannelAudio) -> None:
         self.counters["chunks_in"] += 1
+        if self._best_effort and len(msg.data) * 4 > BEST_EFFORT_MAX_BYTES:
+            self.counters["large_messages"] += 1
+            self._throttle.warn("large_message", f"~/audio message of {len(msg.data) * 4} bytes on a best-effort "
+                                f"subscription: messages over {BEST_EFFORT_MAX_BYTES} bytes can be lost without "
+                                "trace over DDS; use qos_reliability: reliable or smaller messages")
         chunk = AudioChunk(
             samples=conversions.audio_from_msg(msg),
             sample_rate=msg.sample_rate,
@@ -171,7 +258,15 @@ class SeldNode(Node):
         )
         self._enqueue(chunk)
 
+    def _count_discarded(self, chunk: AudioChunk) -> None:
+        self.counters["chunks_discarded_at_shutdown"] += 1
+        self.counters["samples_discarded_at_shutdown"] += int(chunk.samples.shape[0])
+        self._discarded_s += chunk.samples.shape[0] / max(int(chunk.sample_rate), 1)
+
     def _enqueue(self, chunk: AudioChunk) -> None:
+        if self._closing.is_set():
+            self._count_discarded(chunk)
+            return
         if self.settings["mode"] == "replay":
             while not self._stop.is_set():
                 try:
@@ -179,6 +274,7 @@ class SeldNode(Node):
                     return
                 except queue.Full:
                     continue
+            self._count_discarded(chunk)
             return
         while True:
             try:
@@ -317,6 +413,8 @@ class SeldNode(Node):
             try:
                 chunk = self._queue.get(timeout=0.1)
             except queue.Empty:
+                if self._closing.is_set():
+                    return  # drained
                 continue
             if self._dropped_since_processed:
                 self._dropped_since_processed = False
@@ -356,6 +454,59 @@ class SeldNode(Node):
                 msg, len(self.pipeline.class_names), s["markers.arrow_length"], s["markers.scale"],
                 s["markers.lifetime_s"], s["markers.show_text"]))
 
+    def _on_incompatible_qos(self, event) -> None:
+        self.counters["qos_incompatible"] += 1
+        policy = getattr(event, "last_policy_kind", "?")
+        mine = "best_effort" if self._best_effort else "reliable"
+        self._throttle.warn("qos", f"a publisher on {self.sub_audio.topic_name} has a QoS incompatible with this "
+                            f"subscription ({mine}, policy {getattr(policy, 'name', policy)}): its audio is NOT "
+                            "received. A best-effort driver needs qos_reliability: best_effort (live mode)")
+
+    def _on_message_lost(self, info) -> None:
+        """The middleware lost messages before this node took them (e.g. a burst beyond qos_depth). Their samples
+        show up as a gap or skip once a later message arrives; this also counts the ones at the end of a stream."""
+        n = int(getattr(info, "total_count_change", 1) or 1)
+        self.counters["dds_lost_messages"] += n
+        self._throttle.warn("dds_lost", f"DDS lost {n} audio message(s) before the node could take them "
+                            f"({self.counters['dds_lost_messages']} so far): raise qos_depth, or use replay mode")
+
+    def _check_publishers(self) -> None:
+        try:
+            n = self.count_publishers(self.sub_audio.topic_name)
+        except Exception:  # context going away
+            return
+        self._n_publishers = n
+        if n > 1:
+            self.counters["extra_publishers"] = max(self.counters["extra_publishers"], n - 1)
+            self._throttle.warn("publishers", f"{n} publishers on {self.sub_audio.topic_name}: interleaved streams "
+                                "are detected by their sample indices; the first stream is kept")
+
+    def _lost_audio_s(self, st: dict) -> float:
+        return float(st.get("lost_audio_s", 0.0)) + self._discarded_s
+
+    def _problem_counts(self, st: dict) -> dict:
+        merged = dict(self.counters)
+        merged.update({k: v for k, v in st.items() if k in PROBLEM_COUNTERS})
+        return {k: int(merged.get(k, 0)) for k in PROBLEM_COUNTERS}
+
+    def _log_summary(self, st: dict, force: bool = False) -> None:
+        """Periodic summary: what went wrong since the last one (all kinds, suppressed warnings included)."""
+        now = time.monotonic()
+        if not force and now - self._summary_at < max(self.settings["warn_throttle_s"], 5.0):
+            return
+        counts = self._problem_counts(st)
+        delta = {k: v - self._summary_counts.get(k, 0) for k, v in counts.items()
+                 if v != self._summary_counts.get(k, 0)}
+        self._throttle.flush(force=force)
+        if delta or (force and any(counts.values())):
+            span = now - self._summary_at
+            what = ", ".join(f"{k} +{v}" for k, v in delta.items()) or "nothing new"
+            self.get_logger().warning(
+                f"input summary (last {span:.0f} s): {what}; totals: lost_audio_s "
+                f"{self._lost_audio_s(st):.3f}, " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+        self._summary_counts = counts
+        self._summary_at = now
+
     # -- diagnostics ------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         lat = np.asarray(self._latencies_ms, dtype=float)
@@ -364,9 +515,19 @@ class SeldNode(Node):
         status = DiagnosticStatus()
         status.name = f"{self.get_fully_qualified_name()}: sound event localization"
         status.hardware_id = self._last_frame_id
-        problems = c["chunks_dropped"] + c["chunks_rejected"] + st.get("gaps", 0) + c["chunks_failed"]
-        status.level = DiagnosticStatus.OK if problems == 0 else DiagnosticStatus.WARN
-        status.message = "ok" if problems == 0 else "input problems: see values"
+        self._check_publishers()
+        counts = self._problem_counts(st)
+        level, recent = self._health.update(counts, time.monotonic())
+        status.level = level
+        if level == DiagnosticStatus.OK:
+            status.message = "ok" if not any(counts.values()) else "ok (earlier input problems: see values)"
+        else:
+            status.message = (("sustained input problems: " if level == DiagnosticStatus.ERROR else
+                               "input problems: ") + ", ".join(recent))
+        if self.counters["qos_incompatible"] and not c["chunks_in"]:
+            status.level = DiagnosticStatus.ERROR
+            status.message = "no audio: the audio publisher's QoS is incompatible (see qos_reliability)"
+        self._log_summary(st)
         rtf = self._proc_s / self._audio_s if self._audio_s > 0 else 0.0
         values = {
             "backend": self.pipeline.info().get("backend", "?"),
@@ -376,9 +537,30 @@ class SeldNode(Node):
             "chunks_dropped": c["chunks_dropped"],
             "samples_dropped": c["samples_dropped"],
             "chunks_rejected": c["chunks_rejected"],
+            "lost_audio_s": self._lost_audio_s(st),
             "gaps": st.get("gaps", 0),
             "gap_samples": st.get("gap_samples", 0),
             "overlaps": st.get("overlaps", 0),
+            "skips": st.get("skips", 0),
+            "skip_samples": st.get("skip_samples", 0),
+            "restarts": st.get("restarts", 0),
+            "restart_gap_samples": st.get("restart_gap_samples", 0),
+            "conflicting_chunks": st.get("conflicting_chunks", 0),
+            "stamp_jumps": st.get("stamp_jumps", 0),
+            "stamp_backwards": st.get("stamp_backwards", 0),
+            "stamp_zero": st.get("stamp_zero", 0),
+            "stamp_invalid": st.get("stamp_invalid", 0),
+            "stamps_clamped": st.get("stamps_clamped", 0),
+            "non_finite_samples": st.get("non_finite_samples", 0),
+            "out_of_range_samples": st.get("out_of_range_samples", 0),
+            "clipped_samples": st.get("clipped_samples", 0),
+            "concealed_frames": st.get("concealed_frames", 0),
+            "chunks_failed": c["chunks_failed"],
+            "qos_reliability": "reliable" if not self._best_effort else "best_effort",
+            "qos_incompatible": c["qos_incompatible"],
+            "large_messages": c["large_messages"],
+            "dds_lost_messages": c["dds_lost_messages"],
+            "audio_publishers": getattr(self, "_n_publishers", 0),
             "queue_depth": self._queue.qsize(),
             "frames_out": c["frames_out"],
             "events_out": c["events_out"],
@@ -395,9 +577,26 @@ class SeldNode(Node):
 
     # -- shutdown ----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the worker and clear this node's markers from RViz."""
+        """Process what was already received (at most DRAIN_TIMEOUT_S), count what is left, stop the worker, log the
+        final input summary and clear this node's markers from RViz."""
+        self._closing.set()
+        self._worker.join(timeout=DRAIN_TIMEOUT_S)
         self._stop.set()
         self._worker.join(timeout=5.0)
+        while True:
+            try:
+                self._count_discarded(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if self.counters["chunks_discarded_at_shutdown"]:
+            self.get_logger().warning(
+                f"shutdown: {self.counters['chunks_discarded_at_shutdown']} received audio chunks "
+                f"({self.counters['samples_discarded_at_shutdown']} samples) could not be processed within "
+                f"{DRAIN_TIMEOUT_S:.0f} s and were discarded")
+        try:
+            self._log_summary(self.pipeline.stats(), force=True)
+        except Exception as exc:  # pragma: no cover - logging after the context went away
+            print(f"[seld_node] final summary failed: {exc}", file=sys.stderr)
         try:
             self.pub_markers.publish(markers.delete_all(self._last_frame_id, self.get_clock().now().to_msg()))
             # give reliable subscribers (RViz) the chance to get it before the participant goes away
@@ -410,6 +609,74 @@ class SeldNode(Node):
                 time.sleep(0.2)
         except Exception as exc:  # context already shut down
             self.get_logger().debug(f"could not clear markers: {exc}")
+
+
+class _Health:
+    """Diagnostics level from the problem counters: WARN while any grew within RECENT_S, ERROR when they grew in
+    every diagnostics period for SUSTAINED_S or more."""
+
+    def __init__(self) -> None:
+        self._prev: dict = {}
+        self._last_growth: dict = {}
+        self._streak_since: float | None = None
+
+    def update(self, counts: dict, now: float):
+        from diagnostic_msgs.msg import DiagnosticStatus
+
+        grew = [k for k, v in counts.items() if v > self._prev.get(k, 0)]
+        self._prev = dict(counts)
+        for k in grew:
+            self._last_growth[k] = now
+        if grew:
+            if self._streak_since is None:
+                self._streak_since = now
+        else:
+            self._streak_since = None
+        recent = sorted(k for k, t in self._last_growth.items() if now - t <= RECENT_S)
+        if self._streak_since is not None and now - self._streak_since >= SUSTAINED_S:
+            return DiagnosticStatus.ERROR, recent
+        if recent:
+            return DiagnosticStatus.WARN, recent
+        return DiagnosticStatus.OK, []
+
+
+def _qos_event_kwargs(callback, lost_callback=None) -> dict:
+    """event_callbacks= for incompatible-QoS and message-lost callbacks (rclpy.event_handler on Jazzy,
+    rclpy.qos_event on Humble; both have these two events)."""
+    try:
+        from rclpy.event_handler import SubscriptionEventCallbacks
+    except ImportError:  # pragma: no cover - Humble
+        try:
+            from rclpy.qos_event import SubscriptionEventCallbacks
+        except ImportError:
+            return {}
+    return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=callback, message_lost=lost_callback)}
+
+
+def _cli_param_overrides(argv) -> list:
+    """[(name, value text)] of every ``-p/--param name:=value`` inside ``--ros-args`` in argv."""
+    out, inside, it = [], False, iter(list(argv or []))
+    for arg in it:
+        if arg == "--ros-args":
+            inside = True
+        elif arg == "--" and inside:
+            inside = False
+        elif inside and arg in ("-p", "--param"):
+            item = next(it, "")
+            name, sep, text = item.partition(":=")
+            if sep:
+                out.append((name.rsplit(":", 1)[-1] if ":" in name else name, text))
+    return out
+
+
+def _parse_param_text(text: str):
+    """A -p value as rcl reads it (YAML)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def _per_class(values):
@@ -474,7 +741,7 @@ def main(argv=None) -> int:
     node = None
     code = 0
     try:
-        node = SeldNode()
+        node = SeldNode(argv=argv)
         _spin_until_stopped(node, stop)
     except StartupError as exc:
         print(f"[seld_node] FATAL: {exc}", file=sys.stderr, flush=True)

@@ -53,9 +53,13 @@ PARAMS: tuple[Param, ...] = (
           choices=("live", "replay")),
     Param("queue_size", 64, "Audio chunks queued between the subscription and the worker thread.",
           min=1, max=100000),
-    Param("qos_reliability", "best_effort", "Reliability of the audio subscription in live mode "
-          "(replay mode is always reliable).", choices=("best_effort", "reliable")),
-    Param("qos_depth", 10, "History depth of the audio subscription in live mode.", min=1, max=10000),
+    Param("qos_reliability", "reliable", "Reliability of the audio subscription in live mode (replay mode is "
+          "always reliable). reliable loses nothing a driver sends (messages of any size) but does not match a "
+          "best-effort publisher (reported); best_effort matches both but over Fast DDS can silently lose large "
+          "messages (measured: 384 KiB arrived, 512 KiB mostly lost; > 256 KiB is warned), see docs/interfaces.md.", choices=("best_effort", "reliable")),
+    Param("qos_depth", 100, "History depth of the audio subscription in live mode: a burst of more messages than "
+          "this, arriving while the node is busy, is lost in DDS (then reported as a gap or skip).",
+          min=1, max=10000),
     # --- decoding and tracking ----------------------------------------------------------------
     Param("threshold_scale", 1.0, "Multiplies every calibrated per-class threshold (>1: fewer, surer events).",
           min=0.05, max=5.0, dynamic=True),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 class NodeOutputs:
     """``events`` (SoundEventArray), ``markers`` (MarkerArray) and ``diags`` (this node's diagnostic values as a
-    dict) received from the node of a NodeProcess, in arrival order."""
+    dict, plus its level (0 OK, 1 WARN, 2 ERROR) under ``_level`` and message under ``_message``) received from the
+    node of a NodeProcess, in arrival order."""
 
     def __init__(self, ros, proc):
         from diagnostic_msgs.msg import DiagnosticArray
@@ -23,7 +24,10 @@ class NodeOutputs:
     def _on_diag(self, msg):
         for st in msg.status:  # /diagnostics is global: keep only this node's status
             if st.name.startswith(f"{self.proc.namespace}/seld_node:"):
-                self.diags.append({kv.key: kv.value for kv in st.values})
+                d = {kv.key: kv.value for kv in st.values}
+                d["_level"] = int.from_bytes(st.level, "little") if isinstance(st.level, bytes) else int(st.level)
+                d["_message"] = st.message
+                self.diags.append(d)
 
     def close(self):
         for s in self.subs:
