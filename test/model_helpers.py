@@ -30,8 +30,10 @@ def tiny_causal_config(**over) -> dict:
     return tiny_at2seld_config(**over)
 
 
-def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal: bool = False) -> Path:
-    """A real AT2SELD bundle (tiny widths, random weights) with feature statistics from noise."""
+def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal: bool = False,
+                     config: dict | None = None) -> Path:
+    """A real AT2SELD bundle (tiny widths, random weights; ``config`` replaces the tiny network config) with feature
+    statistics from noise."""
     from seld_ros.features.config import FeatureConfig
     from seld_ros.features.foa import FoaFeatures
     from seld_ros.features.stats import FeatureStats
@@ -39,7 +41,7 @@ def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal:
     from seld_ros.model.bundle import save_bundle
 
     torch.manual_seed(seed)
-    model = build_model(tiny_causal_config() if causal else tiny_at2seld_config()).eval()
+    model = build_model(config or (tiny_causal_config() if causal else tiny_at2seld_config())).eval()
     fcfg = FeatureConfig()
     stats = FeatureStats(fcfg.num_channels, fcfg.n_mels)
     rng = np.random.default_rng(seed)

@@ -36,7 +36,7 @@ DEFAULTS = {
     "data": {"root": "data/synth", "train_split": "train", "val_split": "val", "test_split": "test",
              "features": {"feature_set": "logmel+iv+phase"}, "class_names": list(STARSS23_CLASSES),
              "chunk_seconds": 5.0},
-    "model": {"name": "at2seld", "pretrained_backbone": None},
+    "model": {"name": "at2seld", "pretrained_backbone": None, "init_from": None},
     "training": {"out_dir": "runs/default", "epochs": 30, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4,
                  "warmup_epochs": 1, "seed": 0, "num_workers": 0, "threads": 0, "device": "auto",
                  "chunks_per_epoch": None, "grad_clip": 5.0, "max_minutes": None, "progress": True,
@@ -147,6 +147,7 @@ class Trainer:
     def _build_model(self):
         m = dict(self.cfg["model"])
         pre = m.pop("pretrained_backbone", None)
+        init_from = m.pop("init_from", None)
         m["in_channels"] = len(self.stats.mean)
         m["num_classes"] = len(self.class_names)
         m.setdefault("n_mels", self.feature_config["n_mels"])
@@ -157,8 +158,11 @@ class Trainer:
         if pre:
             rep = load_panns_state_dict(self.model.backbone, pre)
             self.log(f"loaded backbone {pre}: {rep}")
+        if init_from:  # fine-tuning: every weight from an earlier bundle of the same shapes (e.g. non-causal -> causal)
+            self.log(f"initialised from {init_from}: {init_weights_from_bundle(self.model, init_from)}")
         self.model.to(self.device)
         self.pretrained_backbone = pre
+        self.init_from = init_from
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -342,6 +346,7 @@ class Trainer:
         prov = {"data": {"root": str(d["root"]), "train_split": d["train_split"], "val_split": d["val_split"],
                          "train_clips": len(self.train_clips), "val_clips": len(self.val_clips)},
                 "command": self.command, "config": self.cfg, "pretrained_backbone": self.pretrained_backbone,
+                "init_from": self.init_from,
                 "epochs_trained": self._epochs_done()}
         self.model.cpu()
         h = save_bundle(path, self.model, self.feature_config, self.stats.to_dict(), self.class_names, th,
@@ -356,3 +361,20 @@ class Trainer:
         if ck.exists():
             return int(torch.load(ck, map_location="cpu", weights_only=True)["epoch"]) + 1
         return 0
+
+
+def init_weights_from_bundle(model: torch.nn.Module, path: str) -> str:
+    """Copy every parameter and buffer of the model bundle at ``path`` into ``model``; names and shapes must match
+    exactly (an architecture change such as ``causal: true`` keeps them). Loaded with ``weights_only=True``."""
+    from seld_ros.model.bundle import load_bundle
+
+    src = load_bundle(str(path)).model.state_dict()
+    dst = model.state_dict()
+    missing = sorted(set(dst) - set(src))
+    unexpected = sorted(set(src) - set(dst))
+    wrong = sorted(k for k in set(src) & set(dst) if tuple(src[k].shape) != tuple(dst[k].shape))
+    if missing or unexpected or wrong:
+        raise ValueError(f"model.init_from {path}: the bundle's network does not match this one "
+                         f"(missing {missing[:5]}, unexpected {unexpected[:5]}, other shapes {wrong[:5]})")
+    model.load_state_dict(src, strict=True)
+    return f"{len(src)} tensors"
