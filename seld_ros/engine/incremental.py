@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .base import InferenceBackend
-from .streaming import StreamOutput
+from .streaming import StreamOutput, feature_block
 from .streaming_defaults import LABEL_HOP_FRAMES
 
 STATE_PREFIX = "state_"
@@ -137,13 +137,7 @@ class IncrementalInference:
 
     def push(self, features: np.ndarray) -> Optional[StreamOutput]:
         """Add feature frames (C, n, F) or (1, C, n, F); one network call per completed hop."""
-        f = np.asarray(features, dtype=np.float32)
-        if f.ndim == 4:
-            if f.shape[0] != 1:
-                raise ValueError("batch must be 1")
-            f = f[0]
-        if f.ndim != 3 or f.shape[0] != self.channels or f.shape[2] != self.bins:
-            raise ValueError(f"features must be (C={self.channels}, n, F={self.bins}), got {features.shape}")
+        f = feature_block(features, self.channels, self.bins)
         buf = np.concatenate([self._pending, f], axis=1) if self._pending.shape[1] else f
         n = buf.shape[1] // self.label_hop
         self._pending = np.array(buf[:, n * self.label_hop:], copy=True)

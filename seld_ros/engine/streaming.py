@@ -34,6 +34,18 @@ from .base import InferenceBackend
 LABEL_HOP_FRAMES = 5
 
 
+def feature_block(features, channels: int, bins: int) -> np.ndarray:
+    """Feature frames as float32 (C, n, F); (1, C, n, F) is accepted. Raises ValueError on other shapes."""
+    f = np.asarray(features, dtype=np.float32)
+    if f.ndim == 4:
+        if f.shape[0] != 1:
+            raise ValueError("batch must be 1")
+        f = f[0]
+    if f.ndim != 3 or f.shape[0] != channels or f.shape[2] != bins:
+        raise ValueError(f"features must be (C={channels}, n, F={bins}), got {np.shape(features)}")
+    return f
+
+
 @dataclass
 class StreamOutput:
     """Outputs for ``count`` consecutive label frames starting at stream label frame ``first_index``.
@@ -112,13 +124,7 @@ class StreamingInference:
 
         Returns the newly final label frames (None if none completed yet). Leftover frames (< 5) wait.
         """
-        f = np.asarray(features, dtype=np.float32)
-        if f.ndim == 4:
-            if f.shape[0] != 1:
-                raise ValueError("batch must be 1")
-            f = f[0]
-        if f.ndim != 3 or f.shape[0] != self.channels or f.shape[2] != self.bins:
-            raise ValueError(f"features must be (C={self.channels}, n, F={self.bins}), got {features.shape}")
+        f = feature_block(features, self.channels, self.bins)
         buf = np.concatenate([self._pending, f], axis=1) if self._pending.shape[1] else f
         whole = (buf.shape[1] // self.label_hop) * self.label_hop
         self._pending = np.array(buf[:, whole:], copy=True)
