@@ -1,7 +1,7 @@
 """Issue 14's acceptance benchmark: does the model name *real* sounds, offline and as the node runs it?
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_real.py --bank /work/data/real_bank \
-        [--bundle seld_ros/models/default.pt] [--procedural-data /work/data/dev] \
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_real.py --bank data/real_bank \
+        [--bundle seld_ros/models/default.pt] [--procedural-data data/dev] \
         [--scenes 10 --seconds 60] [--fa-scenes 6 --fa-seconds 10] [--cache benchmarks/cache/real]
 
 1. Synthesises (once; cached under --cache by bank manifest and settings) a real-sound test set from the bank's
@@ -153,9 +153,10 @@ def per_class_correct(refs, preds, class_names) -> dict:
 # ------------------------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bank", default="/work/data/real_bank", help="real sound bank (seld-bank build-real)")
+    ap.add_argument("--bank", default=str(REPO / "data" / "real_bank"),
+                    help="real sound bank (scripts/build_real_bank.sh data/real_bank; default: %(default)s)")
     ap.add_argument("--bundle", default=str(REPO / "seld_ros" / "models" / "default.pt"))
-    ap.add_argument("--procedural-data", default="/work/data/dev",
+    ap.add_argument("--procedural-data", default=str(REPO / "data" / "dev"),
                     help="dataset root with the procedural foa_test/ metadata_test/ ('' to skip)")
     ap.add_argument("--cache", default=str(DEFAULT_CACHE), help="where the synthesised test sets are kept")
     ap.add_argument("--scenes", type=int, default=10)
