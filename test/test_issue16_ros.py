@@ -67,6 +67,8 @@ def test_issue16_audio_stamped_input_reaches_the_node_over_dds(ros, tmp_path, bu
     outputs = NodeOutputs(ros, proc)
     pub = None
     try:
+        # the audio comes from a third process: make sure the node's frames will reach us before it starts
+        assert outputs.wait_matched(60.0), "the node's events publisher was not discovered within 60 s"
         pub = subprocess.Popen([python_executable(), str(Path(__file__).parent / "ros_helpers" /
                                                          "publish_audio_stamped.py"),
                                 proc.topic("audio_stamped"), "3.0", "24000", "2400", "--skip", "20,21"],

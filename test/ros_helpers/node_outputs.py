@@ -21,6 +21,21 @@ class NodeOutputs:
             ros.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 100),
         ]
 
+    def wait_matched(self, timeout: float = 30.0) -> bool:
+        """Spin until this process has discovered the node's events publisher. Needed when the audio comes from a
+        third process: the node may publish its frames before our subscription is matched, and a volatile
+        topic does not replay them."""
+        import time
+
+        import rclpy
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.ros.count_publishers(self.proc.topic("events")) > 0:
+                return True
+            rclpy.spin_once(self.ros, timeout_sec=0.05)
+        return False
+
     def _on_diag(self, msg):
         for st in msg.status:  # /diagnostics is global: keep only this node's status
             if st.name.startswith(f"{self.proc.namespace}/seld_node:"):
