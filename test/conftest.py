@@ -55,6 +55,20 @@ def pytest_report_header(config):
 
 
 @pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """A tiny AT2SELD bundle with random weights, made once per test module (model_helpers.make_tiny_bundle)."""
+    from model_helpers import make_tiny_bundle
+
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny.pt")
+
+
+@pytest.fixture
+def node_env(tmp_path):
+    """Environment for a node process under test: its ONNX/engine cache in the test's temporary folder."""
+    return {"SELD_CACHE_DIR": str(tmp_path / "cache")}
+
+
+@pytest.fixture(scope="module")
 def ros(request):
     """An rclpy context and node for one test module (the test's side of a DDS exchange)."""
     from ros_helpers.ros_env import require_ros

@@ -22,16 +22,6 @@ NS = 1_000_000_000
 MAX_STAMP_NS = (2**31 - 1) * NS + NS - 1  # the largest builtin_interfaces/Time
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny.pt")
-
-
-@pytest.fixture
-def node_env(tmp_path):
-    return {"SELD_CACHE_DIR": str(tmp_path / "cache")}
-
-
 def start(ros, bundle, node_env, **params):
     base = {"model_file_path": str(bundle), "backend": "torch", "class_thresholds": LOW,
             "diagnostics_period_s": 0.3, "queue_size": 1000, "qos_depth": 1000}

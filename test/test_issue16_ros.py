@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_helpers import make_tiny_bundle
 
 from ros_helpers.node_outputs import NodeOutputs
 from ros_helpers.node_proc import NodeProcess, spin_until
@@ -19,11 +18,6 @@ from ros_helpers.ros_env import install_prefix, mgonzs13_env, python_executable,
 
 LOW = "[" + ",".join(["0.001"] * 13) + "]"
 T0 = 1_700_000_000_000_000_000
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle16") / "tiny.pt")
 
 
 def test_issue16_f03_replay_feeds_a_node_with_a_remapped_input_topic_at_48khz(tmp_path, bundle):

@@ -4,16 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_helpers import make_tiny_bundle
 from seld_ros.pipeline import AudioChunk, InputError, PipelineConfig, PipelineError, SeldPipeline
 
 RATE = 24000
 T0 = 1_700_000_000_000_000_000
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny.pt")
 
 
 @pytest.fixture

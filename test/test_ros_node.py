@@ -6,7 +6,6 @@ import time
 import numpy as np
 import pytest
 
-from model_helpers import make_tiny_bundle
 from ros_helpers.node_outputs import NodeOutputs
 from ros_helpers.node_proc import NodeProcess, spin_until
 from ros_helpers.ros_env import require_ros
@@ -14,16 +13,6 @@ from ros_helpers.ros_env import require_ros
 RATE = 24000
 T0 = 1_700_000_000_000_000_000
 LOW = "[" + ",".join(["0.001"] * 13) + "]"  # random weights score ~0.01: report (almost) everything
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny.pt")
-
-
-@pytest.fixture
-def node_env(tmp_path):
-    return {"SELD_CACHE_DIR": str(tmp_path / "cache")}
 
 
 class Harness:
