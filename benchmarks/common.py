@@ -1,11 +1,16 @@
 """What every benchmark records beside its figures: the CPU it ran on and the commit it measured."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Benchmarks write nothing into the user's home: the ONNX/engine cache of every pipeline and node they start
+# (node processes inherit the environment) goes to a repo-local, git-ignored folder unless the caller chose one.
+os.environ.setdefault("SELD_CACHE_DIR", str(REPO / "benchmarks" / "cache" / "onnx"))
 
 
 def cpu_model() -> str:
