@@ -60,3 +60,24 @@ def test_other_configs_validate_their_own_fields():
         LogMelConfig(log_scale="log2")
     with pytest.raises(FeatureConfigError, match="stpACC lags up to n_mels\\*stpacc_lag_step = 960"):
         StereoFeatureConfig(stpacc_lag_step=15)
+
+
+def test_front_end_dispatch_keeps_foa_dicts_and_hashes_unchanged():
+    from seld_ros.features import feature_config_from_dict, front_end_of, make_extractor, make_streaming_extractor
+    from seld_ros.features import StereoFeatures, StreamingStereoFeatures, FoaFeatures
+    foa = FeatureConfig(feature_set="logmel+iv").to_dict()
+    assert "front_end" not in foa  # old bundles and feature caches keep their dicts (and hashes)
+    assert front_end_of(foa) == "foa"
+    assert feature_config_from_dict(foa) == FeatureConfig(feature_set="logmel+iv")
+    assert feature_config_from_dict({**foa, "front_end": "foa"}) == FeatureConfig(feature_set="logmel+iv")
+    st = StereoFeatureConfig().to_dict()
+    assert st["front_end"] == "stereo" and front_end_of(st) == "stereo"
+    cfg = feature_config_from_dict(json.loads(json.dumps(st)))
+    assert isinstance(cfg, StereoFeatureConfig) and cfg.frames_per_label == 5
+    assert isinstance(make_extractor(cfg), StereoFeatures)
+    assert isinstance(make_streaming_extractor(cfg), StreamingStereoFeatures)
+    assert isinstance(make_extractor(FeatureConfig()), FoaFeatures)
+    with pytest.raises(FeatureConfigError, match="unknown front_end 'binaural'"):
+        feature_config_from_dict({**st, "front_end": "binaural"})
+    with pytest.raises(FeatureConfigError, match="label_hop_length"):
+        StereoFeatureConfig(label_hop_length=1000)

@@ -160,11 +160,19 @@ class StereoFeatureConfig:
     fmax: float | None = None
     stpacc_lag_step: int = 7  # 64 lags * 7 samples = 18.7 ms at 24 kHz
     amin: float = 1e-10
+    label_hop_length: int = 2400  # 100 ms output/label frame
+    front_end: str = "stereo"  # tags the dict form so ``feature_config_from_dict`` can tell it from FOA
 
     num_channels = 7
 
     def __post_init__(self) -> None:
         _check_stft(self.sample_rate, self.hop_length, self.win_length, self.n_fft, self.n_mels, self.fmin, self.fmax)
+        if self.front_end != "stereo":
+            raise FeatureConfigError(f"StereoFeatureConfig.front_end must be 'stereo', got {self.front_end!r}")
+        if self.label_hop_length % self.hop_length:
+            raise FeatureConfigError(
+                f"label_hop_length ({self.label_hop_length}) must be a multiple of hop_length ({self.hop_length})"
+            )
         if self.stpacc_lag_step <= 0 or self.n_mels * self.stpacc_lag_step >= self.win_length:
             raise FeatureConfigError(
                 f"stpACC lags up to n_mels*stpacc_lag_step = {self.n_mels * self.stpacc_lag_step} must be positive "
@@ -178,6 +186,33 @@ class StereoFeatureConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def frames_per_label(self) -> int:
+        return self.label_hop_length // self.hop_length
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StereoFeatureConfig:
         return _from_dict(cls, data)
+
+
+# The SELD front ends a model bundle may name. A bundle's ``feature_config`` dict says which one by its
+# ``front_end`` key; dicts without it (every bundle before stereo models existed) are FOA.
+FRONT_ENDS = ("foa", "stereo")
+INPUT_CHANNELS = {"foa": 4, "stereo": 2}
+
+
+def front_end_of(data: dict[str, Any]) -> str:
+    """``"foa"`` or ``"stereo"``: the front end a feature-config dict (bundle or training YAML) describes."""
+    kind = data.get("front_end", "foa")
+    if kind not in FRONT_ENDS:
+        raise FeatureConfigError(f"unknown front_end {kind!r}; known: {list(FRONT_ENDS)}")
+    return kind
+
+
+def feature_config_from_dict(data: dict[str, Any]) -> FeatureConfig | StereoFeatureConfig:
+    """The SELD feature config a dict describes: ``StereoFeatureConfig`` when ``front_end == "stereo"``, else
+    ``FeatureConfig`` (an explicit ``front_end: foa`` is accepted and dropped, so FOA dicts and hashes stay as they
+    were)."""
+    if front_end_of(data) == "stereo":
+        return StereoFeatureConfig.from_dict(data)
+    return FeatureConfig.from_dict({k: v for k, v in data.items() if k != "front_end"})

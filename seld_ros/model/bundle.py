@@ -56,9 +56,20 @@ class Bundle:
         return list(self.model.output_names)
 
     def make_feature_config(self):
-        """``seld_ros.features.FeatureConfig`` of this bundle."""
-        from seld_ros.features.config import FeatureConfig
-        return FeatureConfig.from_dict(self.feature_config)
+        """The bundle's feature config: ``FeatureConfig`` (FOA) or ``StereoFeatureConfig`` (see ``front_end``)."""
+        from seld_ros.features.config import feature_config_from_dict
+        return feature_config_from_dict(self.feature_config)
+
+    @property
+    def front_end(self) -> str:
+        """``"foa"`` (4-channel ACN/SN3D input, full-sphere DOA) or ``"stereo"`` (2-channel L/R input; the DOA is
+        front-folded: azimuth in [-90, 90] deg, elevation 0, as DCASE 2025 scores it)."""
+        from seld_ros.features.config import front_end_of
+        return front_end_of(self.feature_config)
+
+    @property
+    def doa_front_folded(self) -> bool:
+        return self.front_end == "stereo"
 
     def make_decoder(self, merge_angle_deg: float = 20.0):
         from seld_ros.decode import TrackDecoder
