@@ -13,6 +13,12 @@ pipeline itself rejects (reported). Outputs (all optional, under ``out_dir``):
                          distance output writes the 5-column direction-only format;
 * ``ref/<name>.csv``     the bag's ground truth in the same format (integer degrees / cm), when it has one;
 * ``metrics.json`` + ``metrics.txt``  DCASE 2024 frame-level scores and the per-class table (ground truth only);
+
+Stereo bundles (front-folded directions, ``SeldPipeline.doa_front_folded``) are scored with the DCASE 2025 stereo
+metric (``mode="dcase2025"``: azimuth folded to [-90, 90] deg, distance) and their CSVs are written in the DCASE 2025
+stereo format ``frame,class,source,azimuth,distance,onscreen`` (integer degrees, cm). The reference is the bag's
+ground-truth topic or, with ``reference_csv``, a DCASE label CSV (e.g. a DCASE 2025 stereo metadata file; its frame
+0 is the bag's first audio frame): audio_common recordings carry no ground-truth topic.
 * ``<name>_doa.png``     azimuth / elevation against time, reference and prediction per class;
 * ``summary.json``       frames, events and tracks per class, timing (x real time), input issues, paths.
 """
@@ -80,6 +86,9 @@ class EvalResult:
     issues: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     backend: str = ""
+    metric_mode: str = "dcase2024"  # dcase2024 (FOA bundles) | dcase2025 (stereo bundles: folded azimuth)
+    front_end: str = "foa"
+    doa_front_folded: bool = False
 
     @property
     def x_realtime(self) -> float:
@@ -111,12 +120,16 @@ class EvalResult:
             "x_realtime": self.x_realtime, "x_realtime_pipeline": self.x_realtime_pipeline,
             "rejected_chunks": dict(self.rejected), "issues": self.issues[:100], "num_issues": len(self.issues),
             "has_reference": self.reference is not None, "eval_dist": self.eval_dist,
+            "metric_mode": self.metric_mode, "front_end": self.front_end, "doa_front_folded": self.doa_front_folded,
             "scores": self.scores.to_dict() if self.scores is not None else None, "outputs": self.outputs,
         }
 
     def summary(self) -> str:
         lines = [f"bag {self.bag}: {self.audio_seconds:.1f} s of {self.layout} audio @ {self.sample_rate} Hz on "
                  f"{self.audio_topic} ({self.audio_messages} messages) -> {len(self.frames)} output frames"]
+        if self.doa_front_folded:
+            lines.append(f"{self.front_end} model: directions are front-folded (azimuth in [-90, 90] deg, elevation "
+                         "0; a source behind is reported at its mirror image in front)")
         ev, tr = self.events_per_class(), self.tracks_per_class()
         if self.audio_messages and not self.audio_seconds:
             lines.append(f"NO AUDIO PROCESSED: all {self.audio_messages} audio chunks were rejected by the pipeline "
@@ -132,6 +145,8 @@ class EvalResult:
         if self.issues:
             lines.append(f"input issues: {len(self.issues)} (first: {self.issues[0]})")
         if self.scores is not None:
+            lines.append(f"metric: {self.metric_mode}" + (" (DCASE 2025 stereo: folded azimuth + distance)"
+                                                          if self.metric_mode == "dcase2025" else ""))
             lines.append(self.scores.table())
         else:
             lines.append("no ground truth in the bag: no metrics")
@@ -186,11 +201,21 @@ def frames_to_labels(frames, class_names, frame_offset: int = 0, num_frames: int
     return lab
 
 
-def write_prediction_csv(path, labels) -> str:
-    """DCASE 2024 CSV, distance in cm (2 decimals on angles); direction-only (5 columns) without distances."""
-    from seld_ros.data.dcase import format_dcase2024
+def _all_distances(labels) -> bool:
+    return bool(np.all(np.isfinite(labels.distance[labels.active])))
 
-    rows_have_dist = labels.active.any() and bool(np.all(np.isfinite(labels.distance[labels.active])))
+
+def write_prediction_csv(path, labels, mode: str = "dcase2024") -> str:
+    """DCASE 2024 CSV, distance in cm (2 decimals on angles); direction-only (5 columns) without distances.
+    ``mode="dcase2025"`` (stereo): the DCASE 2025 stereo CSV (folded azimuth, integer degrees, cm) when every
+    event has a distance."""
+    from seld_ros.data.dcase import format_dcase2024, format_dcase2025
+
+    if mode == "dcase2025" and _all_distances(labels):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(format_dcase2025(labels))
+        return "dcase2025 (stereo: folded azimuth, distance cm)"
+    rows_have_dist = labels.active.any() and _all_distances(labels)
     if labels.active.any() and not rows_have_dist:
         text, fmt = _format_dcase2022_float(labels), "dcase2022 (no distance)"
     else:
@@ -204,9 +229,13 @@ def _format_dcase2022_float(labels) -> str:
     return "".join(f"{fr},{c},{s},{az:.2f},{el:.2f}\n" for fr, c, s, az, el, _ in labels.to_rows())
 
 
-def write_reference_csv(path, labels) -> str:
-    from seld_ros.data.dcase import format_dcase2022, format_dcase2024
+def write_reference_csv(path, labels, mode: str = "dcase2024") -> str:
+    from seld_ros.data.dcase import format_dcase2022, format_dcase2024, format_dcase2025
 
+    if mode == "dcase2025" and _all_distances(labels):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(format_dcase2025(labels))
+        return "dcase2025 (stereo: folded azimuth, distance cm)"
     if labels.active.any() and not bool(np.all(np.isfinite(labels.distance[labels.active]))):
         text, fmt = format_dcase2022(labels), "dcase2022 (no distance)"
     else:
@@ -221,14 +250,20 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
                  num_threads: int = 1, pcm: PcmFormat | None = None, layout: str | None = None,
                  frame_id: str = "", progress: bool = False, results_bag: bool = True, plot: bool = True,
                  storage: str = "mcap", eval_dist: bool | None = None, markers: MarkerOptions | None = None,
-                 pipeline=None, overwrite: bool = True) -> EvalResult:
+                 pipeline=None, overwrite: bool = True, metric: str = "auto", reference_csv=None,
+                 reference_format: str = "auto") -> EvalResult:
     """Run the pipeline over every audio message of ``bag`` and score it against the bag's ground truth.
 
     bundle: model bundle path (None: the shipped default). pipeline: an existing SeldPipeline to use instead
     (it is reset first). out_dir: where the outputs listed in the module docstring go (None: nothing written).
     pcm / layout: for audio_common topics (raw PCM) and layout overrides. eval_dist: score distances (default:
-    when both the model and the reference have them). Raises BagError for unreadable bags.
+    when both the model and the reference have them). metric: ``auto`` (dcase2025 for a front-folded, i.e.
+    stereo, bundle, else dcase2024), ``dcase2024`` or ``dcase2025``. reference_csv / reference_format: score
+    against a DCASE label CSV (frame 0 = the first audio frame) instead of the ground-truth topic.
+    Raises BagError for unreadable bags.
     """
+    if metric not in ("auto", "dcase2024", "dcase2025"):
+        raise BagError(f"metric must be auto, dcase2024 or dcase2025, got {metric!r}")
     from seld_ros.pipeline import InputError, PipelineConfig, PipelineError, SeldPipeline
 
     bag = str(bag)
@@ -318,9 +353,24 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     rate = first.sample_rate
     per_frame = int(round(rate * LABEL_HOP_S))
     frame_offset = first.first_sample_index // per_frame
-    reference = read_reference(bag, gt_topic, names, frame_offset)
+    if reference_csv is not None:
+        from seld_ros.data.dcase import read_labels
+        from seld_ros.data.labels import LabelError
+
+        try:
+            reference = read_labels(reference_csv, reference_format, names)
+        except (LabelError, OSError) as exc:
+            raise BagError(f"cannot read the reference {reference_csv}: {exc}") from None
+    else:
+        reference = read_reference(bag, gt_topic, names, frame_offset)
+    folded = bool(getattr(pipeline, "doa_front_folded", False))
+    mode = metric if metric != "auto" else ("dcase2025" if folded else "dcase2024")
     n_audio_frames = -(-audio_samples // per_frame)
     num_frames = max(n_audio_frames, reference.num_frames if reference is not None else 0)
+    if reference is not None and reference.num_frames < num_frames:  # silence up to the end is ground truth too
+        from seld_ros.bag.convert import _pad_labels
+
+        reference = _pad_labels(reference, num_frames)
     prediction = frames_to_labels(frames, names, frame_offset, num_frames)
 
     scores = None
@@ -332,8 +382,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
         if eval_dist is None:
             eval_dist = has_dist and ref_dist
         try:
-            scores = score_scenes([reference], [prediction], mode="dcase2024", eval_dist=bool(eval_dist),
-                                  names=[name])
+            scores = score_scenes([reference], [prediction], mode=mode, eval_dist=bool(eval_dist), names=[name])
         except MetricsError as exc:
             raise BagError(f"cannot score {bag}: {exc}") from None
     res = EvalResult(bag=bag, bundle=str(pipeline.model_path), class_names=names, audio_topic=audio_topic,
@@ -341,7 +390,8 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
                      audio_messages=n_msgs, frame_offset=frame_offset, frames=frames, prediction=prediction,
                      reference=reference, scores=scores, eval_dist=bool(eval_dist), wall_seconds=wall,
                      pipeline_seconds=pipe_s, rejected=rejected, issues=issues,
-                     backend=str(pipeline.info().get("backend", "")))
+                     backend=str(pipeline.info().get("backend", "")), metric_mode=mode,
+                     front_end=str(getattr(pipeline, "front_end", "foa")), doa_front_folded=folded)
     if out is not None:
         _write_outputs(res, out, name, results_bag, plot)
     return res
@@ -351,11 +401,11 @@ def _write_outputs(res: EvalResult, out: Path, name: str, results_bag: bool, plo
     out.mkdir(parents=True, exist_ok=True)
     if results_bag:
         res.outputs["results_bag"] = str(out / "results")
-    fmt = write_prediction_csv(out / "pred" / f"{name}.csv", res.prediction)
+    fmt = write_prediction_csv(out / "pred" / f"{name}.csv", res.prediction, res.metric_mode)
     res.outputs["pred_csv"] = str(out / "pred" / f"{name}.csv")
     res.outputs["pred_format"] = fmt
     if res.reference is not None:
-        write_reference_csv(out / "ref" / f"{name}.csv", res.reference)
+        write_reference_csv(out / "ref" / f"{name}.csv", res.reference, res.metric_mode)
         res.outputs["ref_csv"] = str(out / "ref" / f"{name}.csv")
         (out / "metrics.json").write_text(json.dumps({"bag": res.bag, "bundle": res.bundle,
                                                       "scores": res.scores.to_dict()}, indent=1))

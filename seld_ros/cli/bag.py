@@ -1,6 +1,8 @@
 """seld-bag: rosbag2 (mcap / sqlite3) tools without ROS.
 
     seld-bag from-dcase scene.wav scene.csv out_bag [--chunk-ms 100] [--layout foa_acn_sn3d] [--storage mcap]
+    seld-bag from-dcase stereo.wav stereo.csv out_bag --audio-common ros2   # as an audio_common driver records
+    seld-bag from-dcase stereo.wav - out.bag --audio-common ros1            # a ROS 1 bag (audio_capture)
     seld-bag to-wav out_bag back.wav [--audio-topic /audio]
     seld-bag info out_bag                # also ROS 1 .bag files (audio_common_msgs/AudioData)
 
@@ -18,7 +20,9 @@ import sys
 
 from seld_ros.bag.audio import KNOWN_LAYOUTS, PcmFormat
 from seld_ros.bag.convert import (
+    AUDIO_COMMON_TOPICS,
     DEFAULT_AUDIO_TOPIC,
+    PCM_WRITE_FORMATS,
     DEFAULT_FRAME_ID,
     DEFAULT_GT_TOPIC,
     DEFAULT_START_TIME_S,
@@ -45,7 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="channel layout written in the messages (default by channels: 4 foa_acn_sn3d, 2 stereo, "
                         "1 mono)")
     f.add_argument("--storage", choices=STORAGES, default="mcap", help="bag storage (default: %(default)s)")
-    f.add_argument("--audio-topic", default=DEFAULT_AUDIO_TOPIC, help="audio topic to write (default: %(default)s)")
+    f.add_argument("--audio-topic", default=None,
+                   help=f"audio topic to write (default: {DEFAULT_AUDIO_TOPIC}; with --audio-common "
+                        f"{AUDIO_COMMON_TOPICS['ros2']} (ros2) or {AUDIO_COMMON_TOPICS['ros1']} (ros1))")
+    f.add_argument("--audio-common", choices=("ros2", "ros1"), default=None,
+                   help="write the audio as ros-drivers audio_common raw PCM (AudioDataStamped in a rosbag2, or "
+                        "AudioData in a ROS 1 .bag) plus an AudioInfo, instead of MultichannelAudio (default: off)")
+    f.add_argument("--pcm-format", choices=PCM_WRITE_FORMATS, default="S16LE",
+                   help="PCM sample format with --audio-common (default: %(default)s)")
     f.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC, help="ground-truth topic to write (default: %(default)s)")
     f.add_argument("--frame-id", default=DEFAULT_FRAME_ID, help="frame_id of the messages (default: %(default)s)")
     f.add_argument("--classes", default=None, help="comma-separated class names in index order (default: STARSS23)")
@@ -100,11 +111,15 @@ def main(argv=None) -> int:
             from seld_ros.bag.convert import from_dcase
 
             classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
+            topic = args.audio_topic or (AUDIO_COMMON_TOPICS[args.audio_common] if args.audio_common
+                                         else DEFAULT_AUDIO_TOPIC)
             s = from_dcase(args.wav, None if args.csv == "-" else args.csv, args.out_bag, args.chunk_ms,
-                           args.start_time, args.layout, args.storage, args.audio_topic, args.gt_topic,
-                           args.frame_id, classes, args.overwrite)
+                           args.start_time, args.layout, args.storage, topic, args.gt_topic,
+                           args.frame_id, classes, args.overwrite, audio_common=args.audio_common or "",
+                           sample_format=args.pcm_format)
+            kind = f" as audio_common {args.pcm_format}" if args.audio_common else ""
             print(f"wrote {s.bag} ({s.storage}): {s.duration_s:.2f} s of {s.channels} ch {s.layout} @ "
-                  f"{s.sample_rate} Hz in {s.audio_messages} messages on {args.audio_topic}"
+                  f"{s.sample_rate} Hz{kind} in {s.audio_messages} messages on {topic}"
                   + (f"; {s.gt_messages} ground-truth frames ({s.gt_events} events) on {args.gt_topic}"
                      if s.gt_messages else ""))
         elif args.command == "to-wav":

@@ -3,6 +3,7 @@
     seld-eval-bag scene_bag --bundle seld_ros/models/default.pt --out runs/eval_bag/scene
     seld-eval-bag recording_bag --audio-common --sample-rate 48000 --channels 4 --sample-format S16LE
     seld-eval-bag recording.bag          # ROS 1 bag (audio_common_msgs/AudioData + AudioInfo)
+    seld-eval-bag stereo_bag --bundle seld_ros/models/stereo_default.pt --ref metadata_stereo_test/scene.csv
 
 Every audio message is pushed through seld_ros.pipeline.SeldPipeline in bag order (no pacing, no drops), then
 flushed. Writes to --out: results/ (a bag with /seld_node/events and /seld_node/markers stamped by audio time),
@@ -10,6 +11,11 @@ pred/<bag>.csv (DCASE 2024 format, source = track id, degrees, distance in cm), 
 on --gt-topic, ref/<bag>.csv, metrics.json and metrics.txt; plus <bag>_doa.png and summary.json. Prints a summary.
 Exit status: 0 ok; 2 unreadable bag, bad options or the pipeline cannot start; 3 no audio could be processed
 (every chunk rejected, e.g. stereo audio into an FOA model: the summary says why).
+
+A stereo bundle (DCASE 2025 setting) is scored with the DCASE 2025 stereo metric (azimuth folded to [-90, 90] deg,
+distance; --metric picks another) and its CSVs are in the DCASE 2025 stereo format. --ref scores against a DCASE
+label CSV (any format seld-score reads, e.g. a DCASE 2025 stereo metadata file; frame 0 = the bag's first audio
+frame) instead of the ground-truth topic: audio_common recordings have none.
 """
 from __future__ import annotations
 
@@ -45,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-id", default="", help="frame_id of the results (default: the audio's)")
     p.add_argument("--storage", choices=STORAGES, default="mcap",
                    help="storage of the results bag (default: %(default)s)")
+    p.add_argument("--metric", choices=("auto", "dcase2024", "dcase2025"), default="auto",
+                   help="DCASE metric (default: %(default)s = dcase2025 for a stereo bundle, whose directions are "
+                        "front-folded, else dcase2024)")
+    p.add_argument("--ref", default=None, metavar="CSV",
+                   help="reference label CSV instead of --gt-topic (frame 0 = the bag's first audio frame; default: "
+                        "the ground-truth topic)")
+    p.add_argument("--ref-format", default="auto",
+                   choices=("auto", "dcase2024", "dcase2022", "dcase2020", "dcase2025", "tau2019", "pred4", "pred7"),
+                   help="format of --ref (default: %(default)s; a DCASE 2025 stereo CSV is recognised by its header)")
     p.add_argument("--no-distance", action="store_true",
                    help="do not score distance (default: scored when the model and the reference have distances)")
     add_alias(p, "--no-dist", "--no-distance")
@@ -102,7 +117,8 @@ def main(argv=None) -> int:
                            pcm=PcmFormat(args.sample_rate, args.channels, args.sample_format, args.layout),
                            layout=args.layout or None, frame_id=args.frame_id, progress=not args.quiet,
                            results_bag=not args.no_results_bag, plot=not args.no_plot, storage=args.storage,
-                           eval_dist=False if args.no_distance else None, pipeline=pipe)
+                           eval_dist=False if args.no_distance else None, pipeline=pipe, metric=args.metric,
+                           reference_csv=args.ref, reference_format=args.ref_format)
     except BagError as exc:
         print(f"seld-eval-bag: error: {exc}", file=sys.stderr)
         return 2
