@@ -153,13 +153,28 @@ class SeldNode(Node):
         self._worker = threading.Thread(target=self._work, name="seld_worker", daemon=True)
         self._worker.start()
         info = self.pipeline.info()
+        front = ("stereo front end (2 ch left/right; directions front-folded: azimuth in [-90, 90] deg, elevation 0)"
+                 if self.pipeline.front_end == "stereo" else "FOA front end (4 ch)")
         self.get_logger().info(
-            f"seld_node ready: model {info.get('model')}, backend {info.get('backend')}, "
+            f"seld_node ready: model {info.get('model')}, {front}, backend {info.get('backend')}, "
             f"{len(self.pipeline.class_names)} classes, mode {self.settings['mode']}, "
             f"subscribed to {self.sub_audio.topic_name}"
         )
+        self._check_layout_parameter()
 
     # -- parameters ------------------------------------------------------------------------
+    def _check_layout_parameter(self) -> None:
+        """An input_layout of the other front-end family is not fatal (the chunks are rejected one by one, counted
+        and shown in /diagnostics, so a re-plugged driver recovers) but it is said once, up front."""
+        layout = self.settings["input_layout"]
+        stereo_bundle = self.pipeline.front_end == "stereo"
+        if layout and (layout == "stereo") != stereo_bundle:
+            need = "stereo" if stereo_bundle else "an FOA layout (foa_acn_sn3d, foa_fuma, a_format_tetra)"
+            self.get_logger().warning(
+                f"input_layout '{layout}' does not fit the model ({self.pipeline.front_end} bundle, takes {need}): "
+                "every audio chunk will be rejected (bad_layout); set input_layout: '' (the message's own layout) "
+                "or pick a matching model_file_path")
+
     def _check_overrides(self, argv) -> None:
         """Unknown names (params file or -p) are warned, listed by name; a -p value of the wrong type or out of range
         is FATAL, also when a params file sets the same parameter (rcl then keeps the file's value silently)."""
@@ -487,7 +502,10 @@ class SeldNode(Node):
     def _problem_counts(self, st: dict) -> dict:
         merged = dict(self.counters)
         merged.update({k: v for k, v in st.items() if k in PROBLEM_COUNTERS})
-        return {k: int(merged.get(k, 0)) for k in PROBLEM_COUNTERS}
+        counts = {k: int(merged.get(k, 0)) for k in PROBLEM_COUNTERS}
+        # rejections by kind (rejected_bad_layout, ...): the diagnostics message names the reason
+        counts.update({k: int(v) for k, v in sorted(self.counters.items()) if k.startswith("rejected_")})
+        return counts
 
     def _log_summary(self, st: dict, force: bool = False) -> None:
         """Periodic summary: what went wrong since the last one (all kinds, suppressed warnings included)."""
@@ -532,11 +550,15 @@ class SeldNode(Node):
         values = {
             "backend": self.pipeline.info().get("backend", "?"),
             "mode": self.settings["mode"],
+            "front_end": self.pipeline.front_end,
+            "input_channels": self.pipeline.input_channels,
+            "direction_front_folded": str(self.pipeline.doa_front_folded).lower(),
             "input_rate_hz": st.get("input_rate_hz", 0.0),
             "chunks_in": c["chunks_in"],
             "chunks_dropped": c["chunks_dropped"],
             "samples_dropped": c["samples_dropped"],
             "chunks_rejected": c["chunks_rejected"],
+            **{f"chunks_{k}": v for k, v in sorted(c.items()) if k.startswith("rejected_")},
             "lost_audio_s": self._lost_audio_s(st),
             "gaps": st.get("gaps", 0),
             "gap_samples": st.get("gap_samples", 0),

@@ -3,8 +3,13 @@ and compare it with the offline evaluation of the same bag.
 
     ros2 run seld_ros seld_replay demo_bag --out runs/replay [--speed 1.0] [--start-node --bundle B]
     ros2 run seld_ros seld_replay demo_bag --input-topic /audio --node /seld_node   # node from the launch file
+    ros2 run seld_ros seld_replay recording.bag --start-node --bundle seld_ros/models/stereo_default.pt
 
-* Audio messages are published as they are stored (raw CDR bytes -> rclpy message, no re-encoding), on the node's
+* The bag: rosbag2 with MultichannelAudio (any layout: FOA, stereo, ...), or an audio_common recording (ros-drivers
+  AudioDataStamped / AudioData raw PCM with an AudioInfo topic or the --sample-* options, mgonzs13 AudioStamped),
+  rosbag2 or a ROS 1 .bag. audio_common audio is decoded, its sample index counted from the bytes (as seld-eval-bag
+  does) and sent as MultichannelAudio (layout by channel count: 2 stereo, 4 foa_acn_sn3d, or --layout).
+* MultichannelAudio messages are published as they are stored (raw CDR bytes -> rclpy message, no re-encoding), on the node's
   `~/audio` topic (or `--input-topic`, e.g. the launch file's `input_topic`), paced by their bag timestamps at
   `--speed` x real time (`--speed 0`: as fast as the node takes them; use the node's `mode: replay` for that, which
   applies back-pressure instead of dropping), followed by 20 ms of silence so the last frame completes.
@@ -40,10 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="seld_replay", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("bag", help="rosbag2 directory (mcap or sqlite3) with MultichannelAudio")
+    p.add_argument("bag", help="rosbag2 directory (mcap or sqlite3) or ROS 1 .bag with MultichannelAudio or "
+                               "audio_common audio")
     p.add_argument("--out", default="runs/replay", help="output directory (default: %(default)s)")
     p.add_argument("--audio-topic", default="",
-                   help="audio topic in the bag (default: the bag's only MultichannelAudio topic)")
+                   help="audio topic in the bag (default: the bag's only audio topic)")
     p.add_argument("--node", default="/seld_node",
                    help="fully qualified name of the node to feed; its events are read from <node>/events "
                         "(default: %(default)s)")
@@ -64,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="do not print every event (default: printed)")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to wait for the node's last frame (default: %(default)s)")
+    g = p.add_argument_group("raw audio topics (audio_common; default: the format from an AudioInfo topic in the bag)")
+    g.add_argument("--sample-rate", type=int, default=0, help="sample rate in Hz (default: from AudioInfo)")
+    g.add_argument("--channels", type=int, default=0, help="channel count (default: from AudioInfo)")
+    g.add_argument("--sample-format", default="", help="PCM sample format, e.g. S16LE (default: from AudioInfo)")
+    g.add_argument("--layout", default="", help="channel layout (default by channels: 4 foa_acn_sn3d, 2 stereo)")
     return p
 
 
@@ -71,18 +82,32 @@ def _args(argv):
     return build_parser().parse_args(argv)
 
 
-def _read_audio(bag: str, topic: str):
-    from rosbags.rosbag2 import Reader
+def _pcm(args):
+    from seld_ros.bag.audio import PcmFormat
 
-    with Reader(bag) as reader:
-        conns = [c for c in reader.connections if c.msgtype == "seld_ros/msg/MultichannelAudio"
-                 and (not topic or c.topic == topic)]
-        if not conns:
-            raise SystemExit(f"seld_replay: no MultichannelAudio topic{' ' + topic if topic else ''} in {bag}")
-        if len(conns) > 1 and not topic:
-            raise SystemExit(f"seld_replay: several audio topics in {bag}; pick one with --audio-topic: "
-                             + ", ".join(c.topic for c in conns))
-        return [(t, bytes(raw)) for _, t, raw in reader.messages(connections=conns)]
+    return PcmFormat(args.sample_rate, args.channels, args.sample_format, args.layout)
+
+
+def _read_audio(bag: str, topic: str, pcm=None):
+    """[(bag time ns, MultichannelAudio CDR bytes)] of the bag's audio topic: stored bytes for MultichannelAudio in
+    a rosbag2, decoded and re-encoded for audio_common and ROS 1 bags."""
+    from seld_ros.bag.audio import iter_audio, pick_audio_topic
+    from seld_ros.bag.io import BagError, connections_for, open_bag
+    from seld_ros.bag.messages import AUDIO_MSGTYPE
+
+    try:
+        with open_bag(bag) as reader:
+            topic, msgtype = pick_audio_topic(reader, topic or None, bag)
+            if msgtype == AUDIO_MSGTYPE and not reader.ros1 and not (pcm and pcm.layout):
+                return [(t, bytes(raw)) for _, t, raw in reader.messages(connections=connections_for(reader, topic))]
+        from seld_ros.ros.conversions import audio_to_msg
+
+        return [(c.bag_time_ns, bytes(serialize_message(audio_to_msg(c.samples, c.sample_rate, c.layout,
+                                                                      c.first_sample_index, c.stamp_ns,
+                                                                      c.frame_id))))
+                for c in iter_audio(bag, topic, pcm, (pcm.layout or None) if pcm else None)]
+    except BagError as exc:
+        raise SystemExit(f"seld_replay: {exc}") from None
 
 
 def _start_node(args, log_path: Path) -> subprocess.Popen:
@@ -129,7 +154,9 @@ def _describe(ev) -> str:
 def replay(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    audio = _read_audio(args.bag, args.audio_topic)
+    audio = _read_audio(args.bag, args.audio_topic, _pcm(args))
+    if not audio:
+        raise SystemExit(f"seld_replay: no audio messages in {args.bag}")
     first = deserialize_message(audio[0][1], MultichannelAudio)
     last = deserialize_message(audio[-1][1], MultichannelAudio)
     total = int(last.first_sample_index) + len(last.data) // max(int(last.channels), 1)
@@ -230,7 +257,8 @@ def compare_with_offline(args, received, out: Path) -> dict:
     from seld_ros.bag.evaluate import evaluate_bag
 
     offline = evaluate_bag(args.bag, bundle=args.bundle or None, out_dir=str(out / "offline"),
-                           backend=args.backend, audio_topic=args.audio_topic or None)
+                           backend=args.backend, audio_topic=args.audio_topic or None, pcm=_pcm(args),
+                           layout=args.layout or None)
     off_frames = {f.frame_index: f for f in offline.frames}
     node_counts, off_counts = Counter(), Counter()
     angles, stamp_err = [], []
