@@ -9,7 +9,13 @@ Measures, with the CPU backend:
 
 Run after `bash scripts/setup.sh && source scripts/env.sh`:
     python benchmarks/bench_node.py [--bundle B] [--seconds 20]
-Writes benchmarks/results/bench_node.json.
+    python benchmarks/bench_node.py --stereo [--seconds 20]
+Writes benchmarks/results/bench_node.json (FOA bundle) or benchmarks/results/bench_node_stereo.json (stereo bundle).
+
+The bundle decides the audio sent: 4-channel foa_acn_sn3d noise for an FOA bundle, 2-channel stereo noise for a
+stereo one (its feature_config says front_end: stereo). --stereo takes seld_ros/models/stereo_default.pt when it
+exists, else a random-weight stereo AT2SELD of the shipped default's size (its model_config with the stereo front
+end's input channels), written to benchmarks/cache/ (CPU cost does not depend on the weights).
 """
 from __future__ import annotations
 
@@ -35,6 +41,43 @@ from benchmarks.common import cpu_model, git_commit  # noqa: E402
 
 RATE = 24000
 HOP = 2400
+MODELS = ROOT / "seld_ros" / "models"
+STEREO_DEFAULT = MODELS / "stereo_default.pt"
+
+
+def random_stereo_bundle(path: Path) -> Path:
+    """A stereo AT2SELD with random weights and the shipped FOA default's size (same model_config apart from the
+    input channels, which come from StereoFeatureConfig), with feature statistics from stereo noise."""
+    import copy
+
+    import torch
+
+    from seld_ros.classes import STARSS23_CLASSES
+    from seld_ros.features import StereoFeatureConfig, make_extractor
+    from seld_ros.features.stats import FeatureStats
+    from seld_ros.model import build_model
+    from seld_ros.model.bundle import read_bundle_dict, save_bundle
+
+    cfg = copy.deepcopy(read_bundle_dict(MODELS / "default.pt")["model_config"])
+    fcfg = StereoFeatureConfig()
+    cfg["in_channels"] = fcfg.num_channels
+    cfg["backbone"] = {k: v for k, v in cfg["backbone"].items() if k not in ("in_channels", "n_mels", "causal")}
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    stats = FeatureStats(fcfg.num_channels, fcfg.n_mels)
+    noise = (np.random.default_rng(0).standard_normal((2, 5 * RATE)) * 0.05).astype(np.float32)
+    stats.update(make_extractor(fcfg).compute(noise))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_bundle(str(path), model, fcfg.to_dict(), stats.to_dict(), list(STARSS23_CLASSES),
+                [0.5] * len(STARSS23_CLASSES), provenance={"note": "bench_node: random weights, default size"})
+    return path
+
+
+def bundle_front_end(path: str) -> str:
+    from seld_ros.features.config import front_end_of
+    from seld_ros.model.bundle import read_bundle_dict
+
+    return front_end_of(read_bundle_dict(path or MODELS / "default.pt")["feature_config"])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -55,12 +98,24 @@ def start_node(ns: str, params: dict) -> subprocess.Popen:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bundle", default="", help="model bundle (default: the shipped default model)")
+    ap.add_argument("--bundle", default="", help="model bundle, FOA or stereo (default: the shipped default model)")
+    ap.add_argument("--stereo", action="store_true",
+                    help="use seld_ros/models/stereo_default.pt, or a random-weight stereo AT2SELD of the default "
+                         "size when it does not exist (default: off)")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seconds", type=float, default=20.0, help="real-time run length")
     ap.add_argument("--rates", default="1,2,5,10,20,40", help="x real time to try in live mode")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_node.json"))
+    ap.add_argument("--out", default="", help="results JSON (default: benchmarks/results/bench_node.json, "
+                                               "bench_node_stereo.json for a stereo bundle)")
     a = ap.parse_args()
+    if a.stereo and not a.bundle:
+        a.bundle = str(STEREO_DEFAULT if STEREO_DEFAULT.is_file() else
+                       random_stereo_bundle(ROOT / "benchmarks" / "cache" / "stereo_random_default_size.pt"))
+    front_end = bundle_front_end(a.bundle)
+    channels, layout = (2, "stereo") if front_end == "stereo" else (4, "foa_acn_sn3d")
+    a.out = a.out or str(ROOT / "benchmarks/results" / ("bench_node_stereo.json" if front_end == "stereo"
+                                                         else "bench_node.json"))
+    print(f"bundle {a.bundle or MODELS / 'default.pt'} ({front_end} front end, {channels} ch {layout} audio)")
 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -71,8 +126,9 @@ def main() -> int:
 
     rclpy.init()
     me = rclpy.create_node("bench_node_driver")
-    x = (np.random.default_rng(0).standard_normal((int(max(a.seconds, 10) * RATE), 4)) * 0.05).astype(np.float32)
-    chunks = [audio_to_msg(x[i:i + HOP], RATE, "foa_acn_sn3d", i, 10**18 + i * 10**9 // RATE, "mic")
+    x = (np.random.default_rng(0).standard_normal((int(max(a.seconds, 10) * RATE), channels)) * 0.05).astype(
+        np.float32)
+    chunks = [audio_to_msg(x[i:i + HOP], RATE, layout, i, 10**18 + i * 10**9 // RATE, "mic")
               for i in range(0, len(x) - HOP + 1, HOP)]
     base = {"backend": a.backend, "diagnostics_period_s": 0.25}
     if a.bundle:
@@ -128,6 +184,10 @@ def main() -> int:
         "node_cpu_percent_of_one_core_at_1x": 100.0 * cpu_frac,
         "frames_received_at_1x": got, "frames_sent_at_1x": n_rt,
         "backend": diag.get("backend", "?"),
+        "front_end": front_end,
+        "bundle": os.path.relpath(a.bundle, ROOT) if a.bundle else "seld_ros/models/default.pt",
+        "bundle_random_weights": bool(a.bundle) and "stereo_random_default_size" in a.bundle,
+        "chunks_rejected_at_1x": int(diag.get("chunks_rejected", -1)) if diag else -1,
     }
     print(f"real time ({a.seconds:.0f} s): latency beyond the hop p50 {results['latency_ms_p50_beyond_hop']:.1f} ms, "
           f"p99 {results['latency_ms_p99_beyond_hop']:.1f} ms; node CPU {results['node_cpu_percent_of_one_core_at_1x']:.1f} % "

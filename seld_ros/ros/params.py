@@ -20,7 +20,10 @@ class Param:
 
 PARAMS: tuple[Param, ...] = (
     # --- model and inference ------------------------------------------------------------
-    Param("model_file_path", "", "Model bundle (.pt). Empty: the default model shipped with the package."),
+    Param("model_file_path", "", "Model bundle (.pt). Empty: the default model shipped with the package (FOA). The "
+          "bundle decides the microphone: an FOA bundle takes 4-channel audio, a stereo bundle (e.g. "
+          "seld_ros/models/stereo_default.pt) 2-channel left/right audio and publishes front-folded directions "
+          "(docs/interfaces.md)."),
     Param("backend", "auto", "Inference backend. auto: TensorRT when importable and a CUDA GPU is present, "
           "else the fastest CPU backend.", choices=("auto", "torch", "onnxruntime", "tensorrt")),
     Param("engine_file_path", "", "TensorRT engine file. Empty: a per-bundle file in ~/.cache/seld_ros."),
@@ -33,7 +36,9 @@ PARAMS: tuple[Param, ...] = (
           "+100 ms latency each, better accuracy with bidirectional models (docs/BENCHMARKS.md).", min=0, max=20),
     Param("num_threads", 1, "CPU threads for inference (torch / onnxruntime intra-op).", min=1, max=64),
     # --- input ----------------------------------------------------------------------------
-    Param("input_layout", "", "Override the layout of incoming audio (empty: use each message's `layout`).",
+    Param("input_layout", "", "Override the layout of incoming audio (empty: use each message's `layout`; "
+          "audio_common input: by channel count, 2 = stereo, 4 = foa_acn_sn3d). `stereo` needs a stereo bundle, "
+          "the FOA layouts an FOA bundle: other chunks are rejected (bad_layout, counted in /diagnostics).",
           choices=("", "foa_acn_sn3d", "foa_fuma", "a_format_tetra", "stereo")),
     Param("audio_common.enable", True, "Also subscribe to audio_common_msgs audio on ~/audio_stamped when that "
           "package is installed (see audio_common.msg_type)."),
