@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -171,3 +172,44 @@ def test_audio_common_writer_errors(scene, tmp_path):
     (tmp_path / "z.bag").write_bytes(b"")
     with pytest.raises(BagError, match="already exists"):
         from_dcase(scene["dir"] / "st.wav", None, tmp_path / "z.bag", audio_common="ros1")
+
+
+def test_a_bag_recorded_with_the_old_sound_event_definition_still_decodes(tmp_path):
+    """Bags written before SoundEvent.direction_front_folded existed embed the old definition: they decode with it
+    (the ground truth of an old scene bag is still read), not with today's (which would misread the bytes)."""
+    import subprocess as sp
+
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+
+    from seld_ros.bag.evaluate import read_reference
+    from seld_ros.bag.types import msg_definition_dir
+    from seld_ros.classes import STARSS23_CLASSES
+
+    new = (msg_definition_dir() / "SoundEvent.msg").read_text()
+    old = new[:new.index("# True when the direction is front-folded")] + new[new.index("# Source distance"):]
+    assert "direction_front_folded" in new and "direction_front_folded" not in old
+    ts = get_typestore(Stores.ROS2_JAZZY)
+    types = get_types_from_msg(old, "seld_ros/msg/SoundEvent")
+    types.update(get_types_from_msg((msg_definition_dir() / "SoundEventArray.msg").read_text(),
+                                    "seld_ros/msg/SoundEventArray"))
+    ts.register(types)
+    T = ts.types
+    ev = T["seld_ros/msg/SoundEvent"](
+        track_id=3, class_id=11, class_name="bell", confidence=1.0,
+        direction=T["geometry_msgs/msg/Vector3"](x=0.0, y=1.0, z=0.0), azimuth=math.pi / 2, elevation=0.0,
+        distance=2.0, first_stamp=T["builtin_interfaces/msg/Time"](sec=1, nanosec=0))
+    with Writer(tmp_path / "old", version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        c = w.add_connection("/seld/ground_truth", "seld_ros/msg/SoundEventArray", typestore=ts)
+        for k in range(3):
+            msg = T["seld_ros/msg/SoundEventArray"](
+                header=T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=1, nanosec=k * 10**8),
+                                                frame_id="mic"),
+                frame_duration=T["builtin_interfaces/msg/Duration"](sec=0, nanosec=10**8), frame_index=k,
+                events=[ev, ev] if k == 1 else [])
+            w.write(c, 10**9 + k * 10**8, ts.serialize_cdr(msg, "seld_ros/msg/SoundEventArray"))
+    lab = read_reference(tmp_path / "old", "/seld/ground_truth", STARSS23_CLASSES)
+    assert lab.num_frames == 3 and list(lab.class_id[1]) == [11, 11] and lab.distance[1, 0] == 2.0
+    assert np.allclose(lab.doa[1, 0], [0, 1, 0])
+    assert sp.run([sys.executable, "-m", "seld_ros.cli.bag", "info", str(tmp_path / "old")],
+                  capture_output=True, text=True).returncode == 0

@@ -25,11 +25,16 @@ class _Bag:
     the audio_common flavour the bag uses); everything else is the reader's own API."""
 
     def __init__(self, reader, ros1: bool):
-        from seld_ros.bag.types import audio_common_flavor
+        from seld_ros.bag.types import audio_common_flavor, typestore_for_recorded_definitions
 
         self._reader, self.ros1 = reader, ros1
         self.audio_common = audio_common_flavor(c.msgtype for c in reader.connections)
         self.typestore = seld_typestore("ROS1_NOETIC" if ros1 else "ROS2_JAZZY", self.audio_common)
+        if not ros1:
+            # a bag recorded with an older seld_ros message definition (e.g. SoundEvent before
+            # direction_front_folded) decodes with the definitions it embeds, not with today's
+            self.typestore = typestore_for_recorded_definitions(reader.connections, self.typestore,
+                                                                self.audio_common)
 
     def __getattr__(self, name):
         return getattr(self._reader, name)

@@ -47,6 +47,46 @@ def audio_common_flavor(msgtypes) -> str:
         else "ros_drivers"
 
 
+def typestore_for_recorded_definitions(connections, typestore, audio_common: str = "ros_drivers"):
+    """``typestore``, unless a rosbag2 bag embeds a seld_ros message definition that differs from ours (a bag
+    recorded before a field was added): then a typestore with the bag's own definitions of those types, so its
+    messages decode as they were written (a missing field reads as absent: use ``getattr(msg, name, default)``)."""
+    from rosbags.interfaces import MessageDefinitionFormat
+
+    recorded = {}
+    for c in connections:
+        msgdef = getattr(c, "msgdef", None)
+        if (c.msgtype.startswith("seld_ros/msg/") and msgdef is not None
+                and msgdef.format == MessageDefinitionFormat.MSG and msgdef.data):
+            try:
+                types = get_types_from_msg(msgdef.data, c.msgtype)
+            except Exception:  # noqa: BLE001 - an unparsable embedded definition: keep ours
+                continue
+            ours = {k: typestore.fielddefs.get(k) for k in types if k.startswith("seld_ros/msg/")}
+            theirs = {k: v for k, v in types.items() if k.startswith("seld_ros/msg/")}
+            if any(_fields(theirs[k]) != _fields(ours[k]) for k in theirs if ours[k] is not None):
+                recorded.update(types)
+    if not recorded:
+        return typestore
+    own = get_typestore(Stores.ROS2_JAZZY)
+    names = {f"seld_ros/msg/{n}" for n in SELD_MSG_NAMES}
+    folder = msg_definition_dir()
+    base = {}
+    for name in SELD_MSG_NAMES:  # today's definitions for the types the bag does not redefine
+        base.update(get_types_from_msg((folder / f"{name}.msg").read_text(), f"seld_ros/msg/{name}"))
+    base.update({k: v for k, v in recorded.items() if k in names})
+    for name, text in AUDIO_COMMON_FLAVORS[audio_common].items():
+        base.update(get_types_from_msg(text, name))
+    own.register(base)
+    return own
+
+
+def _fields(typedef) -> list:
+    """Field names and kinds of a parsed or registered type, comparable between the two."""
+    fields = typedef[1] if isinstance(typedef, tuple) and len(typedef) == 2 else typedef
+    return [(name, repr(desc)) for name, desc in fields]
+
+
 class MessageDefinitionError(RuntimeError):
     """The seld_ros .msg files could not be found or parsed."""
 
