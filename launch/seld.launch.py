@@ -34,15 +34,15 @@ def generate_launch_description():
                               description="Your node parameters (YAML), applied over the package's "
                                           "config/seld.yaml; empty: the package's file alone"),
         DeclareLaunchArgument("model", default_value="",
-                              description="Model bundle; empty: from the params file (shipped default model, FOA). A stereo "
-                                          "bundle (e.g. seld_ros/models/stereo_default.pt) runs a stereo "
-                                          "microphone: nothing else to set"),
+                              description="Model bundle; empty: from the params file (shipped default model, "
+                                          "FOA). A stereo bundle (e.g. seld_ros/models/stereo_default.pt) runs "
+                                          "a stereo microphone: nothing else to set"),
         DeclareLaunchArgument("backend", default_value="",
                               description="auto | torch | onnxruntime | tensorrt; empty: from the params file "
                                           "(auto)"),
         DeclareLaunchArgument("input_topic", default_value="audio",
-                              description="MultichannelAudio input topic (~/audio is remapped to it); FOA (4 ch) or stereo "
-                                          "(2 ch, layout stereo), matching the model"),
+                              description="MultichannelAudio input topic (~/audio is remapped to it); FOA (4 "
+                                          "ch) or stereo (2 ch, layout stereo), matching the model"),
         DeclareLaunchArgument("frame_id", default_value="",
                               description="Output frame; empty: from the params file (empty there: the audio's)"),
         DeclareLaunchArgument("mode", default_value="", description="live | replay; empty: from the params file"),

@@ -9,10 +9,11 @@ and compare it with the offline evaluation of the same bag.
   AudioDataStamped / AudioData raw PCM with an AudioInfo topic or the --sample-* options, mgonzs13 AudioStamped),
   rosbag2 or a ROS 1 .bag. audio_common audio is decoded, its sample index counted from the bytes (as seld-eval-bag
   does) and sent as MultichannelAudio (layout by channel count: 2 stereo, 4 foa_acn_sn3d, or --layout).
-* MultichannelAudio messages are published as they are stored (raw CDR bytes -> rclpy message, no re-encoding), on the node's
-  `~/audio` topic (or `--input-topic`, e.g. the launch file's `input_topic`), paced by their bag timestamps at
-  `--speed` x real time (`--speed 0`: as fast as the node takes them; use the node's `mode: replay` for that, which
-  applies back-pressure instead of dropping), followed by 20 ms of silence so the last frame completes.
+* MultichannelAudio messages are published as they are stored (raw CDR bytes -> rclpy message, no re-encoding),
+  on the node's `~/audio` topic (or `--input-topic`, e.g. the launch file's `input_topic`), paced by their bag
+  timestamps at `--speed` x real time (`--speed 0`: as fast as the node takes them; use the node's `mode: replay`
+  for that, which applies back-pressure instead of dropping), followed by 20 ms of silence so the last frame
+  completes.
 * Every SoundEventArray the node publishes is printed as it arrives and written, with the markers, to
   `<out>/node_outputs` (rosbag2, mcap).
 * With `--compare`, the bag is also evaluated offline (`seld_ros.bag.evaluate`, the same pipeline without ROS) and
