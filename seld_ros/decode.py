@@ -12,6 +12,12 @@ Two output layouts are understood (see ``seld_ros.model.layers.SeldHead``):
 Same-class events closer than ``merge_angle_deg`` are merged into one
 (confidence-weighted mean direction, max confidence): two tracks (or two
 ACCDOA slots) often describe the same source.
+
+``front_folded`` (stereo bundles, DCASE 2025): a left/right pair cannot tell
+front from back nor up from down, so its DOAs are projected onto the front half
+of the horizontal plane before merging (``fold_front``: x -> |x|, z -> 0,
+renormalised; azimuth in [-90, 90] deg, elevation 0). Activity is read from the
+network's vector as it is (an ACCDOA vector's length before the projection).
 """
 from __future__ import annotations
 
@@ -43,6 +49,21 @@ class Event:
         return float(math.asin(max(-1.0, min(1.0, float(self.doa[2])))))
 
 
+def fold_front(doa: np.ndarray) -> np.ndarray:
+    """Project unit vectors (..., 3) onto the front half of the horizontal plane: (|x|, y, 0), renormalised.
+
+    The azimuth a becomes a for |a| <= 90 deg and its front mirror image +-180 deg - a otherwise (DCASE 2025's
+    fold); elevation becomes 0. A vector with no horizontal part (straight up/down) becomes (1, 0, 0)."""
+    d = np.array(doa, dtype=np.float64, copy=True)
+    d[..., 0] = np.abs(d[..., 0])
+    d[..., 2] = 0.0
+    n = np.linalg.norm(d, axis=-1, keepdims=True)
+    flat = n[..., 0] < 1e-9
+    d = d / np.maximum(n, 1e-9)
+    d[flat] = (1.0, 0.0, 0.0)
+    return d
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
@@ -56,7 +77,7 @@ class TrackDecoder:
     """Decode network outputs of one clip/block (batch dim removed)."""
 
     def __init__(self, class_names: Sequence[str], thresholds=0.5, output_mode: str = "trackwise",
-                 merge_angle_deg: float = 20.0):
+                 merge_angle_deg: float = 20.0, front_folded: bool = False):
         if output_mode not in ("trackwise", "multi_accdoa"):
             raise ValueError(f"output_mode {output_mode!r}: trackwise | multi_accdoa")
         self.class_names = list(class_names)
@@ -67,6 +88,7 @@ class TrackDecoder:
             raise ValueError(f"{self.thresholds.shape[0]} thresholds for {K} classes")
         self.output_mode = output_mode
         self.merge_cos = math.cos(math.radians(merge_angle_deg))
+        self.front_folded = bool(front_folded)  # project DOAs to the front half-plane (stereo bundles)
 
     def scores(self, outputs: Mapping[str, np.ndarray]):
         """Per-slot activity scores (L, S, K), DOAs (L, S, K, 3), distances
@@ -86,6 +108,8 @@ class TrackDecoder:
             doa = _unit(acc)
             dist = (np.asarray(outputs["distance"], np.float64) if "distance" in outputs
                     else np.full(act.shape, np.nan))
+        if self.front_folded:
+            doa = fold_front(doa)
         if act.shape[-1] != len(self.class_names):
             raise ValueError(f"outputs have {act.shape[-1]} classes, decoder {len(self.class_names)}")
         return act, doa, dist

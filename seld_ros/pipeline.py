@@ -1,10 +1,10 @@
 """The ROS-free streaming pipeline: audio chunks in, tracked sound events out.
 
     chunk (any layout, any rate, running sample index, stamp)
-      -> validate + convert to ACN/SN3D            (seld_ros.audio.formats)
+      -> validate + convert: FOA layouts to ACN/SN3D (4 ch), stereo kept as L, R (2 ch)   (seld_ros.audio.formats)
       -> ring buffer: gaps zero-filled, overlaps dropped, both reported   (seld_ros.audio.RingBuffer)
       -> resample to 24 kHz, streaming              (seld_ros.audio.StreamingResampler)
-      -> streaming FOA features + normalisation     (seld_ros.features)
+      -> streaming features of the bundle's front end (FOA or stereo)   (seld_ros.features)
       -> network inference per 100 ms hop          (seld_ros.engine): incremental (a causal bundle: one
          hop in, one frame out, state carried over) or a sliding window (older, non-causal bundles)
       -> decoder (thresholds, same-class merging)   (seld_ros.decode)
@@ -13,6 +13,14 @@
 
 The ROS node and the offline bag evaluation both drive this class, so what the node
 publishes and what `seld-eval-bag` scores are computed by the same code.
+
+Front ends: the bundle decides. An FOA bundle takes the 4-channel layouts (ACN/SN3D, FuMa, tetrahedral A-format);
+a stereo bundle (``Bundle.front_end == "stereo"``) takes ``stereo`` (left, right). Audio of the other family is
+rejected chunk by chunk (``bad_layout``), so a miswired topic is reported and the node keeps running. A stereo
+pair cannot tell front from back (nor up from down): a stereo bundle's directions are front-folded, projected to
+the front half of the horizontal plane (x >= 0, z = 0; azimuth in [-90, 90] deg, elevation 0), and every output
+frame says so (``OutputFrame.doa_front_folded``): a source behind the array is reported at its mirror image in
+front.
 
 Time: every output carries the acquisition time of the audio it describes, derived
 from the input stamps and sample counts (never the wall clock). Sample indices are
@@ -57,6 +65,7 @@ from seld_ros.audio import (
     to_acn_sn3d,
 )
 from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS, STEREO
+from seld_ros.decode import fold_front
 from seld_ros.tracking import TrackedEvent, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -138,6 +147,9 @@ class OutputFrame:
     # algorithmic delay: audio received after this frame's end before it could be emitted (look-ahead; 0 when
     # incremental). The node's latency from audio stamp to publication is latency_ns(now) at publish time.
     algorithmic_delay_ns: int = 0
+    # the events' directions are front-folded (stereo bundle): x >= 0, z = 0; a source at azimuth a behind the
+    # array (|a| > 90 deg) is reported at its mirror image 180 deg - a in front
+    doa_front_folded: bool = False
 
     @property
     def end_stamp_ns(self) -> int:
@@ -192,15 +204,22 @@ class SeldPipeline:
             raise PipelineError(f"cannot load model bundle {path}: {exc}") from None
         self.model_path = path
         self.class_names = list(self.bundle.class_names)
-        from seld_ros.features.config import FeatureConfig
-        from seld_ros.features.foa import StreamingFoaFeatures
+        from seld_ros.features import make_streaming_extractor
+        from seld_ros.features.config import INPUT_CHANNELS, FeatureConfigError
         from seld_ros.features.stats import FeatureStats
 
-        self.feature_config = FeatureConfig.from_dict(self.bundle.feature_config)
+        try:
+            self.feature_config = self.bundle.make_feature_config()
+            self.front_end = self.bundle.front_end  # "foa" | "stereo"
+        except (FeatureConfigError, TypeError) as exc:
+            raise PipelineError(f"model bundle {path}: unusable feature_config: {exc}") from None
+        # audio channels the front end takes after layout conversion: 4 (ACN/SN3D) or 2 (L, R)
+        self.input_channels = INPUT_CHANNELS[self.front_end]
+        self.doa_front_folded = bool(self.bundle.doa_front_folded)
         if self.feature_config.sample_rate != INTERNAL_RATE:
             raise PipelineError(f"bundle features expect {self.feature_config.sample_rate} Hz; the pipeline runs at "
                                 f"{INTERNAL_RATE} Hz")
-        self._features = StreamingFoaFeatures(self.feature_config)
+        self._features = make_streaming_extractor(self.feature_config)
         from seld_ros.engine.incremental import IncrementalInference, is_causal, stateful_step
         from seld_ros.engine.streaming import StreamingInference
 
@@ -335,7 +354,8 @@ class SeldPipeline:
         b = self._backend.info()
         return {"model": str(self.model_path), "backend": b.get("name", "?"), "backend_info": b,
                 "classes": len(self.class_names), "context_seconds": self._stream.window_seconds,
-                "inference_mode": self.mode}
+                "inference_mode": self.mode, "front_end": self.front_end, "input_channels": self.input_channels,
+                "doa_front_folded": self.doa_front_folded}
 
     def stats(self) -> dict:
         c = dict(self._counters)
@@ -362,7 +382,7 @@ class SeldPipeline:
     def push(self, chunk: AudioChunk) -> PushResult:
         """Process one chunk. Raises InputError (nothing consumed) for a chunk that cannot be used."""
         result = PushResult()
-        foa = self._validate(chunk, result)
+        audio = self._validate(chunk, result)
         rate = int(chunk.sample_rate)
         idx = int(chunk.first_sample_index)
         if self._rate is not None and (rate != self._rate or chunk.layout != self._layout):
@@ -381,7 +401,7 @@ class SeldPipeline:
                 self._counters["skip_samples"] += jump
                 self._lost_s += jump / rate
                 self._reset_stream_state()
-            elif abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + foa.shape[1] <= expected):
+            elif abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + audio.shape[1] <= expected):
                 what = "gap" if jump > 0 else "jump back"
                 result.issues.append(InputIssue("restart", f"{what} of {abs(jump) / rate:.2f} s in first_sample_index "
                                                            f"(expected {expected}, got {idx}): restarting the stream"))
@@ -397,8 +417,8 @@ class SeldPipeline:
 
         # split very long chunks so the ring buffer never wraps over unread audio
         step = self._ring.capacity // 2
-        for start in range(0, foa.shape[1], step):
-            part = foa[:, start:start + step]
+        for start in range(0, audio.shape[1], step):
+            part = audio[:, start:start + step]
             first = idx + start
             expected = self._ring.next_sample_index
             if first < expected:
@@ -421,7 +441,7 @@ class SeldPipeline:
             fresh = status.gap_samples + status.samples_written
             if fresh:
                 self._process(self._ring.latest(fresh), result)
-        self._counters["samples_in"] += foa.shape[1]
+        self._counters["samples_in"] += audio.shape[1]
         return result
 
     def flush(self) -> PushResult:
@@ -439,7 +459,11 @@ class SeldPipeline:
         if not isinstance(samples, np.ndarray) or samples.ndim != 2:
             raise InputError("bad_shape", f"samples must be a 2-D (samples, channels) array, got "
                                           f"{getattr(samples, 'shape', type(samples))}")
-        if chunk.layout == STEREO:
+        if self.front_end == "stereo":
+            if chunk.layout != STEREO and chunk.layout in LAYOUT_INPUT_CHANNELS:
+                raise InputError("bad_layout", f"this model is a stereo bundle and takes stereo (left, right) audio; "
+                                               f"{chunk.layout} input needs an FOA model bundle")
+        elif chunk.layout == STEREO:
             raise InputError("bad_layout", "this model takes FOA audio; stereo input needs a stereo model bundle")
         if chunk.layout in LAYOUT_INPUT_CHANNELS and int(chunk.channels) != LAYOUT_INPUT_CHANNELS[chunk.layout]:
             raise InputError("bad_channels", f"layout {chunk.layout} has {LAYOUT_INPUT_CHANNELS[chunk.layout]} "
@@ -509,9 +533,10 @@ class SeldPipeline:
     def _start_segment(self, rate: int, layout: str, idx: int) -> None:
         self._rate, self._layout = rate, layout
         # room for the longest gap we zero-fill plus a long chunk, at the input rate
-        self._ring = RingBuffer(4, int((self.config.max_gap_s + 12.0) * rate), gap_fill="linear")
+        self._ring = RingBuffer(self.input_channels, int((self.config.max_gap_s + 12.0) * rate), gap_fill="linear")
         self._ring.reset(start_index=idx)
-        self._resampler = None if rate == INTERNAL_RATE else StreamingResampler(rate, INTERNAL_RATE, channels=4)
+        self._resampler = None if rate == INTERNAL_RATE else StreamingResampler(rate, INTERNAL_RATE,
+                                                                                channels=self.input_channels)
         self._segment_start = idx
         self._segment_first_frame = idx // int(round(rate * LABEL_HOP_S))
 
@@ -567,8 +592,8 @@ class SeldPipeline:
         filled = sum(max(0, min(b, stop) - max(a, start)) for a, b in self._filled)
         return filled / max(stop - start, 1)
 
-    def _process(self, foa: np.ndarray, result: PushResult) -> None:
-        x = foa if self._resampler is None else self._resampler.push(np.ascontiguousarray(foa))
+    def _process(self, audio: np.ndarray, result: PushResult) -> None:
+        x = audio if self._resampler is None else self._resampler.push(np.ascontiguousarray(audio))
         self._process_internal_rate(x, result)
 
     def _process_internal_rate(self, x: np.ndarray, result: PushResult) -> None:
@@ -589,7 +614,7 @@ class SeldPipeline:
                 # the resampler lags by its filter's half length: without its tail the last frame of a
                 # 44.1/48 kHz stream would never be complete (5.0 s in, 49 of 50 frames out)
                 self._process_internal_rate(self._resampler.flush(), result)
-                self._resampler = StreamingResampler(self._rate, INTERNAL_RATE, channels=4)
+                self._resampler = StreamingResampler(self._rate, INTERNAL_RATE, channels=self.input_channels)
             self._emit(self._stream.flush(), result)
 
     def _emit(self, out, result: PushResult) -> None:
@@ -604,6 +629,10 @@ class SeldPipeline:
                 dets = []  # mostly filled audio: what the network says about it is not evidence
                 self._counters["concealed_frames"] += 1
             events = self._tracker.update(dets, frame_index)
+            if self.doa_front_folded:
+                # the tracker's alpha-beta prediction can carry a folded direction a little past +-90 deg
+                for ev in events:
+                    ev.doa = fold_front(ev.doa)
             stamp = self._stamp_of_index(start)
             if self._last_stamp_out is not None and stamp <= self._last_stamp_out:
                 self._counters["stamps_clamped"] += 1
@@ -617,5 +646,6 @@ class SeldPipeline:
                 detections=dets,
                 outputs={n: a[j] for n, a in out.outputs.items()},
                 algorithmic_delay_ns=int(self._stream.latency_frames * LABEL_HOP_S * NS),
+                doa_front_folded=self.doa_front_folded,
             ))
             self._counters["frames_out"] += 1

@@ -62,6 +62,15 @@ def bundle(tmp_path_factory):
     return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny.pt")
 
 
+@pytest.fixture(scope="module")
+def stereo_bundle(tmp_path_factory):
+    """A tiny stereo AT2SELD bundle (StereoFeatureConfig front end, random weights), once per test module
+    (model_helpers.make_tiny_stereo_bundle)."""
+    from model_helpers import make_tiny_stereo_bundle
+
+    return make_tiny_stereo_bundle(tmp_path_factory.mktemp("stereo_bundle") / "tiny_stereo.pt")
+
+
 @pytest.fixture
 def node_env(tmp_path):
     """Environment for a node process under test: its ONNX/engine cache in the test's temporary folder."""

@@ -49,3 +49,27 @@ def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal:
     save_bundle(str(path), model, fcfg.to_dict(), stats.to_dict(), list(STARSS23_CLASSES),
                 [thresholds] * len(STARSS23_CLASSES), provenance={"note": "test bundle, random weights"})
     return Path(path)
+
+
+def make_tiny_stereo_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal: bool = False,
+                            config: dict | None = None, output_mode: str = "trackwise") -> Path:
+    """A real stereo AT2SELD bundle (tiny widths, random weights): ``in_channels`` and the feature config come from
+    ``StereoFeatureConfig`` (never hard-coded), feature statistics from stereo noise. ``output_mode``: trackwise or
+    multi_accdoa head (both with distance)."""
+    from seld_ros.features import StereoFeatureConfig, make_extractor
+    from seld_ros.features.stats import FeatureStats
+    from seld_ros.model import build_model
+    from seld_ros.model.bundle import save_bundle
+
+    fcfg = StereoFeatureConfig()
+    if config is None:
+        head = {"mode": output_mode, "num_tracks": 3, "distance": True, "hidden": 32}
+        config = (tiny_causal_config if causal else tiny_at2seld_config)(in_channels=fcfg.num_channels, head=head)
+    torch.manual_seed(seed)
+    model = build_model(config).eval()
+    stats = FeatureStats(fcfg.num_channels, fcfg.n_mels)
+    rng = np.random.default_rng(seed)
+    stats.update(make_extractor(fcfg).compute((rng.standard_normal((2, 48000)) * 0.1).astype(np.float32)))
+    save_bundle(str(path), model, fcfg.to_dict(), stats.to_dict(), list(STARSS23_CLASSES),
+                [thresholds] * len(STARSS23_CLASSES), provenance={"note": "test stereo bundle, random weights"})
+    return Path(path)

@@ -56,6 +56,38 @@ def test_markers_arrow_and_text_per_event():
     assert M.build_markers(M.events_msg(0, "mic", 0, 100_000_000, []), 13).markers == []
 
 
+def _folded_frame() -> OutputFrame:
+    """What a stereo bundle's pipeline emits: directions in the front half-plane, elevation 0, flagged."""
+    evs = [TrackedEvent(9, 2, "clapping", 0.7, np.array([0.6, 0.8, 0.0], np.float32), 3.0, 11, 3)]
+    return OutputFrame(frame_index=15, stamp_ns=_stamp(15), duration_ns=100_000_000, events=evs,
+                       doa_front_folded=True)
+
+
+def test_front_folded_events_carry_the_flag_and_markers_draw_the_mirror_image():
+    m = M.frame_to_events_msg(_folded_frame(), "mic", _stamp)
+    ev = m.events[0]
+    assert ev.direction_front_folded is True and ev.elevation == 0.0
+    assert math.isclose(ev.azimuth, math.atan2(0.8, 0.6), rel_tol=1e-6) and ev.distance == 3.0
+    assert not any(e.direction_front_folded for e in M.frame_to_events_msg(_frame(), "mic", _stamp).events)
+    ts = seld_typestore()
+    back = ts.deserialize_cdr(ts.serialize_cdr(m, M.EVENTS_MSGTYPE), M.EVENTS_MSGTYPE)
+    assert back.events[0].direction_front_folded is True
+    mk = M.build_markers(m, 13, "distance", 1.0, 0.3, True)
+    assert [(x.ns, x.type, x.id) for x in mk.markers] == [("clapping", 0, 9), ("clapping/mirror", 0, 9),
+                                                           ("clapping/label", 9, 9)]
+    front, mirror, label = mk.markers
+    assert math.isclose(front.points[1].x, 0.6 * 3.0, rel_tol=1e-6) and front.color.a == pytest.approx(0.9)
+    # the back mirror image: x negated, same y, faint
+    assert math.isclose(mirror.points[1].x, -0.6 * 3.0, rel_tol=1e-6)
+    assert math.isclose(mirror.points[1].y, front.points[1].y) and mirror.color.a == pytest.approx(M.MIRROR_ALPHA)
+    assert (mirror.color.r, mirror.color.g, mirror.color.b) == (front.color.r, front.color.g, front.color.b)
+    assert label.text == "clapping 0.70 #9 (front/back?)"
+    # reference labels of a stereo (DCASE 2025) scene say they are folded too
+    lab = SceneLabels.from_rows([(0, "bell", 0, 30, 0, 1.5)], STARSS23_CLASSES, num_frames=1)
+    assert M.labels_to_events_msgs(lab, _stamp, "mic", front_folded=True)[0].events[0].direction_front_folded
+    assert not M.labels_to_events_msgs(lab, _stamp, "mic")[0].events[0].direction_front_folded
+
+
 def test_labels_messages_labels_round_trip():
     rows = [(2, "bell", 0, 30, 10, 1.5), (3, "bell", 0, 32, 10, 1.5), (3, "knock", 4, -170, -40, float("nan")),
             (5, "bell", 0, 40, 12, 1.6)]
@@ -93,17 +125,18 @@ def test_same_bytes_as_the_node_conversions():
     def norm(raw, t):  # rclpy leaves CDR padding bytes uninitialised; rosbags writes zeros
         return bytes(ts.serialize_cdr(ts.deserialize_cdr(raw, t), t))
 
-    fr = _frame()
-    node_events = conversions.events_to_msg(fr, "mic", _stamp)
-    ours = M.frame_to_events_msg(fr, "mic", _stamp)
-    assert norm(serialize_message(node_events), M.EVENTS_MSGTYPE) == bytes(ts.serialize_cdr(ours, M.EVENTS_MSGTYPE))
-    for n in (13, 5):
-        for mode in ("confidence", "distance", "fixed"):
-            for text in (True, False):
-                a = norm(serialize_message(markers.build_markers(node_events, n, mode, 1.5, 0.7, text)),
-                         M.MARKERS_MSGTYPE)
-                b = bytes(ts.serialize_cdr(M.build_markers(ours, n, mode, 1.5, 0.7, text), M.MARKERS_MSGTYPE))
-                assert a == b, (n, mode, text)
+    for fr in (_frame(), _folded_frame()):
+        node_events = conversions.events_to_msg(fr, "mic", _stamp)
+        ours = M.frame_to_events_msg(fr, "mic", _stamp)
+        assert norm(serialize_message(node_events), M.EVENTS_MSGTYPE) == \
+            bytes(ts.serialize_cdr(ours, M.EVENTS_MSGTYPE))
+        for n in (13, 5):
+            for mode in ("confidence", "distance", "fixed"):
+                for text in (True, False):
+                    a = norm(serialize_message(markers.build_markers(node_events, n, mode, 1.5, 0.7, text)),
+                             M.MARKERS_MSGTYPE)
+                    b = bytes(ts.serialize_cdr(M.build_markers(ours, n, mode, 1.5, 0.7, text), M.MARKERS_MSGTYPE))
+                    assert a == b, (n, mode, text)
     x = np.random.default_rng(0).standard_normal((480, 4)).astype(np.float32)
     a = serialize_message(conversions.audio_to_msg(x, 24000, "a_format_tetra", 960, 123456789, "mic"))
     b = bytes(ts.serialize_cdr(M.audio_to_msg(x, 24000, "a_format_tetra", 960, 123456789, "mic"), M.AUDIO_MSGTYPE))

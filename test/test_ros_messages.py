@@ -137,7 +137,8 @@ def test_rosbag2_round_trip(tmp_path, storage):
     assert decoded_audio.layout == "foa_acn_sn3d" and decoded_audio.first_sample_index == 2**40 + 17
     assert decoded_audio.data.tobytes() == audio_chunk().tobytes()
     ev = seen["events"].events
-    assert [e.class_name for e in ev] == ["footsteps", "knock"] and ev[1].track_id == 4_000_000_000
+    assert [e.class_name for e in ev] == ["footsteps", "knock", "clapping"] and ev[1].track_id == 4_000_000_000
+    assert [e.direction_front_folded for e in ev] == [False, False, True]
     # and back: rosbags-serialized CDR is what rclpy deserializes
     again = deserialize_message(bytes(ts.serialize_cdr(seen["events"], "seld_ros/msg/SoundEventArray")),
                                 type(msgs["events"]))

@@ -6,8 +6,11 @@ The same field semantics as the node's rclpy conversions (``seld_ros/ros/convers
 * MultichannelAudio: stamp = acquisition time of the first sample, running ``first_sample_index``, float32
   interleaved ``data``;
 * SoundEventArray: stamp = audio time of the output frame, azimuth = atan2(y, x), elevation = atan2(z, hypot(x, y))
-  in radians, distance in metres (NaN unknown), ``first_stamp`` = audio time of the track's first frame;
-* MarkerArray: an arrow along each event's direction plus a text label, namespace per class, colour per class.
+  in radians, distance in metres (NaN unknown), ``first_stamp`` = audio time of the track's first frame,
+  ``direction_front_folded`` = the frame's ``doa_front_folded`` (stereo bundles);
+* MarkerArray: an arrow along each event's direction plus a text label, namespace per class, colour per class; a
+  front-folded event also gets a faint "mirror" arrow at its back mirror image (x -> -x), namespace
+  ``<class>/mirror``, and a "front/back?" label: the source is at one of the two.
 
 The two small marker helpers (colour, arrow length) are re-implemented here rather than imported, because
 ``seld_ros.ros.markers`` imports rclpy message packages; the functions are pure and must stay in step.
@@ -81,13 +84,14 @@ def audio_from_msg(msg) -> np.ndarray:
 
 # -- events -----------------------------------------------------------------------------------------------------
 def sound_event(track_id: int, class_id: int, class_name: str, confidence: float, doa, distance: float,
-                first_stamp_ns: int):
+                first_stamp_ns: int, front_folded: bool = False):
     x, y, z = (float(v) for v in doa)
     return _t("seld_ros/msg/SoundEvent")(
         track_id=int(track_id), class_id=int(class_id), class_name=str(class_name), confidence=float(confidence),
         direction=_t("geometry_msgs/msg/Vector3")(x=x, y=y, z=z),
         azimuth=math.atan2(y, x), elevation=math.atan2(z, math.hypot(x, y)),
         distance=float(distance), first_stamp=ns_to_time(first_stamp_ns),
+        direction_front_folded=bool(front_folded),
     )
 
 
@@ -99,18 +103,20 @@ def events_msg(stamp_ns: int, frame_id: str, frame_index: int, duration_ns: int,
 def frame_to_events_msg(frame, frame_id: str, first_stamp_ns: Callable[[int], int]):
     """A pipeline OutputFrame -> SoundEventArray (as ``seld_ros.ros.conversions.events_to_msg``).
     ``first_stamp_ns(frame_index)`` gives a track's birth time (``SeldPipeline.frame_stamp_ns``)."""
+    folded = bool(getattr(frame, "doa_front_folded", False))
     evs = [sound_event(ev.track_id, ev.class_id, ev.class_name, ev.confidence, ev.doa, ev.distance,
-                       first_stamp_ns(ev.first_frame)) for ev in frame.events]
+                       first_stamp_ns(ev.first_frame), folded) for ev in frame.events]
     return events_msg(frame.stamp_ns, frame_id, frame.frame_index, frame.duration_ns, evs)
 
 
 def labels_to_events_msgs(labels, frame_stamp_ns: Callable[[int], int], frame_id: str,
-                          frame_offset: int = 0) -> list:
+                          frame_offset: int = 0, front_folded: bool = False) -> list:
     """Reference SceneLabels -> one SoundEventArray per label frame (empty frames included).
 
     track_id = the label's source id, confidence = 1, distance in metres (NaN unknown), first_stamp = start of the
     contiguous run of frames in which this (class, source) is active. ``frame_index`` of message k is
-    ``frame_offset + k``; ``frame_stamp_ns(k)`` gives its stamp."""
+    ``frame_offset + k``; ``frame_stamp_ns(k)`` gives its stamp. ``front_folded``: the labels are DCASE 2025
+    stereo references (azimuth folded to the front, elevation 0); the events say so."""
     hop_ns = int(round(labels.frame_hop_s * NS))
     out = []
     run_start: dict[tuple[int, int], int] = {}
@@ -125,7 +131,7 @@ def labels_to_events_msgs(labels, frame_stamp_ns: Callable[[int], int], frame_id
             key = (c, s)
             active[key] = run_start.get(key, k)
             evs.append(sound_event(max(s, 0), c, labels.class_names[c], 1.0, labels.doa[k, m],
-                                   float(labels.distance[k, m]), frame_stamp_ns(active[key])))
+                                   float(labels.distance[k, m]), frame_stamp_ns(active[key]), front_folded))
         run_start = active
         out.append(events_msg(frame_stamp_ns(k), frame_id, frame_offset + k, hop_ns, evs))
     return out
@@ -189,9 +195,19 @@ def arrow_length(ev, mode: str, scale: float) -> float:
     return scale * max(ev.confidence, 0.05)
 
 
+MIRROR_ALPHA = 0.25  # opacity of the mirror-image arrow of a front-folded event (the main arrow: 0.9)
+
+
+def label_text(ev) -> str:
+    """The marker label of an event: class, confidence, track id; a front-folded one says it may be behind."""
+    text = f"{ev.class_name} {ev.confidence:.2f} #{ev.track_id}"
+    return text + " (front/back?)" if getattr(ev, "direction_front_folded", False) else text
+
+
 def build_markers(events_msg_, num_classes: int, arrow_mode: str = "confidence", scale: float = 1.0,
                   lifetime_s: float = 0.3, show_text: bool = True):
-    """SoundEventArray -> MarkerArray: per event an arrow (ns = class name) and a text label (ns + '/label')."""
+    """SoundEventArray -> MarkerArray: per event an arrow (ns = class name) and a text label (ns + '/label');
+    a front-folded event (stereo) also a faint arrow at its back mirror image (ns + '/mirror')."""
     Marker, Point, Vector3 = _t("visualization_msgs/msg/Marker"), _t("geometry_msgs/msg/Point"), \
         _t("geometry_msgs/msg/Vector3")
     Pose, Quaternion, ColorRGBA = _t("geometry_msgs/msg/Pose"), _t("geometry_msgs/msg/Quaternion"), \
@@ -211,13 +227,20 @@ def build_markers(events_msg_, num_classes: int, arrow_mode: str = "confidence",
                                  "action": Marker.ADD, "points": [Point(x=0.0, y=0.0, z=0.0), tip],
                                  "scale": Vector3(x=0.04 * scale, y=0.08 * scale, z=0.1 * scale),
                                  "color": color, "lifetime": life}))
+        if getattr(ev, "direction_front_folded", False):
+            ghost = Point(x=-tip.x, y=tip.y, z=tip.z)
+            markers.append(Marker(**{**base, "header": events_msg_.header, "ns": ns + "/mirror", "id": ident,
+                                     "type": Marker.ARROW, "action": Marker.ADD,
+                                     "points": [Point(x=0.0, y=0.0, z=0.0), ghost],
+                                     "scale": Vector3(x=0.04 * scale, y=0.08 * scale, z=0.1 * scale),
+                                     "color": ColorRGBA(r=r, g=g, b=b, a=MIRROR_ALPHA), "lifetime": life}))
         if show_text:
             pose = Pose(position=Point(x=tip.x, y=tip.y, z=tip.z + 0.1 * scale),
                         orientation=Quaternion(x=0.0, y=0.0, z=0.0, w=1.0))
             markers.append(Marker(**{**base, "header": events_msg_.header, "ns": ns + "/label", "id": ident,
                                      "type": Marker.TEXT_VIEW_FACING, "action": Marker.ADD, "pose": pose,
                                      "scale": Vector3(x=0.0, y=0.0, z=0.1 * scale), "color": color,
-                                     "text": f"{ev.class_name} {ev.confidence:.2f} #{ev.track_id}",
+                                     "text": label_text(ev),
                                      "lifetime": life}))
     return _t(MARKERS_MSGTYPE)(markers=markers)
 

@@ -73,7 +73,8 @@ class Bundle:
 
     def make_decoder(self, merge_angle_deg: float = 20.0):
         from seld_ros.decode import TrackDecoder
-        return TrackDecoder(self.class_names, self.thresholds, self.output_mode, merge_angle_deg)
+        return TrackDecoder(self.class_names, self.thresholds, self.output_mode, merge_angle_deg,
+                            front_folded=self.doa_front_folded)
 
 
 def _plain(obj):

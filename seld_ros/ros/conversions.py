@@ -57,6 +57,7 @@ def events_to_msg(frame, frame_id: str, first_stamp_ns) -> SoundEventArray:
     out.header.frame_id = frame_id
     out.frame_duration = ns_to_duration(frame.duration_ns)
     out.frame_index = int(frame.frame_index)
+    folded = bool(getattr(frame, "doa_front_folded", False))  # stereo bundle: front/back ambiguous
     for ev in frame.events:
         x, y, z = (float(v) for v in ev.doa)
         m = SoundEvent()
@@ -68,6 +69,7 @@ def events_to_msg(frame, frame_id: str, first_stamp_ns) -> SoundEventArray:
         m.azimuth = math.atan2(y, x)
         m.elevation = math.atan2(z, math.hypot(x, y))
         m.distance = float(ev.distance)
+        m.direction_front_folded = folded
         m.first_stamp = ns_to_time(first_stamp_ns(ev.first_frame))
         out.events.append(m)
     return out

@@ -1,5 +1,9 @@
 """RViz markers for sound events: per track an arrow along the direction of arrival and a
-text label; colour and namespace per class, so RViz can toggle classes one by one."""
+text label; colour and namespace per class, so RViz can toggle classes one by one.
+
+A front-folded event (stereo model: ``direction_front_folded``) cannot tell front from back, so it is drawn
+honestly as two arrows: the reported direction in front (opaque) and its back mirror image (x -> -x, faint,
+namespace ``<class>/mirror``), and its label ends in "(front/back?)"."""
 from __future__ import annotations
 
 from builtin_interfaces.msg import Duration
@@ -8,7 +12,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 # colours and lengths are shared with the ROS-free bag writer (seld-eval-bag), so both draw the same markers
-from seld_ros.bag.messages import arrow_length, class_rgb
+from seld_ros.bag.messages import MIRROR_ALPHA, arrow_length, class_rgb, label_text
 
 
 def class_color(class_id: int, num_classes: int, alpha: float = 0.9) -> ColorRGBA:
@@ -35,6 +39,18 @@ def build_markers(events_msg, num_classes: int, arrow_mode: str, scale: float, l
         arrow.color = color
         arrow.lifetime = life
         out.markers.append(arrow)
+        if ev.direction_front_folded:
+            mirror = Marker()
+            mirror.header = events_msg.header
+            mirror.ns = arrow.ns + "/mirror"
+            mirror.id = arrow.id
+            mirror.type = Marker.ARROW
+            mirror.action = Marker.ADD
+            mirror.points = [Point(), Point(x=-d.x * length, y=d.y * length, z=d.z * length)]
+            mirror.scale = arrow.scale
+            mirror.color = class_color(ev.class_id, num_classes, alpha=MIRROR_ALPHA)
+            mirror.lifetime = life
+            out.markers.append(mirror)
         if show_text:
             text = Marker()
             text.header = events_msg.header
@@ -46,7 +62,7 @@ def build_markers(events_msg, num_classes: int, arrow_mode: str, scale: float, l
             text.pose.orientation.w = 1.0
             text.scale.z = 0.1 * scale
             text.color = color
-            text.text = f"{ev.class_name} {ev.confidence:.2f} #{ev.track_id}"
+            text.text = label_text(ev)
             text.lifetime = life
             out.markers.append(text)
     return out

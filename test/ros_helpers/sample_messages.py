@@ -37,7 +37,7 @@ def build_messages():
     audio.layout = MultichannelAudio.LAYOUT_FOA_ACN_SN3D
     audio.data = array.array("f", audio_chunk().tobytes())
 
-    def event(track_id, class_id, name, conf, az, el, dist):
+    def event(track_id, class_id, name, conf, az, el, dist, folded=False):
         ev = SoundEvent()
         ev.track_id = track_id
         ev.class_id = class_id
@@ -50,6 +50,7 @@ def build_messages():
         )
         ev.distance = dist
         ev.first_stamp = Time(sec=1_700_000_000, nanosec=0)
+        ev.direction_front_folded = folded
         return ev
 
     e1 = event(3, 6, "footsteps", 0.875, 0.5, -0.25, 2.5)
@@ -59,7 +60,8 @@ def build_messages():
     events.header.frame_id = "mic_array"
     events.frame_duration = Duration(sec=0, nanosec=100_000_000)
     events.frame_index = 12345
-    events.events = [e1, e2]
+    e3 = event(5, 2, "clapping", 0.625, -1.25, 0.0, 1.75, folded=True)  # a stereo model's event
+    events.events = [e1, e2, e3]
 
     markers = MarkerArray()
     for i, ev in enumerate((e1, e2)):
