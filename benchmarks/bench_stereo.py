@@ -70,8 +70,8 @@ def score(refs, preds) -> dict:
     per_class = {c: _clean({"f": float(sc.f[i]), "doa_error": float(sc.doa_error[i]),
                             "rel_dist_error": float(sc.rel_dist_error[i]), "n_ref": int(sc.counts["n_ref"][i])})
                  for i, c in enumerate(sc.class_names)}
-    return {"macro": _clean({k: sc.macro[k] for k in SCORE_KEYS}), "micro": _clean({k: sc.micro[k] for k in SCORE_KEYS}),
-            "per_class": per_class}
+    return {"macro": _clean({k: sc.macro[k] for k in SCORE_KEYS}),
+            "micro": _clean({k: sc.micro[k] for k in SCORE_KEYS}), "per_class": per_class}
 
 
 def offline(b, data: str, split: str):
@@ -128,7 +128,7 @@ def node_path(bundle_path: str, b, data: str, split: str, names: list, refs: lis
     return out
 
 
-def table(title: str, runs: dict, key: str | None = None) -> None:
+def table(title: str, runs: dict) -> None:
     print(f"\n{title}\n")
     print("| model | params | MMAC/s | F20 | DOAE | RDE | LR | ER | node F20 | node DOAE | node RDE |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -138,7 +138,8 @@ def table(title: str, runs: dict, key: str | None = None) -> None:
 
         def f(x, fmt):
             return "–" if x is None else format(x, fmt)
-        print(f"| {name} | {f(r.get('params', 0) / 1e6, '.3f')} M | {f(r.get('mmac_per_s'), '.1f')} | "
+        params = r.get("params")
+        print(f"| {name} | {f(params and params / 1e6, '.3f')} M | {f(r.get('mmac_per_s'), '.1f')} | "
               f"{f(m['f'], '.3f')} | {f(m['doa_error'], '.1f')}° | {f(m['rel_dist_error'], '.3f')} | "
               f"{f(m['loc_recall'], '.2f')} | {f(m['error_rate'], '.2f')} | {f(n.get('f'), '.3f')} | "
               f"{f(n.get('doa_error'), '.1f')} | {f(n.get('rel_dist_error'), '.3f')} |")

@@ -126,7 +126,7 @@ MIRROR_Y = np.diag([1.0, -1.0, 1.0]).astype(np.float32)
 class StereoFeatureAugment:
     """Random augmentation of cached stereo features (``StereoFeatureConfig`` layout); FOA ACS never runs here.
 
-    * ``swap`` (probability ``swap_prob``, default 0.5): L <-> R (:func:`~seld_ros.features.stereo.swap_stereo_features`,
+    * ``swap`` (probability ``swap_prob``, default 0.5): L <-> R (``seld_ros.features.stereo.swap_stereo_features``,
       exact on the features); the caller mirrors its DOA targets with the returned matrix (y -> -y);
     * ``gain_db``: one random gain on both channels = the same dB shift of the mid, L and R log-mels (ILD, IPD and
       stpACC are level-invariant);
