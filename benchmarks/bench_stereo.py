@@ -8,7 +8,7 @@ threshold 1.0, DOAE, RDE), offline and through the node path; plus the stpACC ab
         --run dcase2025_baseline=runs/stereo/baseline.pt \
         --ablation stpacc_in=runs/stereo/at2seld.pt --ablation stpacc_out=runs/stereo/at2seld_nostpacc.pt
 
-Training commands (one thread each): docs/training.md "Stereo models" (``runs/stereo/train_all.sh`` there).
+Training commands (one thread each): docs/training.md "Stereo models".
 For every ``--run`` bundle:
 
 * **offline**: the network over each test clip's features (cached by the trainer's feature cache under
