@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from seld_ros.audio import ChannelCountError, StreamingResampler
-from seld_ros.features import LogMelConfig, LogMelFeatures, StereoFeatureConfig, StereoFeatures
+from seld_ros.features import (FeatureConfig, FoaFeatures, LogMelConfig, LogMelFeatures, StereoFeatureConfig,
+                               StereoFeatures)
+from seld_ros.features.stereo import swap_stereo_features
 
 RNG = np.random.default_rng(21)
 
@@ -54,16 +56,16 @@ def test_stereo_level_and_phase_differences():
     delay = 3  # samples: R lags L
     left, right = s, 0.5 * np.roll(s, delay)  # R is 6 dB quieter and 0.125 ms late
     features = StereoFeatures().compute(np.stack([left, right]))
-    assert features.shape == (7, 50, 64)
-    np.testing.assert_allclose(features[2, 5:], 20 * np.log10(2), atol=0.3)  # ILD = +6.02 dB everywhere
+    assert features.shape == (8, 50, 64)
+    np.testing.assert_allclose(features[3, 5:], 20 * np.log10(2), atol=0.3)  # ILD = +6.02 dB everywhere
     # Phase of L relative to R = +2 pi f * delay / fs: check cos/sin in a band around 2 kHz.
     band = 30
     weights = StereoFeatures()._mel_t[:, band]
     freqs = np.fft.rfftfreq(1024, 1 / fs)
     centre = (weights * freqs).sum() / weights.sum()
     phase = 2 * np.pi * centre * delay / fs
-    assert features[3, 5:, band].mean() == pytest.approx(np.cos(phase), abs=0.05)
-    assert features[4, 5:, band].mean() == pytest.approx(np.sin(phase), abs=0.05)
+    assert features[4, 5:, band].mean() == pytest.approx(np.cos(phase), abs=0.05)
+    assert features[5, 5:, band].mean() == pytest.approx(np.sin(phase), abs=0.05)
 
 
 def test_stpacc_shows_a_reflection_at_its_lag():
@@ -73,10 +75,52 @@ def test_stpacc_shows_a_reflection_at_its_lag():
     s = RNG.standard_normal(fs)
     echoic = s + 0.8 * np.concatenate([np.zeros(lag), s[:-lag]])  # direct sound + one strong reflection
     features = StereoFeatures(cfg).compute(np.stack([echoic, s]).astype(np.float32))
-    stpacc_echo, stpacc_dry = features[5, 5:].mean(axis=0), features[6, 5:].mean(axis=0)
+    stpacc_echo, stpacc_dry = features[6, 5:].mean(axis=0), features[7, 5:].mean(axis=0)
     # rho(lag) = 0.8 / (1 + 0.64) -> 10 log10(rho^2) = -6.2 dB (minus a little for the window); elsewhere ~ -30 dB.
     assert -9.0 < stpacc_echo[lag_index] < -5.0
     assert np.median(stpacc_echo) < -20 and stpacc_dry.max() < -15
+
+
+def _foa_scene(seconds: float = 1.0, seed: int = 3) -> np.ndarray:
+    """W, Y, Z, X of a few plane-wave noise sources at different azimuths (SN3D)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 24000)
+    foa = np.zeros((4, n), np.float32)
+    for az in np.radians([30.0, -70.0, 150.0]):
+        s = rng.standard_normal(n).astype(np.float32)
+        foa += np.stack([s, np.sin(az) * s, 0 * s, np.cos(az) * s])
+    return foa
+
+
+def test_stereo_mid_log_mel_is_the_foa_w_log_mel():
+    foa = _foa_scene()
+    w, y = foa[0], foa[1]
+    stereo = np.stack([0.5 * (w + y), 0.5 * (w - y)])  # DCASE 2025 virtual stereo: mid L + R = W
+    mid = StereoFeatures().compute(stereo)[0]
+    w_logmel = FoaFeatures(FeatureConfig(feature_set="logmel")).compute(foa)[0]
+    assert np.abs(mid - w_logmel).max() < 1e-3
+
+
+def test_swapping_the_channels_swaps_the_features_and_twice_is_identity():
+    stereo = _foa_scene()[[0, 1]]
+    for cfg in (StereoFeatureConfig(), StereoFeatureConfig(stpacc=False)):
+        features = StereoFeatures(cfg).compute(stereo)
+        swapped_audio = StereoFeatures(cfg).compute(stereo[::-1].copy())
+        swapped = swap_stereo_features(features, cfg)
+        assert np.abs(swapped - swapped_audio).max() < 1e-3
+        assert np.abs(features[3]).mean() > 1.0  # the ILD is not trivially zero, so the sign flip is tested
+        np.testing.assert_array_equal(swap_stereo_features(swapped, cfg), features)
+    with pytest.raises(ValueError, match="expected 8 channels, got 6"):
+        swap_stereo_features(np.zeros((6, 5, 64), np.float32), StereoFeatureConfig())
+
+
+def test_stpacc_switch_drops_only_the_stpacc_channels():
+    stereo = _foa_scene(0.5)[[0, 1]]
+    full = StereoFeatures(StereoFeatureConfig()).compute(stereo)
+    cut = StereoFeatures(StereoFeatureConfig(stpacc=False)).compute(stereo)
+    assert full.shape[0] == 8 and cut.shape[0] == 6 and StereoFeatureConfig(stpacc=False).num_channels == 6
+    np.testing.assert_array_equal(cut, full[:6])
+    assert "stpacc_lr" not in StereoFeatureConfig(stpacc=False).channel_layout
 
 
 def test_wrong_channel_counts():

@@ -121,10 +121,10 @@ def test_stereo_features_stream_like_batch():
     batch = StereoFeatures().compute(audio)
     sizes = np.random.default_rng(11).integers(1, 5000, 5000)
     streamed = stream(StreamingStereoFeatures(), audio, sizes)
-    assert streamed.shape == batch.shape == (7, 150, 64)
-    db_channels = [0, 1, 2, 5, 6]
+    assert streamed.shape == batch.shape == (8, 150, 64)
+    db_channels = [0, 1, 2, 3, 6, 7]  # mid, L, R log-mels, ILD, stpACC L, R
     assert np.abs(streamed[db_channels] - batch[db_channels]).max() <= LOGMEL_DB_TOL
-    assert np.abs(streamed[3:5] - batch[3:5]).max() <= OTHER_TOL
+    assert np.abs(streamed[4:6] - batch[4:6]).max() <= OTHER_TOL
 
 
 def test_bad_chunks_raise_specific_errors():

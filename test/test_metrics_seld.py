@@ -154,6 +154,46 @@ def test_stereo_2025_folded_azimuth():
     assert s.doa_error[4] == pytest.approx(25.0)
 
 
+def test_stereo_2025_front_back_mirror_and_elevation_do_not_count():
+    # behind at 110 deg folds to 70: a prediction at 70 is exact in 2025 and 40 deg off in 2024; an elevation of
+    # 60 deg is ignored in 2025 (azimuth only) and a 60 deg error in 2024
+    ref = [(f, 4, 0, 110.0, 0.0, 2.0) for f in range(5)] + [(f, 8, 0, 0.0, 60.0, 2.0) for f in range(5)]
+    pred = [(f, 4, 0, 70.0, 0.0, 2.0) for f in range(5)] + [(f, 8, 0, 0.0, 0.0, 2.0) for f in range(5)]
+    s25 = score(pred, ref=ref, mode="dcase2025")
+    assert s25.counts["tp"][4] == 5 and s25.counts["tp"][8] == 5 and s25.micro["f"] == pytest.approx(1.0)
+    assert s25.micro["doa_error"] == pytest.approx(0.0, abs=1e-9)
+    s24 = score(pred, ref=ref, mode="dcase2024")
+    assert s24.counts["tp"].sum() == 0 and s24.counts["fp_spatial"].sum() == 10
+    assert s24.doa_error[4] == pytest.approx(40.0, abs=1e-3) and s24.doa_error[8] == pytest.approx(60.0, abs=1e-3)
+
+
+def test_stereo_2025_distance_threshold_rde_and_f():
+    ref = [(f, 4, 0, 30.0, 0.0, 2.0) for f in range(10)]
+    # 5 deg off; 3.9 m vs 2 m: relative error 0.95 (inside 1.0) -> TP; 4.5 m: 1.25 -> spatial FP
+    near = score([(f, 4, 0, 35.0, 0.0, 3.9) for f in range(10)], ref=ref, mode="dcase2025")
+    assert near.counts["tp"][4] == 10 and near.rel_dist_error[4] == pytest.approx(0.95, rel=1e-6)
+    assert near.dist_error[4] == pytest.approx(1.9, rel=1e-6) and near.doa_error[4] == pytest.approx(5.0)
+    far = score([(f, 4, 0, 35.0, 0.0, 4.5) for f in range(10)], ref=ref, mode="dcase2025")
+    assert far.counts["tp"][4] == 0 and far.counts["fp_spatial"][4] == 10 and far.f[4] == pytest.approx(0.0)
+    assert far.rel_dist_error[4] == pytest.approx(1.25, rel=1e-6)
+    # 6 of 10 frames found (TP 6, FN 4) plus 2 frames of a class not in the reference (FP 2):
+    # F(class 4) = 6 / (6 + 0.5 * 4) = 0.75; micro F = 6 / (6 + 0.5 * (2 + 4)) = 2/3
+    pred = [(f, 4, 0, 30.0, 0.0, 2.0) for f in range(6)] + [(f, 9, 0, 0.0, 0.0, 1.0) for f in (8, 9)]
+    part = score(pred, ref=ref, mode="dcase2025")
+    assert part.f[4] == pytest.approx(0.75) and part.f[9] == pytest.approx(0.0)
+    assert part.micro["f"] == pytest.approx(2 / 3) and part.macro["f"] == pytest.approx(0.75 / 13)
+
+
+def test_stereo_2025_two_sources_of_one_class_matched_on_folded_azimuth():
+    # two speakers at 40 and -40 deg; predictions at 140 (folds to 40) and -45: Hungarian on folded azimuths pairs
+    # 40<->140 (0 deg) and -40<->-45 (5 deg): 2 TPs per frame, DOAE 2.5 deg
+    ref = sorted([(f, 0, 0, 40.0, 0.0, 1.0) for f in range(4)] + [(f, 0, 1, -40.0, 0.0, 3.0) for f in range(4)])
+    pred = sorted([(f, 0, 0, -45.0, 0.0, 3.0) for f in range(4)] + [(f, 0, 1, 140.0, 0.0, 1.0) for f in range(4)])
+    s = score(pred, ref=ref, mode="dcase2025")
+    assert s.counts["tp"][0] == 8 and s.counts["fp_spatial"][0] == 0
+    assert s.doa_error[0] == pytest.approx(2.5) and s.rel_dist_error[0] == pytest.approx(0.0, abs=1e-9)
+
+
 def _write(d, name, text):
     d.mkdir(parents=True, exist_ok=True)
     (d / name).write_text(text)

@@ -345,12 +345,13 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, fs: int = 24000, pcm16
 
 
 def iter_dataset(root: str | os.PathLike, split: str, fmt: str = "auto", audio_prefix: str = "foa",
-                 **read_kw) -> Iterable[tuple[str, Path, SceneLabels]]:
+                 metadata_prefix: str = "metadata", **read_kw) -> Iterable[tuple[str, Path, SceneLabels]]:
     """Yield (name, wav_path, labels) for ``<root>/<audio_prefix>_<split>/*.wav`` with labels from
-    ``<root>/metadata_<split>/`` (the layout seld-synth writes; DCASE's ``foa_dev/<fold>`` layout also works
-    with split='dev')."""
+    ``<root>/<metadata_prefix>_<split>/`` (the layout seld-synth writes; DCASE's ``foa_dev/<fold>`` layout also
+    works with split='dev'; its stereo variant is ``audio_prefix="stereo", metadata_prefix="metadata_stereo",
+    fmt="dcase2025"``)."""
     root = Path(root)
-    labels = list_label_files(root / f"metadata_{split}")
+    labels = list_label_files(root / f"{metadata_prefix}_{split}")
     wavs = {p.stem: p for p in (root / f"{audio_prefix}_{split}").rglob("*.wav")}
     for name in sorted(labels):
         if name not in wavs:

@@ -625,6 +625,26 @@ def onscreen_mask(labels: SceneLabels, hfov_deg: float = 100.0, vfov_deg: float 
     return (labels.active & (np.abs(az) <= hfov_deg / 2) & (np.abs(el) <= vfov_deg / 2)).astype(int)
 
 
+def write_stereo_variant(src: str | os.PathLike, split: str, dst: str | os.PathLike | None = None,
+                         pcm16: bool = False) -> int:
+    """Write the DCASE 2025 stereo variant of an already rendered FOA split: ``<dst>/stereo_<split>/*.wav``
+    (:func:`foa_to_stereo`) and ``<dst>/metadata_stereo_<split>/*.csv`` (azimuth folded, distance, onscreen flag)
+    from ``<src>/foa_<split>`` and ``<src>/metadata_<split>`` (dcase2024 labels with distances). With a float
+    FOA render this is what ``seld-synth --stereo`` writes for the same scenes (up to the integer-degree rounding
+    of the FOA labels it reads back). ``dst`` defaults to ``src``. Returns the number of scenes written."""
+    from seld_ros.data.dcase import iter_dataset, read_wav, write_labels, write_wav
+
+    dst = Path(dst if dst is not None else src)
+    n = 0
+    for name, wav, labels in iter_dataset(src, split, fmt="dcase2024"):
+        foa, _ = read_wav(wav, FS)
+        write_wav(dst / f"stereo_{split}" / f"{name}.wav", foa_to_stereo(foa), FS, pcm16=pcm16)
+        write_labels(dst / f"metadata_stereo_{split}" / f"{name}.csv", labels, fmt="dcase2025",
+                     onscreen=onscreen_mask(labels))
+        n += 1
+    return n
+
+
 # ---------------------------------------------------------------------------------------------------- datasets
 SPLIT_FOLD = {"train": 1, "val": 2, "test": 3}
 DEFAULT_ROOM_RANGES = {"train": (0, 10000), "val": (10000, 20000), "test": (20000, 30000)}

@@ -143,12 +143,16 @@ class LogMelConfig:
 
 @dataclass(frozen=True)
 class StereoFeatureConfig:
-    """Stereo front end. Channels, each (T, n_mels):
-      0-1 log-mel L, R (dB); 2 inter-channel level difference L/R per mel band (dB);
-      3-4 cos/sin of the inter-channel phase difference (energy-weighted mel pooling);
-      5-6 stpACC of L, R: 10*log10 of the squared normalised autocorrelation at ``n_mels`` lags evenly spaced from
-          ``stpacc_lag_step`` to ``n_mels * stpacc_lag_step`` samples (its decay tracks the direct-to-reverberant
-          ratio, a distance cue).
+    """Stereo front end. Channels, each (T, n_mels) (indices: ``channel_layout``):
+      0   log-mel of the mid signal L + R (dB). With DCASE 2025 virtual stereo (L, R = (W +- Y) / 2) this is the
+          FOA W log-mel, so an AT backbone pretrained on channel 0 of FOA features transfers as it is;
+      1-2 log-mel L, R (dB); 3 inter-channel level difference L/R per mel band (dB);
+      4-5 cos/sin of the inter-channel phase difference (energy-weighted mel pooling);
+      6-7 stpACC of L, R (only when ``stpacc``): 10*log10 of the squared normalised autocorrelation at ``n_mels``
+          lags evenly spaced from ``stpacc_lag_step`` to ``n_mels * stpacc_lag_step`` samples (its decay tracks the
+          direct-to-reverberant ratio, a distance cue).
+    Swapping L and R maps the features onto themselves (``swap_stereo_features``): 1<->2, 6<->7, ILD and IPD-sin
+    negated, mid and IPD-cos unchanged; the source azimuth is negated.
     """
 
     sample_rate: int = 24000
@@ -162,13 +166,32 @@ class StereoFeatureConfig:
     amin: float = 1e-10
     label_hop_length: int = 2400  # 100 ms output/label frame
     front_end: str = "stereo"  # tags the dict form so ``feature_config_from_dict`` can tell it from FOA
+    stpacc: bool = True  # False drops channels 6-7 (the stpACC ablation)
 
-    num_channels = 7
+    @property
+    def num_channels(self) -> int:
+        return 8 if self.stpacc else 6
+
+    @property
+    def channel_layout(self) -> dict[str, Any]:
+        """Channel indices by role: ``mid``, ``logmel_lr`` (L, R), ``ild``, ``ipd_cos``, ``ipd_sin`` and, with
+        ``stpacc``, ``stpacc_lr`` (L, R)."""
+        layout: dict[str, Any] = {"mid": 0, "logmel_lr": (1, 2), "ild": 3, "ipd_cos": 4, "ipd_sin": 5}
+        if self.stpacc:
+            layout["stpacc_lr"] = (6, 7)
+        return layout
+
+    @property
+    def logmel_channels(self) -> tuple[int, ...]:
+        """The channels in dB of signal power (a gain shifts them all by the same constant)."""
+        return (0, 1, 2)
 
     def __post_init__(self) -> None:
         _check_stft(self.sample_rate, self.hop_length, self.win_length, self.n_fft, self.n_mels, self.fmin, self.fmax)
         if self.front_end != "stereo":
             raise FeatureConfigError(f"StereoFeatureConfig.front_end must be 'stereo', got {self.front_end!r}")
+        if not isinstance(self.stpacc, bool):
+            raise FeatureConfigError(f"stpacc must be true or false, got {self.stpacc!r}")
         if self.label_hop_length % self.hop_length:
             raise FeatureConfigError(
                 f"label_hop_length ({self.label_hop_length}) must be a multiple of hop_length ({self.hop_length})"

@@ -1,6 +1,7 @@
-"""Stereo front end: log-mel per channel, ILD, IPD (cos/sin) and stpACC. Channel layout: ``StereoFeatureConfig``.
+"""Stereo front end: log-mel of mid, L and R, ILD, IPD (cos/sin) and stpACC. Channel layout: ``StereoFeatureConfig``.
 
-Input (2, N) float32 (L, R) at ``config.sample_rate``; output (7, N // hop, n_mels) float32, causal framing.
+Input (2, N) float32 (L, R) at ``config.sample_rate``; output (config.num_channels (8, or 6 without stpACC),
+N // hop, n_mels) float32, causal framing.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ _EPS = np.float32(1e-12)
 
 class StereoFeatures(FrameFeatureExtractor):
     input_channels = 2
-    num_channels = StereoFeatureConfig.num_channels
 
     def __init__(self, config: StereoFeatureConfig | None = None) -> None:
         self.config = config or StereoFeatureConfig()
         cfg = self.config
+        self.num_channels = cfg.num_channels
         self.hop_length, self.win_length, self.num_bins = cfg.hop_length, cfg.win_length, cfg.n_mels
         self._window = periodic_hann(cfg.win_length)
         self._mel_t = np.ascontiguousarray(
@@ -41,24 +42,43 @@ class StereoFeatures(FrameFeatureExtractor):
         spectrum = np.fft.rfft(windowed, n=cfg.n_fft, axis=-1)  # (2, T, F)
         power = spectrum.real**2 + spectrum.imag**2
         cross = spectrum[0] * np.conj(spectrum[1])  # phase of L relative to R
-        mel = np.concatenate([power, cross.real[None], cross.imag[None], np.abs(cross)[None]]) @ self._mel_t
+        # mid = L + R: its power spectrum is |L|^2 + |R|^2 + 2 Re(L R*), no third FFT needed
+        mid = power[0] + power[1] + 2.0 * cross.real
+        mel = np.concatenate([mid[None], power, cross.real[None], cross.imag[None], np.abs(cross)[None]]) @ self._mel_t
         out = np.empty((self.num_channels,) + mel.shape[1:], dtype=np.float32)
-        out[0:2] = power_to_db(mel[0:2], cfg.amin)
-        out[2] = out[0] - out[1]  # ILD in dB: the shared floor makes it 0 where both channels are silent
-        magnitude = mel[4] + _EPS
-        out[3] = mel[2] / magnitude
+        out[0:3] = power_to_db(mel[0:3], cfg.amin)
+        out[3] = out[1] - out[2]  # ILD in dB: the shared floor makes it 0 where both channels are silent
+        magnitude = mel[5] + _EPS
         out[4] = mel[3] / magnitude
-        # stpACC: autocorrelation of each windowed frame = inverse FFT of its power spectrum (Wiener-Khinchin).
-        acc_spectrum = np.fft.rfft(windowed, n=self._acc_fft, axis=-1)
-        acc = np.fft.irfft(acc_spectrum.real**2 + acc_spectrum.imag**2, n=self._acc_fft, axis=-1)
-        rho = acc[..., self._lags] / (acc[..., :1] + np.float32(cfg.amin))
-        out[5:7] = power_to_db(rho * rho, cfg.amin)
+        out[5] = mel[4] / magnitude
+        if cfg.stpacc:
+            # stpACC: autocorrelation of each windowed frame = inverse FFT of its power spectrum (Wiener-Khinchin).
+            acc_spectrum = np.fft.rfft(windowed, n=self._acc_fft, axis=-1)
+            acc = np.fft.irfft(acc_spectrum.real**2 + acc_spectrum.imag**2, n=self._acc_fft, axis=-1)
+            rho = acc[..., self._lags] / (acc[..., :1] + np.float32(cfg.amin))
+            out[6:8] = power_to_db(rho * rho, cfg.amin)
         return out
 
 
 class StreamingStereoFeatures(StreamingExtractor):
-    """Streaming twin of ``StereoFeatures``: ``push(chunk (2, n)) -> (7, t_new, n_mels)``."""
+    """Streaming twin of ``StereoFeatures``: ``push(chunk (2, n)) -> (num_channels, t_new, n_mels)``."""
 
     def __init__(self, config: StereoFeatureConfig | None = None) -> None:
         super().__init__(StereoFeatures(config))
         self.config = self.extractor.config
+
+
+def swap_stereo_features(features: np.ndarray, config: StereoFeatureConfig) -> np.ndarray:
+    """Features (C, ..., F) of (L, R) -> the features of the swapped pair (R, L), exactly (up to float rounding):
+    L/R log-mels and stpACCs trade places, the ILD and the IPD sine change sign, mid and IPD cosine stay. The
+    scene it shows is the mirror image y -> -y (azimuth negated). Applying it twice gives the input back."""
+    lay = config.channel_layout
+    if features.shape[0] != config.num_channels:
+        raise ValueError(f"swap_stereo_features: expected {config.num_channels} channels, got {features.shape[0]}")
+    out = features.copy()
+    pairs = [lay["logmel_lr"]] + ([lay["stpacc_lr"]] if "stpacc_lr" in lay else [])
+    for a, b in pairs:
+        out[a], out[b] = features[b], features[a]
+    out[lay["ild"]] = -features[lay["ild"]]
+    out[lay["ipd_sin"]] = -features[lay["ipd_sin"]]
+    return out

@@ -11,9 +11,11 @@ import copy
 from .at2seld import AT2SELD, default_at2seld_config
 from .baseline import BaselineCRNN, default_baseline_config
 from .panns import PannsBackbone, PannsError, backbone_config, load_panns_state_dict
+from .two_branch import TwoBranchSELD, default_two_branch_config
 
 MODEL_REGISTRY = {"at2seld": (AT2SELD, default_at2seld_config),
-                  "dcase_baseline": (BaselineCRNN, default_baseline_config)}
+                  "dcase_baseline": (BaselineCRNN, default_baseline_config),
+                  "two_branch": (TwoBranchSELD, default_two_branch_config)}
 
 
 def full_config(config: dict) -> dict:
@@ -24,7 +26,7 @@ def full_config(config: dict) -> dict:
         raise ValueError(f"unknown model name {name!r}; known: {sorted(MODEL_REGISTRY)}")
     _, default = MODEL_REGISTRY[name]
     rest = {k: v for k, v in config.items() if k != "name"}
-    if name == "at2seld" and isinstance(rest.get("backbone"), dict):
+    if name in ("at2seld", "two_branch") and isinstance(rest.get("backbone"), dict):
         b = dict(rest["backbone"])
         rest["backbone"] = backbone_config(b.pop("arch", "slim"), **b)
     return default(**rest)
@@ -41,6 +43,6 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["AT2SELD", "BaselineCRNN", "PannsBackbone", "PannsError", "backbone_config",
+__all__ = ["AT2SELD", "BaselineCRNN", "TwoBranchSELD", "PannsBackbone", "PannsError", "backbone_config",
            "build_model", "full_config", "count_parameters", "default_at2seld_config",
-           "default_baseline_config", "load_panns_state_dict"]
+           "default_baseline_config", "default_two_branch_config", "load_panns_state_dict"]

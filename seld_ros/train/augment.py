@@ -116,3 +116,61 @@ class FeatureAugment:
                 t0 = self.rng.integers(0, max(1, T - w))
                 feats[:, t0:t0 + w] = fill
         return feats, R
+
+
+# ---------------------------------------------------------------------------------------------------- stereo
+# The mirror y -> -y: what swapping L and R does to a scene (azimuth negated; the DCASE 2025 fold keeps x >= 0).
+MIRROR_Y = np.diag([1.0, -1.0, 1.0]).astype(np.float32)
+
+
+class StereoFeatureAugment:
+    """Random augmentation of cached stereo features (``StereoFeatureConfig`` layout); FOA ACS never runs here.
+
+    * ``swap`` (probability ``swap_prob``, default 0.5): L <-> R (``seld_ros.features.stereo.swap_stereo_features``,
+      exact on the features); the caller mirrors its DOA targets with the returned matrix (y -> -y);
+    * ``gain_db``: one random gain on both channels = the same dB shift of the mid, L and R log-mels (ILD, IPD and
+      stpACC are level-invariant);
+    * ``eq_db``: a random smooth per-mel-band gain curve (``eq_bands`` control points, +-``eq_db``) added to the mid,
+      L and R log-mels alike (an EQ applied to both channels keeps ILD and IPD). Not modelled: its effect on stpACC
+      (the autocorrelation of an equalised signal changes shape; the cached stpACC stays as it was);
+    * ``specaug``: time and frequency masks as in :class:`FeatureAugment`.
+
+    Not possible on cached features: mixing in noise at a random SNR (needs the audio; seld-synth already draws
+    the scene SNR when it renders).
+    """
+
+    def __init__(self, cfg: dict, config, rng: np.random.Generator):
+        self.cfg = dict(cfg or {})
+        self.config = config
+        self.rng = rng
+
+    def __call__(self, feats: np.ndarray):
+        """Returns (features, R): R is the identity or :data:`MIRROR_Y`; the caller applies it to DOA targets."""
+        from seld_ros.features.stereo import swap_stereo_features
+
+        c, rng = self.cfg, self.rng
+        db = list(self.config.logmel_channels)
+        R = np.eye(3, dtype=np.float32)
+        if c.get("swap", True) and rng.random() < c.get("swap_prob", 0.5):
+            feats = swap_stereo_features(feats, self.config)
+            R = MIRROR_Y
+        feats = feats.copy()
+        if c.get("gain_db", 0) > 0:
+            feats[db] += rng.uniform(-c["gain_db"], c["gain_db"])
+        if c.get("eq_db", 0) > 0:
+            F = feats.shape[2]
+            points = rng.uniform(-c["eq_db"], c["eq_db"], int(c.get("eq_bands", 6)))
+            curve = np.interp(np.arange(F), np.linspace(0, F - 1, len(points)), points).astype(feats.dtype)
+            feats[db] += curve
+        if c.get("specaug", True):
+            C, T, F = feats.shape
+            fill = feats.mean(axis=(1, 2), keepdims=True)
+            for _ in range(c.get("freq_masks", 1)):
+                w = rng.integers(0, c.get("freq_mask_width", 8) + 1)
+                f0 = rng.integers(0, max(1, F - w))
+                feats[:, :, f0:f0 + w] = fill
+            for _ in range(c.get("time_masks", 1)):
+                w = rng.integers(0, c.get("time_mask_width", 10) + 1)
+                t0 = rng.integers(0, max(1, T - w))
+                feats[:, t0:t0 + w] = fill
+        return feats, R

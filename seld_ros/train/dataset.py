@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import FeatureAugment, feature_layout
+from .augment import FeatureAugment, StereoFeatureAugment, feature_layout
 from .targets import build_targets
 
 
@@ -43,17 +43,24 @@ def cache_dir(root, feature_config: dict) -> Path:
 
 
 def build_cache(root, split: str, feature_config: dict, class_names, progress: bool = True) -> Path:
-    """Compute (or reuse) cached features + labels for ``<root>/foa_<split>``."""
+    """Compute (or reuse) cached features + labels for ``<root>/foa_<split>`` (FOA feature config) or, for a stereo
+    one (``front_end: stereo``), ``<root>/stereo_<split>`` with the DCASE 2025 labels of
+    ``<root>/metadata_stereo_<split>`` (azimuth folded to [-90, 90] deg, elevation 0: the DOA targets are
+    (cos az, sin az, 0); distances as written there)."""
     from seld_ros.data.dcase import iter_dataset, read_wav
-    from seld_ros.features.config import FeatureConfig
-    from seld_ros.features.foa import FoaFeatures
+    from seld_ros.features import feature_config_from_dict, make_extractor
+    from seld_ros.features.config import StereoFeatureConfig
 
-    fcfg = FeatureConfig.from_dict(feature_config)
+    fcfg = feature_config_from_dict(feature_config)
     out = cache_dir(root, feature_config) / split
     out.mkdir(parents=True, exist_ok=True)
     (out.parent / "feature_config.json").write_text(json.dumps(feature_config, indent=1, sort_keys=True))
-    extractor = FoaFeatures(fcfg)
-    items = list(iter_dataset(root, split, class_names=list(class_names)))
+    extractor = make_extractor(fcfg)
+    if isinstance(fcfg, StereoFeatureConfig):
+        layout = {"fmt": "dcase2025", "audio_prefix": "stereo", "metadata_prefix": "metadata_stereo"}
+    else:
+        layout = {}
+    items = list(iter_dataset(root, split, class_names=list(class_names), **layout))
     try:
         from tqdm import tqdm
         it = tqdm(items, desc=f"features {split}", disable=not progress)
@@ -65,7 +72,7 @@ def build_cache(root, split: str, feature_config: dict, class_names, progress: b
         if dst.exists() and dst.stat().st_mtime >= max(os.path.getmtime(wav), 0):
             continue
         audio, _ = read_wav(wav, fcfg.sample_rate)
-        feats = extractor.compute(audio[:4])
+        feats = extractor.compute(audio[:extractor.input_channels])
         n_lab = feats.shape[1] // k
         feats = feats[:, : n_lab * k]
         lab = labels.with_num_frames(n_lab)
@@ -120,7 +127,7 @@ class SeldChunks(torch.utils.data.Dataset):
 
     def __init__(self, clips: list[Clip], num_classes: int, num_tracks: int, chunk_labels: int,
                  train: bool, augment: dict | None = None, seed: int = 0, chunks_per_epoch: int | None = None,
-                 frames_per_label: int = 5):
+                 frames_per_label: int = 5, feature_config=None):
         self.clips, self.K, self.N = clips, num_classes, num_tracks
         self.chunk, self.train, self.seed, self.fpl = chunk_labels, train, seed, frames_per_label
         self.aug_cfg = augment or {}
@@ -135,7 +142,12 @@ class SeldChunks(torch.utils.data.Dataset):
             self.index = [(i, s) for i, c in enumerate(clips) for s in range(0, c.num_labels, chunk_labels)]
             self.n = len(self.index)
         C = clips[0].features.shape[0]
-        self.layout = feature_layout("", C)
+        from seld_ros.features.config import StereoFeatureConfig
+        # stereo features get their own augmentation (FOA channel swapping would scramble them)
+        self.stereo = feature_config if isinstance(feature_config, StereoFeatureConfig) else None
+        if self.stereo is not None and self.stereo.num_channels != C:
+            raise ValueError(f"stereo feature config has {self.stereo.num_channels} channels, the clips {C}")
+        self.layout = None if self.stereo is not None else feature_layout("", C)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -164,7 +176,10 @@ class SeldChunks(torch.utils.data.Dataset):
             start = int(rng.integers(0, max(1, self.clips[i].num_labels - self.chunk + 1)))
             feats, t = self._slice(i, start)
             if self.aug_cfg.get("enabled", True):
-                feats, R = FeatureAugment(self.aug_cfg, self.layout, rng)(feats, [])
+                if self.stereo is not None:
+                    feats, R = StereoFeatureAugment(self.aug_cfg, self.stereo, rng)(feats)
+                else:
+                    feats, R = FeatureAugment(self.aug_cfg, self.layout, rng)(feats, [])
                 for k in _DOA_KEYS:
                     t[k] = (t[k] @ R.T).astype(np.float32)
         else:

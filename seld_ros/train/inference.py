@@ -64,9 +64,10 @@ def clip_reference(clip, class_names):
                        class_names=tuple(class_names))
 
 
-def score(refs, preds, eval_dist: bool = False):
+def score(refs, preds, eval_dist: bool = False, mode: str = "dcase2024"):
+    """``mode`` "dcase2024" (3-D DOA, FOA models) or "dcase2025" (front-folded azimuth, stereo models)."""
     from seld_ros.metrics.seld import score_scenes
-    return score_scenes(refs, preds, mode="dcase2024", eval_dist=eval_dist)
+    return score_scenes(refs, preds, mode=mode, eval_dist=eval_dist)
 
 
 def summarize(scores) -> dict:
@@ -82,7 +83,7 @@ def summarize(scores) -> dict:
 
 
 def calibrate_thresholds(outputs_list, refs, class_names, output_mode: str, merge_angle_deg: float = 20.0,
-                         grid=None, default: float = 0.5):
+                         grid=None, default: float = 0.5, metric_mode: str = "dcase2024"):
     """Per-class activity thresholds maximising F20 on validation clips.
 
     Decoding and scoring are per class (merging is same-class only), so one
@@ -98,7 +99,7 @@ def calibrate_thresholds(outputs_list, refs, class_names, output_mode: str, merg
     for gi, th in enumerate(grid):
         dec = TrackDecoder(class_names, th, output_mode, merge_angle_deg)
         preds = [events_to_labels(dec.decode(o), class_names) for o in outputs_list]
-        sc = score(refs, preds)
+        sc = score(refs, preds, mode=metric_mode)
         per_class[gi] = np.nan_to_num(sc.f, nan=0.0)
         macro[float(th)] = float(sc.macro["f"])
     present = np.array([sum(int(np.any(r.class_id == k)) for r in refs) > 0 for k in range(K)])

@@ -114,10 +114,16 @@ class Trainer:
     # .............................................................. data
     def _prepare_data(self):
         d = self.cfg["data"]
-        from seld_ros.features.config import FeatureConfig
-        self.feature_config = FeatureConfig.from_dict(d["features"]).to_dict()
+        from seld_ros.features.config import StereoFeatureConfig, feature_config_from_dict, front_end_of
+        feats = dict(d["features"])
+        if front_end_of(feats) == "stereo":  # DEFAULTS' FOA feature_set merged into a stereo YAML: not a stereo key
+            feats.pop("feature_set", None)
+        self.fcfg = feature_config_from_dict(feats)
+        self.feature_config = self.fcfg.to_dict()
         self.class_names = list(d["class_names"])
-        self.fpl = FeatureConfig.from_dict(d["features"]).frames_per_label
+        self.fpl = self.fcfg.frames_per_label
+        # stereo: DCASE 2025 scoring (front-folded azimuth); FOA: DCASE 2024 (3-D DOA)
+        self.metric_mode = "dcase2025" if isinstance(self.fcfg, StereoFeatureConfig) else "dcase2024"
         root = d["root"]
         if self.main:
             for split in (d["train_split"], d["val_split"]):
@@ -196,9 +202,9 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda e: min(1.0, (e + 1) / max(warm, 1e-9)) * 0.5 * (1 + math.cos(math.pi * min(e, epochs) / epochs)))
         train_ds = SeldChunks(self.train_clips, len(self.class_names), self.num_tracks, self.chunk, True,
-                              t["augment"], int(t["seed"]), t.get("chunks_per_epoch"), self.fpl)
+                              t["augment"], int(t["seed"]), t.get("chunks_per_epoch"), self.fpl, self.fcfg)
         val_ds = SeldChunks(self.val_clips, len(self.class_names), self.num_tracks, self.chunk, False,
-                            None, 0, None, self.fpl)
+                            None, 0, None, self.fpl, self.fcfg)
         start, best = 0, -math.inf
         ck = self.out / "checkpoint_last.pt"
         if ck.exists():
@@ -300,7 +306,7 @@ class Trainer:
         for th in (0.5, 0.3, 0.2, 0.1):
             dec = TrackDecoder(self.class_names, th, self.mode, self.cfg["inference"]["merge_angle_deg"])
             preds = [events_to_labels(dec.decode(o), self.class_names) for o in outs]
-            summ = summarize(score(refs, preds))
+            summ = summarize(score(refs, preds, mode=self.metric_mode))
             if th == 0.5:
                 res.update(summ)
             if summ["macro_f"] > best_f:
@@ -334,12 +340,12 @@ class Trainer:
         outs, refs = self.predict(self.val_clips)
         if inf.get("calibrate", True):
             th, sweep = calibrate_thresholds(outs, refs, self.class_names, self.mode, inf["merge_angle_deg"],
-                                             default=inf["default_threshold"])
+                                             default=inf["default_threshold"], metric_mode=self.metric_mode)
         else:
             th, sweep = [inf["default_threshold"]] * len(self.class_names), {}
         from seld_ros.decode import TrackDecoder
         dec = TrackDecoder(self.class_names, th, self.mode, inf["merge_angle_deg"])
-        sc = score(refs, [events_to_labels(dec.decode(o), self.class_names) for o in outs])
+        sc = score(refs, [events_to_labels(dec.decode(o), self.class_names) for o in outs], mode=self.metric_mode)
         metrics = {"val_calibrated": summarize(sc), "val_threshold_sweep_macro_f": sweep}
         path = Path(bundle_path or inf.get("bundle") or self.out / "bundle.pt")
         d = self.cfg["data"]
