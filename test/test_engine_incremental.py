@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from model_helpers import make_tiny_bundle, tiny_causal_config
+from model_helpers import make_tiny_bundle, tiny_at2seld_config, tiny_causal_config
 from seld_ros.engine.cache import check_engine, compute_key, write_engine
 from seld_ros.engine.export import export_onnx, onnx_is_current
 from seld_ros.engine.factory import create_backend
@@ -189,8 +189,11 @@ def test_old_non_causal_bundles_run_in_sliding_window_mode_and_say_so(tmp_path, 
     assert cfg["in_channels"] == fcfg.num_channels == 7
     bpath = str(tmp_path / "baseline.pt")
     save_bundle(bpath, base, fcfg.to_dict(), {}, list(STARSS23_CLASSES), [0.5] * 13)
+    # an AT2SELD of the previous default's kind: unidirectional GRU, but time-symmetric convs (not causal)
+    at2seld_old = str(make_tiny_bundle(tmp_path / "at2seld_noncausal.pt", seed=2, config=tiny_at2seld_config(
+        temporal={"kind": "gru", "d_model": 32, "layers": 1, "bidirectional": False, "heads": 2})))
     x = audio(1.2)
-    for path in (str(DEFAULT_MODEL), bpath):
+    for path in (at2seld_old, bpath):
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="seld_ros.pipeline"):
             pipe = SeldPipeline(PipelineConfig(model_file_path=path, backend="torch", context_seconds=1.0))
@@ -209,3 +212,21 @@ def test_lookahead_is_ignored_with_a_warning_for_a_causal_bundle(causal_bundle, 
     frames = stream(pipe, audio(0.5), 2400)  # no frame held back: every frame out as soon as its audio is in
     assert [f.frame_index for f in frames] == list(range(5))
     assert pipe.info()["context_seconds"] == pytest.approx(0.1)
+
+
+def test_the_shipped_default_is_causal_and_the_node_streams_it_exactly_like_offline(cache_dir, caplog):
+    """What the node publishes is what offline evaluation scores: the shipped bundle run as the node runs it
+    (onnxruntime, one 100 ms hop per call, any chunking) equals the whole-clip forward pass."""
+    assert is_causal(load_bundle(str(DEFAULT_MODEL)).model)
+    x = audio(3.0, seed=5)
+    ref = offline_outputs(DEFAULT_MODEL, x)
+    with caplog.at_level(logging.INFO, logger="seld_ros.pipeline"):
+        pipe = SeldPipeline(PipelineConfig(model_file_path=str(DEFAULT_MODEL), backend="onnxruntime",
+                                           onnx_cache_dir=str(cache_dir)))
+    assert pipe.mode == "incremental" and "inference mode: incremental" in caplog.text
+    for size in (2400, 7919, x.shape[1]):
+        frames = stream(pipe, x, size)
+        assert [f.frame_index for f in frames] == list(range(30)), size
+        for name in ("activity_logits", "doa", "distance"):
+            got = np.stack([f.outputs[name] for f in frames])
+            assert float(np.max(np.abs(got - ref[name][:30]))) <= TOL, (size, name)
