@@ -4,10 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline_helpers import RATE, T0, chunk, feed
 from seld_ros.pipeline import AudioChunk, InputError, PipelineConfig, PipelineError, SeldPipeline
-
-RATE = 24000
-T0 = 1_700_000_000_000_000_000
 
 
 @pytest.fixture
@@ -19,24 +17,6 @@ def pipe(bundle, tmp_path):
 def noise(seconds, rate=RATE, seed=0):
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((int(seconds * rate), 4)) * 0.05).astype(np.float32)
-
-
-def chunk(x, index, rate=RATE, layout="foa_acn_sn3d", stamp=None):
-    stamp = T0 + int(round(index * 1e9 / rate)) if stamp is None else stamp
-    return AudioChunk(samples=x, sample_rate=rate, channels=x.shape[1], layout=layout, first_sample_index=index,
-                      stamp_ns=stamp)
-
-
-def feed(pipe, x, sizes, rate=RATE, start=0):
-    frames, issues, i = [], [], 0
-    for n in sizes:
-        if i >= len(x):
-            break
-        r = pipe.push(chunk(x[i:i + n], start + i, rate))
-        frames += r.frames
-        issues += r.issues
-        i += n
-    return frames, issues
 
 
 def raw_scores(frames):

@@ -14,8 +14,9 @@ from seld_ros.features import StereoFeatureConfig, make_extractor
 from seld_ros.model.bundle import load_bundle
 from seld_ros.pipeline import AudioChunk, InputError, PipelineConfig, SeldPipeline
 
-RATE = 24000
-T0 = 1_700_000_000_000_000_000
+from pipeline_helpers import RATE, T0
+from pipeline_helpers import chunk as foa_chunk
+from pipeline_helpers import feed as feed_layout
 TOL = 1e-4
 K = 13
 
@@ -46,20 +47,11 @@ def stereo(seconds, rate=RATE, seed=0):
 
 
 def chunk(x, index, rate=RATE, layout="stereo"):
-    return AudioChunk(samples=x, sample_rate=rate, channels=x.shape[1], layout=layout, first_sample_index=index,
-                      stamp_ns=T0 + int(round(index * 1e9 / rate)))
+    return foa_chunk(x, index, rate, layout)
 
 
 def feed(pipe, x, sizes, rate=RATE, start=0):
-    frames, issues, i = [], [], 0
-    for n in sizes:
-        if i >= len(x):
-            break
-        r = pipe.push(chunk(x[i:i + n], start + i, rate))
-        frames += r.frames
-        issues += r.issues
-        i += n
-    return frames, issues
+    return feed_layout(pipe, x, sizes, rate, start, layout="stereo")
 
 
 def assert_front_folded(frames):
