@@ -36,18 +36,24 @@ def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal:
     statistics from noise."""
     from seld_ros.features.config import FeatureConfig
     from seld_ros.features.foa import FoaFeatures
-    from seld_ros.features.stats import FeatureStats
     from seld_ros.model import build_model
-    from seld_ros.model.bundle import save_bundle
 
     torch.manual_seed(seed)
     model = build_model(config or (tiny_causal_config() if causal else tiny_at2seld_config())).eval()
-    fcfg = FeatureConfig()
+    return _save_with_noise_stats(path, model, FeatureConfig(), FoaFeatures(FeatureConfig()), 4, seed, thresholds,
+                                  "test bundle, random weights")
+
+
+def _save_with_noise_stats(path, model, fcfg, extractor, channels: int, seed: int, thresholds: float, note: str):
+    """Save ``model`` as a bundle with feature statistics of 2 s of ``channels``-channel noise."""
+    from seld_ros.features.stats import FeatureStats
+    from seld_ros.model.bundle import save_bundle
+
     stats = FeatureStats(fcfg.num_channels, fcfg.n_mels)
     rng = np.random.default_rng(seed)
-    stats.update(FoaFeatures(fcfg).compute((rng.standard_normal((4, 48000)) * 0.1).astype(np.float32)))
+    stats.update(extractor.compute((rng.standard_normal((channels, 48000)) * 0.1).astype(np.float32)))
     save_bundle(str(path), model, fcfg.to_dict(), stats.to_dict(), list(STARSS23_CLASSES),
-                [thresholds] * len(STARSS23_CLASSES), provenance={"note": "test bundle, random weights"})
+                [thresholds] * len(STARSS23_CLASSES), provenance={"note": note})
     return Path(path)
 
 
@@ -57,9 +63,7 @@ def make_tiny_stereo_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, 
     ``StereoFeatureConfig`` (never hard-coded), feature statistics from stereo noise. ``output_mode``: trackwise or
     multi_accdoa head (both with distance)."""
     from seld_ros.features import StereoFeatureConfig, make_extractor
-    from seld_ros.features.stats import FeatureStats
     from seld_ros.model import build_model
-    from seld_ros.model.bundle import save_bundle
 
     fcfg = StereoFeatureConfig()
     if config is None:
@@ -67,9 +71,5 @@ def make_tiny_stereo_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, 
         config = (tiny_causal_config if causal else tiny_at2seld_config)(in_channels=fcfg.num_channels, head=head)
     torch.manual_seed(seed)
     model = build_model(config).eval()
-    stats = FeatureStats(fcfg.num_channels, fcfg.n_mels)
-    rng = np.random.default_rng(seed)
-    stats.update(make_extractor(fcfg).compute((rng.standard_normal((2, 48000)) * 0.1).astype(np.float32)))
-    save_bundle(str(path), model, fcfg.to_dict(), stats.to_dict(), list(STARSS23_CLASSES),
-                [thresholds] * len(STARSS23_CLASSES), provenance={"note": "test stereo bundle, random weights"})
-    return Path(path)
+    return _save_with_noise_stats(path, model, fcfg, make_extractor(fcfg), 2, seed, thresholds,
+                                  "test stereo bundle, random weights")
