@@ -114,12 +114,19 @@ class AudioChunk:
     # set by a live consumer that dropped the chunks before this one to catch up with real time:
     # skip ahead (restart the stream here) instead of zero-filling and processing the dropped span
     after_drop: bool = False
+    # first_sample_index of the first of those dropped chunks (None: unknown): the span it starts is lost audio,
+    # also when the drops came before the stream started
+    dropped_from_index: int | None = None
+    # who published it, as far as the transport can tell ("" unknown): a chunk from another source while the
+    # current one has gone quiet is a publisher restart (a new segment at once); while both send, it is a second
+    # stream on the topic and the first is kept
+    source: str = ""
 
 
 @dataclass
 class InputIssue:
-    # gap | overlap | duplicate | conflict | restart | skip | stamp_jump | stamp_backwards | stamp_zero |
-    # stamp_invalid | non_finite | out_of_range | clipped
+    # gap | overlap | duplicate | conflict | restart | publisher_restart | start_gap | segment_tail | skip |
+    # stamp_jump | stamp_backwards | stamp_zero | stamp_invalid | non_finite | out_of_range | clipped
     kind: str
     message: str
 
@@ -131,6 +138,13 @@ CLIP_REPORT_MIN = 3  # a chunk with fewer clipped samples is not reported (isola
 MAX_STAMP_NS = (2**31 - 1) * NS + (NS - 1)
 # Input stamps later than this are treated as impossible (a stream would overflow within a day).
 STAMP_LIMIT_NS = MAX_STAMP_NS - 86400 * NS
+# A source silent for this long (or for SOURCE_SILENT_CHUNKS of its own chunk durations, if longer) is gone: a chunk
+# from another source then starts a new segment at once (a restarted driver), instead of being taken for a second
+# stream. A restarted process needs well over a second to be publishing again.
+SOURCE_SILENT_S = 0.5
+SOURCE_SILENT_CHUNKS = 3
+# A sample index back below this (seconds) from beyond it is a counter restarted by its driver: a new stream.
+NEAR_ZERO_S = 1.0
 # Output frames with more than this fraction of gap-filled audio are published without events (even scattered
 # short gaps distort the spectrum enough to make false events: measured with the default model).
 CONCEAL_FRACTION = 0.05
@@ -183,13 +197,14 @@ class PipelineConfig:
     merge_angle_deg: float = 20.0
     max_gap_s: float = 5.0  # longer gaps (or jumps back) restart the stream instead of zero-filling
     stamp_tolerance_s: float = 0.02  # stamps further off their sample-count prediction are reported
+    verify_model: bool = True  # a bundle that does not match its recorded digest is refused (False: warned)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
 
 class SeldPipeline:
     def __init__(self, config: PipelineConfig | None = None):
         self.config = cfg = config or PipelineConfig()
-        from seld_ros.model.bundle import BundleError, bundle_hash, load_bundle
+        from seld_ros.model.bundle import BundleError, load_bundle
 
         path = Path(cfg.model_file_path or DEFAULT_MODEL).expanduser()
         if not path.is_file():
@@ -198,10 +213,16 @@ class SeldPipeline:
                 + ("" if cfg.model_file_path else " (the default model ships with the package; reinstall it or set "
                    "model_file_path)")
             )
+        if not cfg.verify_model:
+            log.warning("verify_model is false: model bundle %s is loaded even if it does not match its recorded "
+                        "digest", path)
         try:
-            self.bundle = load_bundle(str(path))
+            self.bundle = load_bundle(str(path), verify=cfg.verify_model)
         except BundleError as exc:
             raise PipelineError(f"cannot load model bundle {path}: {exc}") from None
+        if self.bundle.integrity == "unrecorded":
+            log.warning("model bundle %s records no digest (written before bundles carried one): its integrity "
+                        "cannot be checked; re-save it with seld_ros.model.bundle.save_bundle", path)
         self.model_path = path
         self.class_names = list(self.bundle.class_names)
         from seld_ros.features import make_streaming_extractor
@@ -226,7 +247,7 @@ class SeldPipeline:
         # the bundle decides: a causal network streams incrementally, any other one through the window
         self.mode = "incremental" if is_causal(self.bundle.model) else "sliding window"
         if self.mode == "incremental":
-            self._backend = self._make_backend(str(path), bundle_hash(str(path)),
+            self._backend = self._make_backend(str(path), self.bundle.sha256,
                                                network=stateful_step(self.bundle.model))
             self._stream = IncrementalInference(self._backend)
             if cfg.lookahead_frames:
@@ -235,7 +256,7 @@ class SeldPipeline:
             log.info("inference mode: incremental (causal bundle %s: one 100 ms hop per network call, state "
                      "carried over, no look-ahead; backend %s)", path.name, self._backend.name)
         else:
-            self._backend = self._make_backend(str(path), bundle_hash(str(path)))
+            self._backend = self._make_backend(str(path), self.bundle.sha256)
 
         # The network normalises its raw-feature input itself (statistics in its state dict). Until the
         # window is full, its older part is padded with the mean feature: "average background", not silence.
@@ -258,6 +279,10 @@ class SeldPipeline:
         self._tracker = Tracker(cfg.tracker)
         self._counters = collections.Counter()
         self._lost_s = 0.0
+        self._next_frame_index = 0  # output frame numbers only go up, across segments (restarts, rate changes)
+        self._source = ""  # who publishes the current segment ("" unknown)
+        self._source_seen = 0.0  # received_monotonic of its latest chunk
+        self._source_chunk_s = 0.0  # duration of its latest chunk
         self._reset_stream_state()
 
     # -- construction helpers -------------------------------------------------------------------
@@ -275,7 +300,7 @@ class SeldPipeline:
             lookahead_frames=values["lookahead_frames"],
             engine_file_path=values["engine_file_path"], force_engine_update=values["force_engine_update"],
             enable_fp16=values["enable_fp16"], tensorrt_workspace_mb=values["tensorrt_workspace_mb"],
-            tracker=tracker,
+            verify_model=values.get("verify_model", True), tracker=tracker,
         ))
 
     def _make_backend(self, path: str, digest: str, network=None):
@@ -385,12 +410,20 @@ class SeldPipeline:
         audio = self._validate(chunk, result)
         rate = int(chunk.sample_rate)
         idx = int(chunk.first_sample_index)
+        new_stream = self._ring is None
+        if self._ring is not None and self._is_new_stream(chunk, audio, idx):
+            result.issues.append(InputIssue("publisher_restart", self._new_stream_reason(chunk, idx)))
+            self._counters["publisher_restarts"] += 1
+            self._end_segment(result)
+            new_stream = True
+        if not chunk.source or chunk.source == self._source or new_stream:
+            self._source, self._source_seen = chunk.source, chunk.received_monotonic
+            self._source_chunk_s = audio.shape[1] / rate
         if self._rate is not None and (rate != self._rate or chunk.layout != self._layout):
             result.issues.append(InputIssue("restart", f"stream format changed ({self._layout} @ {self._rate} Hz -> "
                                                        f"{chunk.layout} @ {rate} Hz): restarting the stream"))
             self._counters["restarts"] += 1
-            self._flush_into(result)
-            self._reset_stream_state()
+            self._end_segment(result)
         elif self._ring is not None:
             expected = self._ring.next_sample_index
             jump = idx - expected
@@ -400,7 +433,7 @@ class SeldPipeline:
                 self._counters["skips"] += 1
                 self._counters["skip_samples"] += jump
                 self._lost_s += jump / rate
-                self._reset_stream_state()
+                self._end_segment(result, flush=False)
             elif abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + audio.shape[1] <= expected):
                 what = "gap" if jump > 0 else "jump back"
                 result.issues.append(InputIssue("restart", f"{what} of {abs(jump) / rate:.2f} s in first_sample_index "
@@ -409,9 +442,10 @@ class SeldPipeline:
                 if jump > 0:
                     self._counters["restart_gap_samples"] += jump
                     self._lost_s += jump / rate
-                self._flush_into(result)
-                self._reset_stream_state()
+                self._end_segment(result)
         if self._ring is None:
+            if new_stream:
+                self._count_start_loss(chunk, idx, rate, result)
             self._start_segment(rate, chunk.layout, idx)
         self._check_stamp(idx, int(chunk.stamp_ns), result)
 
@@ -445,15 +479,80 @@ class SeldPipeline:
         return result
 
     def flush(self) -> PushResult:
-        """End of stream: emit what the look-ahead still holds."""
+        """End of stream: emit what the look-ahead still holds; the audio of an incomplete last frame is counted
+        as lost (``segment_tail``)."""
         result = PushResult()
-        self._flush_into(result)
+        self._end_segment(result)
         return result
 
     def reset(self) -> None:
+        """Forget the stream and start numbering frames from 0 again (a new recording)."""
         self._reset_stream_state()
+        self._next_frame_index = 0
+        self._source = ""
 
     # -- internals ------------------------------------------------------------------------------
+    def _source_quiet(self, now: float) -> bool:
+        """The current segment's source has sent nothing for long enough to count as gone."""
+        return now - self._source_seen >= max(SOURCE_SILENT_S, SOURCE_SILENT_CHUNKS * self._source_chunk_s)
+
+    def _is_new_stream(self, chunk: AudioChunk, audio: np.ndarray, idx: int) -> bool:
+        """A restarted publisher: another source while the current one is quiet, or the sample index back near 0
+        with samples that are not a resend of the ones held. Another source while the current one still sends
+        is a second stream: not a new stream (the conflict rule keeps the first)."""
+        if chunk.source and self._source and chunk.source != self._source:
+            return self._source_quiet(chunk.received_monotonic)
+        expected = self._ring.next_sample_index
+        near_zero = NEAR_ZERO_S * int(chunk.sample_rate)
+        if not (idx < near_zero < expected) or int(chunk.sample_rate) != self._rate:
+            return False
+        stop = min(expected, idx + audio.shape[1])
+        lo = max(idx, self._ring.oldest_sample_index)
+        return stop <= lo or not np.array_equal(self._ring.read(lo, stop - lo), audio[:, lo - idx:stop - idx])
+
+    def _new_stream_reason(self, chunk: AudioChunk, idx: int) -> str:
+        expected = self._ring.next_sample_index
+        if chunk.source and self._source and chunk.source != self._source:
+            quiet = chunk.received_monotonic - self._source_seen
+            why = f"a new publisher while the previous one has been silent for {quiet:.2f} s"
+        else:
+            why = f"first_sample_index back to {idx} (expected {expected})"
+        return f"publisher restart ({why}): starting a new segment at once; frame numbers continue"
+
+    def _count_start_loss(self, chunk: AudioChunk, idx: int, rate: int, result: PushResult) -> None:
+        """A stream (or a restarted publisher) whose first chunk here is not its first: the samples before it were
+        published and never processed. Chunks dropped from the node's queue before it are counted as a skip; a
+        stream whose index starts within max_gap_s of 0 lost the rest in transport (``start_gap``). A larger index
+        is a stream joined late: nothing of it was meant for us."""
+        first = idx
+        if chunk.after_drop and chunk.dropped_from_index is not None and chunk.dropped_from_index < idx:
+            first = int(chunk.dropped_from_index)
+            self._counters["skips"] += 1
+            self._counters["skip_samples"] += idx - first
+            self._lost_s += (idx - first) / rate
+            result.issues.append(InputIssue("skip", f"skipped {(idx - first) / rate:.2f} s of audio dropped from "
+                                                    "the queue before the stream started"))
+        if 0 < first <= self.config.max_gap_s * rate:
+            self._counters["start_gaps"] += 1
+            self._counters["start_gap_samples"] += first
+            self._lost_s += first / rate
+            result.issues.append(InputIssue("start_gap", f"the stream starts at first_sample_index {first}: its "
+                                                         f"first {first / rate:.2f} s never arrived (lost in "
+                                                         "transport before the first message taken)"))
+
+    def _end_segment(self, result: PushResult, flush: bool = True) -> None:
+        """Close the current segment: emit what the look-ahead holds (``flush``), count the audio of its incomplete
+        last frame as lost (``segment_tail``), forget the stream."""
+        if self._ring is not None:
+            if flush:
+                self._flush_into(result)
+            tail = self._ring.next_sample_index - self._frame_start_index(self._next_frame_index)
+            if tail > 0:
+                self._counters["segment_tails"] += 1
+                self._counters["segment_tail_samples"] += tail
+                self._lost_s += tail / self._rate
+        self._reset_stream_state()
+
     def _validate(self, chunk: AudioChunk, result: PushResult) -> np.ndarray:
         samples = chunk.samples
         if not isinstance(samples, np.ndarray) or samples.ndim != 2:
@@ -538,7 +637,8 @@ class SeldPipeline:
         self._resampler = None if rate == INTERNAL_RATE else StreamingResampler(rate, INTERNAL_RATE,
                                                                                 channels=self.input_channels)
         self._segment_start = idx
-        self._segment_first_frame = idx // int(round(rate * LABEL_HOP_S))
+        self._segment_first_frame = max(idx // int(round(rate * LABEL_HOP_S)), self._next_frame_index)
+        self._next_frame_index = self._segment_first_frame
 
     def _frame_start_index(self, frame_index: int) -> int:
         per_frame = self._rate * LABEL_HOP_S
@@ -623,11 +723,15 @@ class SeldPipeline:
         per_frame = self._decoder.decode(out.outputs)
         for j, dets in enumerate(per_frame):
             frame_index = self._segment_first_frame + out.first_index + j
+            self._next_frame_index = frame_index + 1
             start = self._frame_start_index(frame_index)
             if self._filled and self._filled_fraction(start, self._frame_start_index(frame_index + 1)) \
                     > CONCEAL_FRACTION:
                 dets = []  # mostly filled audio: what the network says about it is not evidence
                 self._counters["concealed_frames"] += 1
+                # nor may it shape the frames after it: a network that has "heard" the fill takes the return of
+                # the real sound for an onset (1.8 s of concealed steady noise used to give 3-4 false events)
+                self._stream.forget_history()
             events = self._tracker.update(dets, frame_index)
             if self.doa_front_folded:
                 # the tracker's alpha-beta prediction can carry a folded direction a little past +-90 deg

@@ -1,4 +1,6 @@
 """Bundle save -> load -> identical outputs; clear errors for bad bundles."""
+import json
+
 import pytest
 import torch
 
@@ -60,15 +62,86 @@ def test_bad_bundles(tmp_path):
     torch.save({"model": {}}, tmp_path / "ckpt.pt")
     with pytest.raises(BundleError, match="not a seld_ros model bundle"):
         load_bundle(tmp_path / "ckpt.pt")
-    # architecture in the config differs from the weights
+    # architecture in the config differs from the weights (a hand-made bundle: no digest recorded in it)
     raw = torch.load(p, weights_only=True)
+    raw.pop("digest")
     raw["model_config"]["temporal"]["d_model"] = 32
     torch.save(raw, tmp_path / "mismatch.pt")
     with pytest.raises(BundleError, match="shape mismatches"):
         load_bundle(tmp_path / "mismatch.pt")
     raw = torch.load(p, weights_only=True)
+    raw.pop("digest")
     raw["state_dict"].pop("head.doa.weight")
     raw["state_dict"]["extra.weight"] = torch.zeros(1)
     torch.save(raw, tmp_path / "keys.pt")
     with pytest.raises(BundleError, match="missing keys.*head.doa.weight.*unexpected keys.*extra.weight"):
         load_bundle(tmp_path / "keys.pt")
+
+
+# -- issue 24, finding 4: a damaged model must not load silently ------------------------------------------------
+
+def invert_bytes_in_largest_tensor(path, count=2000):
+    """Invert ``count`` bytes in the middle of the bundle's largest stored tensor (the zip record's data, so torch's
+    reader, which checks no CRC, still loads the file)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(open(path, "rb").read())
+    name_len, extra_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len + info.file_size // 2 - count // 2
+    assert count < info.file_size
+    data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
+    open(path, "wb").write(bytes(data))
+
+
+def test_issue24_f4_a_bundle_written_by_save_bundle_carries_a_content_digest_that_catches_damage(tmp_path, caplog):
+    from seld_ros.model.bundle import BundleIntegrityError, content_digest
+
+    p = tmp_path / "b.pt"
+    _save(p, build_model(CFG))
+    raw = torch.load(p, weights_only=True)
+    digest = raw["digest"]["sha256"]
+    assert raw["digest"]["algorithm"] == "sha256-content-v1" and content_digest(raw) == digest
+    # the digest is of the content, not of the file: re-saving the same dict keeps it valid
+    torch.save(raw, tmp_path / "resaved.pt")
+    assert load_bundle(tmp_path / "resaved.pt").integrity == "verified"
+    # damaged weight bytes: torch loads the file, the digest does not match
+    invert_bytes_in_largest_tensor(p)
+    torch.load(p, weights_only=True)  # the reader itself notices nothing
+    with pytest.raises(BundleIntegrityError) as err:
+        load_bundle(p)
+    text = str(err.value)
+    assert str(p) in text and digest in text and "damaged or altered" in text and "verify_model" in text
+    actual = text.split("content sha256 ")[1].split()[0]
+    assert len(actual) == 64 and actual != digest
+    # altered metadata (a threshold) is caught as well
+    raw["thresholds"][3] = 0.01
+    torch.save(raw, tmp_path / "edited.pt")
+    with pytest.raises(BundleIntegrityError, match="content sha256"):
+        load_bundle(tmp_path / "edited.pt")
+    # verify=False loads it, with a warning naming both digests
+    with caplog.at_level("WARNING"):
+        b = load_bundle(p, verify=False)
+    assert b.integrity == "mismatch" and digest in caplog.text and "loaded anyway" in caplog.text
+
+
+def test_issue24_f4_the_shipped_model_is_checked_against_the_sha256_in_its_summary(tmp_path):
+    import shutil
+
+    from seld_ros.model.bundle import BundleIntegrityError
+    from seld_ros.pipeline import DEFAULT_MODEL
+
+    summary = DEFAULT_MODEL.with_suffix(".json")
+    recorded = json.loads(summary.read_text())["sha256"]
+    assert bundle_hash(DEFAULT_MODEL) == recorded  # the shipped pair agrees
+    assert load_bundle(DEFAULT_MODEL).integrity == "verified"
+    copy = tmp_path / "default.pt"
+    shutil.copyfile(DEFAULT_MODEL, copy)
+    shutil.copyfile(summary, tmp_path / "default.json")
+    invert_bytes_in_largest_tensor(copy)
+    with pytest.raises(BundleIntegrityError) as err:
+        load_bundle(copy)
+    text = str(err.value)
+    assert str(copy) in text and recorded in text and bundle_hash(copy) in text and "default.json" in text

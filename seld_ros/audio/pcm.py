@@ -35,6 +35,52 @@ def pcm_to_float(raw: bytes, fmt: str) -> np.ndarray:
     return ((words.astype(np.float32) + np.float32(offset)) * np.float32(scale)).astype(np.float32)
 
 
+class EncodingMismatch(ValueError):
+    """PCM bytes that do not look like the encoding declared for them (e.g. float32 samples declared S16LE)."""
+
+
+# |x| of a float sample a microphone driver plausibly sends (full scale 1.0, generous headroom; exact zeros aside)
+_PLAUSIBLE_FLOAT = (1e-7, 64.0)
+_MIN_WORDS = 64  # fewer 32-bit words than this tell nothing either way
+
+
+def _plausible_float_fraction(raw: bytes) -> tuple[float, float]:
+    """(fraction of 32-bit words that read as plausible float samples, fraction that are non-zero), at the best of
+    the four byte alignments (a message may start inside a sample)."""
+    best = (0.0, 0.0)
+    for offset in range(4):
+        usable = (len(raw) - offset) // 4 * 4
+        if usable < 4 * _MIN_WORDS:
+            break
+        v = np.abs(np.frombuffer(raw, dtype="<f4", count=usable // 4, offset=offset))
+        with np.errstate(invalid="ignore"):
+            ok = (v == 0) | ((v >= _PLAUSIBLE_FLOAT[0]) & (v <= _PLAUSIBLE_FLOAT[1]))
+        best = max(best, (float(ok.mean()), float((v != 0).mean())))
+    return best
+
+
+def check_encoding(raw: bytes, sample_format: str) -> None:
+    """Raise EncodingMismatch when ``raw`` (PCM bytes declared as ``sample_format``) looks like another encoding.
+
+    float32 samples declared as integer PCM read as loud noise (S16LE: every other word a float's exponent) and
+    used to become events; integer PCM declared as F32LE reads as NaN, huge and denormal values. Silence and
+    messages under 256 bytes pass (nothing to tell)."""
+    if sample_format not in PCM_FORMATS:
+        return
+    plausible, nonzero = _plausible_float_fraction(bytes(raw))
+    if nonzero < 0.5:
+        return  # silence (or too short): any encoding reads it the same
+    if sample_format.startswith(("S", "U")) and plausible >= 0.9:
+        raise EncodingMismatch(f"declared {sample_format}, but {plausible:.0%} of the 32-bit words are plausible "
+                               "float32 samples: the bytes look like F32LE (float32 bit patterns read as integers "
+                               "would be loud noise); set the real format (AudioInfo.sample_format or "
+                               "audio_common.sample_format)")
+    if sample_format == "F32LE" and plausible < 0.5:
+        raise EncodingMismatch(f"declared F32LE, but only {plausible:.0%} of the values are plausible float samples "
+                               "(the rest NaN, huge or denormal): the bytes look like integer PCM (e.g. S16LE); set "
+                               "the real format (AudioInfo.sample_format or audio_common.sample_format)")
+
+
 class PcmAssembler:
     """Bytes in, whole sample frames out: ``push(raw) -> (samples (n, channels) float32, first_sample_index)``."""
 
@@ -78,11 +124,12 @@ PORTAUDIO_FORMATS = {
 }
 
 
-def typed_audio_to_float(audio_data, sample_format: int, channels: int) -> np.ndarray:
+def typed_audio_to_float(audio_data, sample_format: int, channels: int, chunk: int = 0) -> np.ndarray:
     """audio_common_msgs/AudioData with typed arrays (mgonzs13 flavour) -> float32 (samples, channels).
 
     Raises ValueError for an unknown format, an empty array of the announced format while another one holds data,
-    or a length that is not a whole number of sample frames."""
+    or a length that is not a whole number of sample frames; EncodingMismatch (a ValueError) for a length that is not
+    more than the announced ``chunk`` (samples per channel, 0: not announced)."""
     if int(sample_format) not in PORTAUDIO_FORMATS:
         raise ValueError(f"AudioStamped info.format {sample_format} is not a supported PortAudio sample format "
                          f"(known: " + ", ".join(f"{k} {v[0]}" for k, v in PORTAUDIO_FORMATS.items()) + ")")
@@ -98,6 +145,9 @@ def typed_audio_to_float(audio_data, sample_format: int, channels: int) -> np.nd
     if words.size % channels:
         raise ValueError(f"AudioStamped with channels={channels} and {words.size} values in {field}: not a whole "
                          "number of sample frames")
+    if chunk and words.size > chunk * channels:  # (a last, shorter message is fine)
+        raise EncodingMismatch(f"AudioStamped info.chunk={chunk} samples x channels={channels} = {chunk * channels} "
+                               f"values, but {field} holds {words.size}: the declared format does not fit the data")
     x = words.astype(np.float32)
     if offset or scale != 1.0:
         x = (x + np.float32(offset)) * np.float32(scale)

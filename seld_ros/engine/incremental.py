@@ -97,11 +97,17 @@ class IncrementalInference:
     # -- the same surface as StreamingInference -------------------------------------------------
     def reset(self) -> None:
         """Forget the stream: zero state (offline left zero padding), no pending frames."""
-        self._state: Dict[str, np.ndarray] = {n: np.zeros(s.shape, np.float32) for n, s in self._state_specs.items()}
-        if self.device_state:
-            self.backend.reset_state()
+        self._state: Dict[str, np.ndarray] = {}
+        self.forget_history()
         self._pending = np.zeros((self.channels, 0, self.bins), np.float32)
         self._emitted = 0
+
+    def forget_history(self) -> None:
+        """Continue from the zero state (as at a stream start) without renumbering frames: what came before,
+        e.g. concealed audio, must not shape the frames that follow."""
+        self._state = {n: np.zeros(s.shape, np.float32) for n, s in self._state_specs.items()}
+        if self.device_state:
+            self.backend.reset_state()
 
     @property
     def latency_frames(self) -> int:

@@ -109,6 +109,13 @@ class StreamingInference:
         self._labels_real = 0    # label frames of real features
         self._emitted = 0        # next label frame index to emit
 
+    def forget_history(self) -> None:
+        """Replace the window's past by the start-of-stream padding, keeping the look-ahead frames not yet
+        emitted and the frame numbering: what came before (e.g. concealed audio) must not shape later frames."""
+        keep = self.lookahead * self.label_hop
+        past = self._window[0, :, :self.window_frames - keep]
+        past[...] = self._pad  # (C, 1, F) over the past frames
+
     @property
     def latency_frames(self) -> int:
         """Label frames between a frame's audio arriving complete and its output being emitted."""

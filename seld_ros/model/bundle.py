@@ -7,7 +7,16 @@ Saved with ``torch.save`` of tensors and plain containers only, loaded with
      "state_dict": {...}, "model_config": {...}, "feature_config": {...},
      "feature_stats": {...}, "class_names": [...], "thresholds": [...],
      "output_mode": "trackwise" | "multi_accdoa",
-     "provenance": {"data", "command", "git_commit", "date", ...}, "metrics": {...}}
+     "provenance": {"data", "command", "git_commit", "date", ...}, "metrics": {...},
+     "digest": {"algorithm": "sha256-content-v1", "sha256": "..."}}
+
+Integrity: a bundle carries the digest of its own content (``content_digest``: every tensor's name, dtype, shape
+and bytes plus every other field as canonical JSON; the digest field itself excluded). It is independent of how
+torch serialises the file, so a re-saved bundle keeps it, and a flipped byte anywhere in the weights or the metadata
+changes it. A summary beside the bundle (``default.json`` for ``default.pt``, written by ``describe_bundle``)
+records the sha256 of the file as well. ``read_bundle_dict`` checks both before a network is built: a mismatch is a
+``BundleIntegrityError`` that names the path and both digests (torch's zip reader does not notice damaged weight
+bytes: a damaged default model used to load and publish wrong events).
 
 The network normalises its input itself (``norm.mean`` / ``norm.std`` buffers,
 equal to ``feature_stats``): feed it the raw ``FoaFeatures`` output.
@@ -17,6 +26,8 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import hashlib
+import json
+import logging
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -26,11 +37,18 @@ import torch
 
 BUNDLE_FORMAT = "seld_ros.bundle"
 BUNDLE_VERSION = 1
+DIGEST_ALGORITHM = "sha256-content-v1"
 _REQUIRED = ("state_dict", "model_config", "feature_config", "class_names", "thresholds", "output_mode")
+
+log = logging.getLogger(__name__)
 
 
 class BundleError(RuntimeError):
     """A bundle file is missing, unreadable, or does not match its architecture."""
+
+
+class BundleIntegrityError(BundleError):
+    """A bundle's bytes or content differ from the digest recorded for it: damaged or altered."""
 
 
 @dataclass
@@ -46,6 +64,7 @@ class Bundle:
     metrics: dict = field(default_factory=dict)
     path: str = ""
     sha256: str = ""
+    integrity: str = "unrecorded"  # see integrity_status: verified | mismatch | unrecorded
 
     @property
     def input_names(self) -> list:
@@ -123,6 +142,7 @@ def save_bundle(path, model, feature_config, feature_stats, class_names, thresho
            "feature_stats": _plain(feature_stats or {}), "class_names": [str(c) for c in class_names],
            "thresholds": [float(t) for t in thresholds], "output_mode": str(mode),
            "provenance": _plain(prov), "metrics": _plain(metrics or {})}
+    obj["digest"] = {"algorithm": DIGEST_ALGORITHM, "sha256": content_digest(obj)}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp"
     torch.save(obj, tmp)
@@ -139,11 +159,93 @@ def bundle_hash(path) -> str:
     return h.hexdigest()
 
 
-def read_bundle_dict(path) -> dict:
-    """The raw, validated bundle dict (no model built)."""
+def _canonical(obj):
+    """JSON-able, order-independent form of a bundle field: tensors become (dtype, shape, sha256 of the bytes)."""
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return {"tensor": str(obj.dtype), "shape": list(obj.shape), "sha256": _tensor_sha256(obj)}
+    if isinstance(obj, float):
+        return repr(obj)  # exact, and NaN/inf are valid JSON this way
+    return obj
+
+
+def _tensor_sha256(t: torch.Tensor) -> str:
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    return hashlib.sha256(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"").hexdigest()
+
+
+def content_digest(obj: dict) -> str:
+    """sha256 of a bundle dict's content: every field but ``digest``, tensors by dtype, shape and bytes."""
+    body = {k: _canonical(v) for k, v in obj.items() if k != "digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def recorded_file_digest(path) -> tuple[str, str] | None:
+    """(summary path, sha256) recorded beside a bundle (``name.json`` next to ``name.pt``), or None."""
+    summary = os.path.splitext(os.fspath(path))[0] + ".json"
+    try:
+        with open(summary, encoding="utf-8") as f:
+            recorded = json.load(f).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (summary, recorded) if isinstance(recorded, str) and len(recorded) == 64 else None
+
+
+def _integrity_problem(path: str, what: str, recorded: str, actual: str) -> str:
+    return (f"model bundle {path} is damaged or altered: {what} sha256 {actual} does not match the recorded "
+            f"{recorded}; restore the file (reinstall the package for the shipped models) or, only if the change "
+            "is intended, set verify_model: false")
+
+
+def integrity_problems(path, obj: dict | None = None) -> list[str]:
+    """What does not match the digests recorded for a bundle: the file's sha256 against the summary beside it
+    (``obj`` None: before loading), or the content digest inside the loaded dict ``obj``. Empty: all match."""
+    path = os.fspath(path)
+    if obj is None:
+        recorded = recorded_file_digest(path)
+        actual = bundle_hash(path) if recorded is not None else ""
+        if recorded is not None and recorded[1] != actual:
+            return [_integrity_problem(path, f"file (recorded in {recorded[0]})", recorded[1], actual)]
+        return []
+    digest = obj.get("digest")
+    if isinstance(digest, dict) and digest.get("algorithm") == DIGEST_ALGORITHM:
+        actual = content_digest(obj)
+        if actual != digest.get("sha256"):
+            return [_integrity_problem(path, "content", str(digest.get("sha256")), actual)]
+    return []
+
+
+def _enforce(problems: list[str], verify: bool) -> None:
+    for problem in problems:
+        if verify:
+            raise BundleIntegrityError(problem)
+        log.warning("%s (loaded anyway: verify_model is false)", problem)
+
+
+def integrity_status(path, obj: dict, problems: list[str]) -> str:
+    """"verified" (a recorded digest vouched for the bundle), "mismatch" (loaded although a digest differs) or
+    "unrecorded" (nothing was recorded for it, e.g. a bundle written before digests existed)."""
+    if problems:
+        return "mismatch"
+    return "verified" if isinstance(obj.get("digest"), dict) or recorded_file_digest(path) else "unrecorded"
+
+
+def read_bundle_dict(path, verify: bool = True) -> dict:
+    """The raw, validated bundle dict (no model built). The file and content digests recorded for it are checked
+    first: a mismatch raises BundleIntegrityError (``verify``) or is logged as a warning."""
+    return _read_checked(path, verify)[0]
+
+
+def _read_checked(path, verify: bool) -> tuple[dict, list[str]]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise BundleError(f"model bundle not found: {path}")
+    problems = integrity_problems(path)
+    _enforce(problems, verify)  # before torch reads a byte of it
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated zip, pickle errors, foreign objects
@@ -159,14 +261,17 @@ def read_bundle_dict(path) -> dict:
     missing = [k for k in _REQUIRED if k not in obj]
     if missing:
         raise BundleError(f"{path}: bundle lacks fields {missing}")
-    return obj
+    content = integrity_problems(path, obj)
+    _enforce(content, verify)
+    return obj, problems + content
 
 
-def load_bundle(path, device: str = "cpu") -> Bundle:
-    """Load a bundle: build its network, load the weights strictly, eval mode."""
+def load_bundle(path, device: str = "cpu", verify: bool = True) -> Bundle:
+    """Load a bundle: check its recorded digests (see ``read_bundle_dict``), build its network, load the weights
+    strictly, eval mode."""
     from . import build_model
 
-    obj = read_bundle_dict(path)
+    obj, problems = _read_checked(path, verify)
     try:
         model = build_model(obj["model_config"])
     except Exception as e:  # noqa: BLE001
@@ -197,7 +302,8 @@ def load_bundle(path, device: str = "cpu") -> Bundle:
                   feature_stats=obj.get("feature_stats", {}), class_names=list(obj["class_names"]),
                   thresholds=list(obj["thresholds"]), output_mode=obj["output_mode"],
                   provenance=obj.get("provenance", {}), metrics=obj.get("metrics", {}),
-                  path=os.fspath(path), sha256=bundle_hash(path))
+                  path=os.fspath(path), sha256=bundle_hash(path),
+                  integrity=integrity_status(path, obj, problems))
 
 
 def describe_bundle(path) -> dict[str, Any]:
@@ -206,4 +312,5 @@ def describe_bundle(path) -> dict[str, Any]:
     n = sum(int(v.numel()) for k, v in obj["state_dict"].items() if "num_batches" not in k)
     return {k: obj[k] for k in ("model_config", "feature_config", "class_names", "thresholds",
                                  "output_mode", "provenance", "metrics")} | {
-        "state_numel": n, "sha256": bundle_hash(path), "bytes": os.path.getsize(path)}
+        "state_numel": n, "sha256": bundle_hash(path), "bytes": os.path.getsize(path),
+        "content_sha256": (obj.get("digest") or {}).get("sha256", "")}

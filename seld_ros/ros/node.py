@@ -35,7 +35,8 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from visualization_msgs.msg import MarkerArray
 
-from seld_ros.audio.pcm import PcmAssembler
+from seld_ros.audio.pcm import EncodingMismatch, PcmAssembler, check_encoding
+from seld_ros.audio.publishers import SequenceSources
 from seld_ros.msg import MultichannelAudio, SoundEventArray
 from seld_ros.pipeline import AudioChunk, InputError, PipelineError, SeldPipeline
 from seld_ros.ros import conversions, markers
@@ -97,11 +98,13 @@ PROBLEM_COUNTERS = (
     "chunks_dropped", "chunks_rejected", "chunks_failed", "gaps", "skips", "restarts", "overlaps",
     "conflicting_chunks", "stamp_jumps", "stamp_backwards", "stamp_zero", "stamp_invalid", "stamps_clamped",
     "non_finite_samples", "out_of_range_samples", "clipped_samples", "concealed_frames", "qos_incompatible",
-    "large_messages", "extra_publishers", "dds_lost_messages",
+    "large_messages", "extra_publishers", "dds_lost_messages", "dds_missed_messages", "publisher_restarts",
+    "start_gaps", "segment_tails",
 )
 # Samples as received at the input rate: these become seconds in the summary.
 SUSTAINED_S = 5.0  # problems in every diagnostics period for this long: ERROR
 RECENT_S = 10.0  # WARN while a problem counter grew within this window
+RECENT_SOURCE_S = 2.0  # a publisher heard within this long counts as sending (audio_publishers_sending)
 DRAIN_TIMEOUT_S = 5.0  # at shutdown, process what was already received for at most this long
 # Largest message best-effort delivery carried intact in our measurement over Fast DDS (benchmarks/bench_faults.py,
 # docs/interfaces.md); bigger messages on a best-effort subscription are warned about.
@@ -133,6 +136,10 @@ class SeldNode(Node):
         self._closing = threading.Event()
         self._discarded_s = 0.0
         self._dropped_since_processed = False
+        self._dropped_from_index = None  # first_sample_index of the first chunk dropped since one was processed
+        self._pending_drop_s = 0.0  # audio dropped from the queue that no processed chunk has accounted for yet
+        self._sources = SequenceSources()
+        self._source_seen: dict = {}  # source -> monotonic time of its latest message
         self._lock = threading.Lock()
         self.counters = collections.Counter()
         self._latencies_ms: collections.deque = collections.deque(maxlen=2000)
@@ -143,8 +150,9 @@ class SeldNode(Node):
         self.pub_events = self.create_publisher(SoundEventArray, "~/events", 10)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", self._on_audio, qos,
-                                                  **_qos_event_kwargs(self._on_incompatible_qos, self._on_message_lost))
+        self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", _with_message_info(self._on_audio),
+                                                  qos, **_qos_event_kwargs(self._on_incompatible_qos,
+                                                                           self._on_message_lost))
         self._setup_audio_common(qos)
         self._health = _Health()
         self._summary_at = time.monotonic()
@@ -254,7 +262,7 @@ class SeldNode(Node):
         return pipe
 
     # -- audio in (executor thread) -----------------------------------------------------------
-    def _on_audio(self, msg: MultichannelAudio) -> None:
+    def _on_audio(self, msg: MultichannelAudio, info=None) -> None:
         self.counters["chunks_in"] += 1
         if self._best_effort and len(msg.data) * 4 > BEST_EFFORT_MAX_BYTES:
             self.counters["large_messages"] += 1
@@ -270,8 +278,23 @@ class SeldNode(Node):
             stamp_ns=conversions.time_to_ns(msg.header.stamp),
             frame_id=msg.header.frame_id,
             received_monotonic=time.monotonic(),
+            source=self._identify_source(info),
         )
         self._enqueue(chunk)
+
+    def _identify_source(self, info) -> str:
+        """The message's publisher as its sequence number tells (see seld_ros.audio.publishers); numbers skipped
+        within one publisher's series are messages lost in transport."""
+        seq = info.get("publication_sequence_number") if isinstance(info, dict) else None
+        source, missed = self._sources.identify(seq, time.monotonic())
+        if source:
+            self._source_seen[source] = time.monotonic()
+        if missed:
+            self.counters["dds_missed_messages"] += missed
+            self._throttle.warn("dds_missed", f"{missed} audio message(s) of one publisher never arrived (sequence "
+                                f"numbers skipped; {self.counters['dds_missed_messages']} so far): lost in transport "
+                                "or overwritten in the subscription's history (raise qos_depth)")
+        return source
 
     def _count_discarded(self, chunk: AudioChunk) -> None:
         self.counters["chunks_discarded_at_shutdown"] += 1
@@ -298,7 +321,11 @@ class SeldNode(Node):
             except queue.Full:
                 try:
                     dropped = self._queue.get_nowait()
-                    self._dropped_since_processed = True
+                    with self._lock:
+                        if not self._dropped_since_processed:
+                            self._dropped_from_index = int(dropped.first_sample_index)
+                        self._dropped_since_processed = True
+                        self._pending_drop_s += dropped.samples.shape[0] / max(int(dropped.sample_rate), 1)
                     self.counters["chunks_dropped"] += 1
                     self.counters["samples_dropped"] += int(dropped.samples.shape[0])
                     self._throttle.warn("drop", "falling behind real time: dropped the oldest queued audio "
@@ -365,7 +392,10 @@ class SeldNode(Node):
         try:
             if not rate:
                 raise ValueError("info.rate is 0 and the audio_common.sample_rate parameter is not set")
-            samples = typed_audio_to_float(msg.audio.audio_data, int(info.format), channels)
+            samples = typed_audio_to_float(msg.audio.audio_data, int(info.format), channels, int(info.chunk))
+        except EncodingMismatch as exc:
+            self._reject_bad_encoding(f"~/audio_stamped (AudioStamped): {exc}")
+            return
         except ValueError as exc:
             self.counters["chunks_rejected"] += 1
             self._throttle.warn("ac_format", f"~/audio_stamped (AudioStamped): {exc}: chunk dropped")
@@ -379,6 +409,13 @@ class SeldNode(Node):
         self._enqueue(AudioChunk(samples=samples, sample_rate=rate, channels=channels, layout=layout,
                                  first_sample_index=index, stamp_ns=stamp_ns, frame_id=msg.header.frame_id,
                                  received_monotonic=time.monotonic()))
+
+    def _reject_bad_encoding(self, text: str) -> None:
+        """Audio in another encoding than declared reads as loud noise and used to make events: reject it. Its span
+        shows as a gap (counted, concealed) once correctly encoded audio follows."""
+        self.counters["rejected_bad_encoding"] += 1
+        self.counters["chunks_rejected"] += 1
+        self._throttle.warn("bad_encoding", f"audio chunk rejected (bad_encoding): {text}")
 
     def _on_audio_info(self, info) -> None:
         if info.coding_format and info.coding_format.lower() not in ("wave", "wav", "raw", "pcm"):
@@ -409,6 +446,11 @@ class SeldNode(Node):
                 return
             self._ac_rate = fmt[1]
             self._ac_anchor = None
+        try:
+            check_encoding(msg.audio.data, fmt[0])
+        except EncodingMismatch as exc:
+            self._reject_bad_encoding(f"~/audio_stamped: {exc}")
+            return
         stamp_ns = conversions.time_to_ns(msg.header.stamp)
         asm = self._ac_assembler
         placed = self._place_by_stamp(asm.next_index, stamp_ns, len(msg.audio.data) // asm.frame_bytes, fmt[1])
@@ -431,9 +473,12 @@ class SeldNode(Node):
                 if self._closing.is_set():
                     return  # drained
                 continue
-            if self._dropped_since_processed:
-                self._dropped_since_processed = False
-                chunk.after_drop = True
+            with self._lock:
+                if self._dropped_since_processed:
+                    # the pipeline counts the dropped span as a skip (lost audio) when it takes this chunk
+                    self._dropped_since_processed = False
+                    self._pending_drop_s = 0.0
+                    chunk.after_drop, chunk.dropped_from_index = True, self._dropped_from_index
             t0 = time.perf_counter()
             try:
                 result = self.pipeline.push(chunk)
@@ -462,7 +507,8 @@ class SeldNode(Node):
         self.counters["frames_out"] += 1
         self.counters["events_out"] += len(msg.events)
         # latency: from the arrival of the chunk that completed this frame to publication
-        self._latencies_ms.append((time.monotonic() - chunk.received_monotonic) * 1e3)
+        if chunk is not None:
+            self._latencies_ms.append((time.monotonic() - chunk.received_monotonic) * 1e3)
         s = self.settings
         if s["markers.enable"] and msg.events:
             self.pub_markers.publish(markers.build_markers(
@@ -491,13 +537,17 @@ class SeldNode(Node):
         except Exception:  # context going away
             return
         self._n_publishers = n
-        if n > 1:
+        now = time.monotonic()
+        # a publisher that has gone quiet (a crashed driver the graph still lists until its lease runs out) is no
+        # second stream
+        self._n_sending = sum(now - t <= RECENT_SOURCE_S for t in self._source_seen.values())
+        if n > 1 and (not self._source_seen or self._n_sending > 1):
             self.counters["extra_publishers"] = max(self.counters["extra_publishers"], n - 1)
             self._throttle.warn("publishers", f"{n} publishers on {self.sub_audio.topic_name}: interleaved streams "
                                 "are detected by their sample indices; the first stream is kept")
 
     def _lost_audio_s(self, st: dict) -> float:
-        return float(st.get("lost_audio_s", 0.0)) + self._discarded_s
+        return float(st.get("lost_audio_s", 0.0)) + self._discarded_s + self._pending_drop_s
 
     def _problem_counts(self, st: dict) -> dict:
         merged = dict(self.counters)
@@ -583,6 +633,13 @@ class SeldNode(Node):
             "large_messages": c["large_messages"],
             "dds_lost_messages": c["dds_lost_messages"],
             "audio_publishers": getattr(self, "_n_publishers", 0),
+            "audio_publishers_sending": getattr(self, "_n_sending", 0),
+            "publisher_restarts": st.get("publisher_restarts", 0),
+            "start_gaps": st.get("start_gaps", 0),
+            "start_gap_samples": st.get("start_gap_samples", 0),
+            "segment_tails": st.get("segment_tails", 0),
+            "segment_tail_samples": st.get("segment_tail_samples", 0),
+            "dds_missed_messages": c["dds_missed_messages"],
             "queue_depth": self._queue.qsize(),
             "frames_out": c["frames_out"],
             "events_out": c["events_out"],
@@ -605,6 +662,12 @@ class SeldNode(Node):
         self._worker.join(timeout=DRAIN_TIMEOUT_S)
         self._stop.set()
         self._worker.join(timeout=5.0)
+        if not self._worker.is_alive():
+            try:  # the end of the stream: what a look-ahead holds goes out, an incomplete last frame is counted
+                for frame in self.pipeline.flush().frames:
+                    self._publish_frame(frame, self._last_frame_id, None)
+            except Exception as exc:  # pragma: no cover - context already shut down
+                self.get_logger().debug(f"final flush failed: {exc}")
         while True:
             try:
                 self._count_discarded(self._queue.get_nowait())
@@ -673,6 +736,18 @@ def _qos_event_kwargs(callback, lost_callback=None) -> dict:
         except ImportError:
             return {}
     return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=callback, message_lost=lost_callback)}
+
+
+def _with_message_info(callback):
+    """A subscription callback that also gets the MessageInfo dict (publication sequence number) where rclpy hands
+    it over (Jazzy); on Humble the callback gets None for it."""
+    try:
+        from rclpy.subscription import Subscription
+
+        Subscription.CallbackType.WithMessageInfo  # noqa: B018
+    except (ImportError, AttributeError):  # pragma: no cover - Humble
+        return lambda msg: callback(msg, None)
+    return lambda msg, info: callback(msg, info)
 
 
 def _cli_param_overrides(argv) -> list:

@@ -24,6 +24,9 @@ PARAMS: tuple[Param, ...] = (
           "bundle decides the microphone: an FOA bundle takes 4-channel audio, a stereo bundle (e.g. "
           "seld_ros/models/stereo_default.pt) 2-channel left/right audio and publishes front-folded directions "
           "(docs/interfaces.md)."),
+    Param("verify_model", True, "Check the model bundle against the sha256 recorded for it (the digest inside a "
+          "bundle written by seld-train, the summary .json beside a shipped model) before loading; a mismatch is "
+          "FATAL. false: a damaged or altered bundle is loaded with a warning."),
     Param("backend", "auto", "Inference backend. auto: TensorRT when importable and a CUDA GPU is present, "
           "else the fastest CPU backend.", choices=("auto", "torch", "onnxruntime", "tensorrt")),
     Param("engine_file_path", "", "TensorRT engine file. Empty: a per-bundle file in ~/.cache/seld_ros."),
