@@ -2,11 +2,16 @@
 """Fault injection against the installed seld_node over real DDS (the node is a separate process).
 
 Replays the cases of issue 19 (big messages, a frozen node, restarts, bad stamps, a second publisher, huge or
-non-finite samples, lossy streams, live bursts, SIGTERM during a replay burst, misspelt parameters) and records per
-case: frames expected / published / concealed, audio lost (what the node reports in `lost_audio_s`, and what the
-frame count implies), whether /diagnostics reported it (WARN/ERROR with the matching counter) and whether the log
-names it. A loss is *unreported* when frames are missing or concealed and the node's diagnostics never left OK, or
-its `lost_audio_s` + shutdown count does not cover the missing frames. Goal: `unreported_losses: 0`.
+non-finite samples, lossy streams, live bursts, SIGTERM during a replay burst, misspelt parameters) and of issue 24
+(a driver restarted at index 0, a gap and a channel change in steady noise, a burst at stream start, a bit-flipped
+model bundle, audio_common bytes in the wrong encoding) and records per case: frames expected / published /
+concealed, audio lost (what the node reports in `lost_audio_s`, and what the frame count implies), whether
+/diagnostics reported it (WARN/ERROR with the matching counter) and whether the log names it. A loss is
+*unreported* when frames are missing or concealed and the node's diagnostics never left OK, or its `lost_audio_s` +
+shutdown count does not cover the missing frames. Goal: `unreported_losses: 0`.
+
+Every case feeds noise, which holds no sound event: every event the node publishes is a false one (`false_events`
+per case; the goal is 0 for the gap and channel-change cases, where the same noise without the fault gives none).
 
 Run after `bash scripts/setup.sh && source scripts/env.sh`:
     nice python benchmarks/bench_faults.py [--bundle B] [--backend torch]
@@ -141,7 +146,7 @@ def summarize(name, run: NodeRun, end: dict, expected: int, counter_keys, log_wo
         "audio_lost_s_by_frames": round(missing / 10.0, 3), "diagnostics_max_level": max_level,
         "diagnostics_reported": max_level >= 1, "counters": counters, "log_mentions_it": logged,
         "reported": reported, "unreported_loss": bool(anomaly and not (reported and covered)),
-        "node_exit_code": end["rc"],
+        "false_events": sum(len(m.events) for m in run.events), "node_exit_code": end["rc"],
     }
 
 
@@ -347,6 +352,128 @@ def main() -> int:
         res["unreported_loss"] = not (accounted and logged)
         results.append(res)
 
+    # -- issue 24 ---------------------------------------------------------------------------------------------
+    if case("restart_at_index_0"):
+        # a driver streams 3 s and goes away (its publisher leaves the graph); a new one starts again at index 0
+        r = node()
+        first = me.create_publisher(MultichannelAudio, f"{r.ns}/seld_node/audio",
+                                    QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        r.spin(2.0, lambda: first.get_subscription_count() > 0)
+        for k in range(30):
+            r.send(x[HOP * k:HOP * (k + 1)], HOP * k, pub=first)
+            r.spin(0.1)
+        r.spin(1.0)
+        me.destroy_publisher(first)
+        r.spin(1.0)  # the restarted driver needs a moment before it publishes again
+        second = me.create_publisher(MultichannelAudio, f"{r.ns}/seld_node/audio",
+                                     QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        r.extra_pubs.append(second)
+        r.spin(2.0, lambda: second.get_subscription_count() > 0)
+        y = noise(4.0, seed=3)
+        for k in range(40):
+            r.send(y[HOP * k:HOP * (k + 1)], HOP * k, stamp_ns=T0 + 5 * NS + k * HOP * NS // RATE, pub=second)
+            r.spin(0.1)
+        r.spin(10, lambda: len(r.events) >= 70)
+        res = summarize("restart_at_index_0", r, r.finish(), 70, ["publisher_restarts", "lost_audio_s"],
+                        ["publisher restart"], lossy=False)
+        index = [m.frame_index for m in r.events]
+        res["frame_index_strictly_increasing"] = all(b > a_ for a_, b in zip(index, index[1:]))
+        results.append(res)
+
+    if case("gap_echo_1_8s"):
+        r = node()
+        z = noise(8.0, seed=4, scale=0.1)  # the level at which the echo showed
+        for k in range(80):
+            if not 20 <= k < 38:
+                r.send(z[HOP * k:HOP * (k + 1)], HOP * k)
+        r.spin(30, lambda: len(r.events) >= 80)
+        results.append(summarize("gap_echo_1_8s", r, r.finish(), 80, ["lost_audio_s", "gaps", "concealed_frames"],
+                                 ["concealed"]))
+
+    if case("channel_change_mid_stream"):
+        r = node()
+        z = noise(6.0, seed=4, scale=0.1)  # the gap case's noise: the rejected span takes the gap's place
+        for k in range(60):
+            c = z[HOP * k:HOP * (k + 1)]
+            r.send(np.ascontiguousarray(c[:, :2]) if 20 <= k < 38 else c, HOP * k)
+        r.spin(30, lambda: len(r.events) >= 60)
+        results.append(summarize("channel_change_mid_stream", r, r.finish(), 60,
+                                 ["chunks_rejected_bad_channels", "lost_audio_s", "concealed_frames"],
+                                 ["audio chunk rejected"]))
+
+    if case("start_burst_140x10ms"):
+        r = node({"qos_depth": 100, "queue_size": 64})  # the defaults
+        for i in range(0, 140 * 240, 240):
+            r.send(x[i:i + 240], i)
+        for k in range(14, 40):
+            r.spin(0.1)
+            r.send(x[HOP * k:HOP * (k + 1)], HOP * k)
+        r.spin(20, lambda: r.diags and r.diags[-1].get("queue_depth") == "0" and int(
+            r.diags[-1].get("chunks_in", 0)) > 0 and len(r.events) + 10 * float(r.diags[-1]["lost_audio_s"]) >= 39.5)
+        results.append(summarize("start_burst_140x10ms", r, r.finish(settle_s=2.0), 40,
+                                 ["lost_audio_s", "chunks_dropped", "skips", "start_gaps", "gaps",
+                                  "dds_missed_messages"], ["input summary"]))
+
+    if case("bit_flipped_bundle"):
+        # 2000 bytes inverted in the largest weight tensor of a copy of the shipped model (summary .json beside it)
+        import shutil
+        import zipfile
+
+        from seld_ros.model.bundle import bundle_hash
+        from seld_ros.pipeline import DEFAULT_MODEL
+
+        damaged = Path(cache) / "flipped" / "default.pt"
+        damaged.parent.mkdir()
+        shutil.copyfile(DEFAULT_MODEL, damaged)
+        shutil.copyfile(DEFAULT_MODEL.with_suffix(".json"), damaged.with_suffix(".json"))
+        with zipfile.ZipFile(damaged) as z:
+            info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+        data = bytearray(damaged.read_bytes())
+        head = info.header_offset
+        start = head + 30 + int.from_bytes(data[head + 26:head + 28], "little") + int.from_bytes(
+            data[head + 28:head + 30], "little") + info.file_size // 2 - 1000
+        data[start:start + 2000] = bytes(b ^ 0xFF for b in data[start:start + 2000])
+        damaged.write_bytes(bytes(data))
+        counter[0] += 1
+        r = NodeRun(me, f"/bf{counter[0]}", {**base, "model_file_path": str(damaged)}, os.path.join(cache, "c"))
+        started = r.wait_ready(timeout=90.0)
+        for k in range(20):
+            r.send(x[HOP * k:HOP * (k + 1)], HOP * k)
+        end = r.finish(settle_s=1.0)
+        refused = not started and end["rc"] == 1 and "FATAL" in end["log"] and bundle_hash(damaged) in end["log"] \
+            and bundle_hash(DEFAULT_MODEL) in end["log"]
+        results.append({"case": "bit_flipped_bundle", "frames_expected": 0, "frames_published": len(r.events),
+                        "node_refused_to_start": refused, "log_mentions_it": refused, "reported": refused,
+                        "false_events": sum(len(m.events) for m in r.events), "node_exit_code": end["rc"],
+                        "unreported_loss": not refused})
+
+    if case("wrong_encoding_f32_as_s16le"):
+        from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+
+        from seld_ros.ros.conversions import ns_to_time
+
+        r = node()
+        ac = me.create_publisher(AudioDataStamped, f"{r.ns}/seld_node/audio_stamped",
+                                 QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+        info = me.create_publisher(AudioInfo, f"{r.ns}/seld_node/audio_info", 10)
+        r.extra_pubs += [ac, info]
+        r.spin(5.0, lambda: ac.get_subscription_count() > 0 and info.get_subscription_count() > 0)
+        info.publish(AudioInfo(channels=4, sample_rate=RATE, sample_format="S16LE", bitrate=0, coding_format="wave"))
+        r.spin(0.5)
+        z = noise(4.0, seed=6, scale=0.1)
+        for k in range(40):  # 1 s of S16LE, 2 s of float32 bytes under the same S16LE AudioInfo, 1 s of S16LE
+            c = z[HOP * k:HOP * (k + 1)]
+            msg = AudioDataStamped()
+            msg.header.stamp = ns_to_time(T0 + k * 100_000_000)
+            msg.header.frame_id = "mic"
+            msg.audio.data = c.astype("<f4").tobytes() if 10 <= k < 30 else \
+                (np.clip(c, -1, 1) * 32767).astype("<i2").tobytes()
+            ac.publish(msg)
+        r.spin(30, lambda: len(r.events) >= 40)
+        results.append(summarize("wrong_encoding_f32_as_s16le", r, r.finish(), 40,
+                                 ["chunks_rejected_bad_encoding", "lost_audio_s", "concealed_frames"],
+                                 ["bad_encoding"]))
+
     if case("misspelt_parameters"):
         yml = Path(cache) / "typos.yaml"
         yml.write_text((ROOT / "config/seld.yaml").read_text() + "    thresold_scale: 2.0\n    trackr:\n"
@@ -362,6 +489,7 @@ def main() -> int:
     unreported = sum(1 for r in results if r.get("unreported_loss"))
     for r in results:
         print(f"{r['case']:<38s} frames {r.get('frames_published')}/{r.get('frames_expected')}"
+              f"  false events {r.get('false_events', '-')}"
               f"  concealed {r.get('frames_concealed', 0):>3}  lost {r.get('audio_lost_s_reported', 0):6.2f} s"
               f" (by frames {r.get('audio_lost_s_by_frames', 0):5.2f})"
               f"  diag level {r.get('diagnostics_max_level', '-')}"

@@ -101,6 +101,10 @@ def main() -> int:
         "node_cpu_percent_of_one_core": round(100.0 * cpu / wall, 2),
         "latency_ms_p99_last_diag": float(lat[0]), "diagnostics_level_last": diag.get("_level"),
         "lost_audio_s": float(diag.get("lost_audio_s", "nan")), "backend": diag.get("backend", "?"),
+        # noise holds no sound event: every event published is a false one
+        "false_events": sum(len(m.events) for m in recv.values()),
+        **{k: int(diag.get(k, -1)) for k in ("publisher_restarts", "start_gaps", "segment_tails", "gaps", "skips",
+                                              "dds_missed_messages", "chunks_dropped", "concealed_frames")},
         "node_exit_code": end["rc"], "rss_samples": rss, "cpu": cpu_model(),
         "commit": git_commit("seld_ros", "benchmarks/soak_node.py"),
     }
