@@ -149,6 +149,12 @@ def test_exported_step_runs_in_onnxruntime_like_torch(tmp_path):
         assert float(np.max(np.abs(a[name] - b[name]))) <= TOL
     for k, v in ort.state().items():  # the carried state agrees too
         assert float(np.max(np.abs(v - ref.state()[k]))) <= TOL
+    # forget_history (after concealed audio): the next hop is computed as at a stream start, numbering continues
+    ref.forget_history()
+    assert all(not v.any() for v in ref.state().values())
+    fresh = IncrementalInference(create_backend("torch", model=step, frames=5))
+    out, first = ref.push(feats[:, :5]), fresh.push(feats[:, :5])
+    assert out.first_index == 12 and all(np.array_equal(out.outputs[n], first.outputs[n]) for n in m.output_names)
     # the export record pins the state layout: another layout makes the ONNX stale
     assert onnx_is_current(str(tmp_path / "step.onnx"), 5, None, step.state_layout)[0]
     ok, why = onnx_is_current(str(tmp_path / "step.onnx"), 5, None, "v1-other")

@@ -79,6 +79,11 @@ def test_context_matters_only_inside_the_window():
     assert s.push(ones).outputs["y"][0, 0] == 2 * per_frame      # [f1, f2]: f0 has left the window
     s.reset()
     assert s.push(ones).outputs["y"][0, 0] == per_frame
+    # forget_history (after concealed audio): the past is start-of-stream padding again, numbering continues
+    s.push(ones)
+    s.forget_history()
+    out = s.push(ones)
+    assert out.outputs["y"][0, 0] == per_frame and out.first_index == 2
 
 
 def test_rejects_bad_configuration():
