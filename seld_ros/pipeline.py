@@ -38,8 +38,10 @@ and output frames with more than 5 % filled audio are published without events
 (``concealed_frames``): filled audio never makes events.
 
 Losses: ``stats()["lost_audio_s"]`` is the audio (in seconds of input) that never
-reached the network as received samples: gaps, skips after live-mode drops and the
-forward jump of a restart.
+reached the network as received samples, or never became a frame: gaps, rejected chunks,
+skips after live-mode drops (also before the stream started), the forward jump of a
+restart, the start of a stream that never arrived (``start_gap``) and the incomplete last
+frame of a segment (``segment_tail``). Each span is counted once.
 """
 from __future__ import annotations
 
@@ -369,6 +371,8 @@ class SeldPipeline:
         self._anchors_idx: list[int] = []
         self._anchors_ns: list[int] = []
         self._filled: collections.deque = collections.deque()  # [start, stop) input indices filled by a ramp
+        # [start, stop) of the rejected chunks since the segment began: already lost (the latest 256 are kept)
+        self._rejected: collections.deque = collections.deque(maxlen=256)
         self._last_stamp_out: int | None = None
         self._features.reset()
         self._stream.reset()
@@ -407,7 +411,11 @@ class SeldPipeline:
     def push(self, chunk: AudioChunk) -> PushResult:
         """Process one chunk. Raises InputError (nothing consumed) for a chunk that cannot be used."""
         result = PushResult()
-        audio = self._validate(chunk, result)
+        try:
+            audio = self._validate(chunk, result)
+        except InputError:
+            self._count_rejected(chunk)
+            raise
         rate = int(chunk.sample_rate)
         idx = int(chunk.first_sample_index)
         new_stream = self._ring is None
@@ -432,7 +440,7 @@ class SeldPipeline:
                                                         "with real time"))
                 self._counters["skips"] += 1
                 self._counters["skip_samples"] += jump
-                self._lost_s += jump / rate
+                self._lost_s += self._not_yet_lost(expected, idx) / rate
                 self._end_segment(result, flush=False)
             elif abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + audio.shape[1] <= expected):
                 what = "gap" if jump > 0 else "jump back"
@@ -441,7 +449,7 @@ class SeldPipeline:
                 self._counters["restarts"] += 1
                 if jump > 0:
                     self._counters["restart_gap_samples"] += jump
-                    self._lost_s += jump / rate
+                    self._lost_s += self._not_yet_lost(expected, idx) / rate
                 self._end_segment(result)
         if self._ring is None:
             if new_stream:
@@ -461,7 +469,7 @@ class SeldPipeline:
             if status.gap_samples:
                 self._counters["gaps"] += 1
                 self._counters["gap_samples"] += status.gap_samples
-                self._lost_s += status.gap_samples / rate
+                self._lost_s += self._not_yet_lost(first - status.gap_samples, first) / rate
                 self._filled.append((first - status.gap_samples, first))
                 result.issues.append(InputIssue("gap", f"{status.gap_samples} samples "
                                                        f"({status.gap_samples / rate * 1e3:.1f} ms) missing before "
@@ -529,16 +537,33 @@ class SeldPipeline:
             first = int(chunk.dropped_from_index)
             self._counters["skips"] += 1
             self._counters["skip_samples"] += idx - first
-            self._lost_s += (idx - first) / rate
+            self._lost_s += self._not_yet_lost(first, idx) / rate
             result.issues.append(InputIssue("skip", f"skipped {(idx - first) / rate:.2f} s of audio dropped from "
                                                     "the queue before the stream started"))
         if 0 < first <= self.config.max_gap_s * rate:
             self._counters["start_gaps"] += 1
             self._counters["start_gap_samples"] += first
-            self._lost_s += first / rate
+            self._lost_s += self._not_yet_lost(0, first) / rate
             result.issues.append(InputIssue("start_gap", f"the stream starts at first_sample_index {first}: its "
                                                          f"first {first / rate:.2f} s never arrived (lost in "
                                                          "transport before the first message taken)"))
+
+    def _count_rejected(self, chunk: AudioChunk) -> None:
+        """A rejected chunk's audio is lost at once (also when no chunk follows it); the gap it leaves in the index
+        is then not counted a second time (``_not_yet_lost``)."""
+        rate = int(chunk.sample_rate) if 8000 <= int(chunk.sample_rate) <= 192000 else self._rate
+        samples = getattr(chunk.samples, "size", 0) // max(int(chunk.channels), 1)
+        if not rate or not samples:
+            return
+        start = int(chunk.first_sample_index)
+        self._counters["rejected_samples"] += samples
+        self._lost_s += self._not_yet_lost(start, start + samples) / rate
+        self._rejected.append((start, start + samples))
+
+    def _not_yet_lost(self, start: int, stop: int) -> int:
+        """Samples of [start, stop) not already counted as lost with a rejected chunk (of this segment)."""
+        counted = sum(max(0, min(b, stop) - max(a, start)) for a, b in self._rejected)
+        return max(stop - start - counted, 0)
 
     def _end_segment(self, result: PushResult, flush: bool = True) -> None:
         """Close the current segment: emit what the look-ahead holds (``flush``), count the audio of its incomplete

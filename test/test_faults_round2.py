@@ -216,6 +216,22 @@ def test_issue24_f3_a_stream_whose_first_messages_never_arrived_counts_them():
     assert late.stats()["lost_audio_s"] == 0.0 and "start_gaps" not in late.stats()
 
 
+def test_issue24_f3_rejected_chunks_are_lost_audio_at_once_and_once():
+    from seld_ros.pipeline import InputError
+
+    pipe = SeldPipeline(PipelineConfig(backend="torch"))
+    x = noise(2.0)
+    for k in range(5):
+        pipe.push(AudioChunk(x[2400 * k:2400 * (k + 1)], RATE, 4, "foa_acn_sn3d", 2400 * k, T0 + k * 10**8))
+    for k in range(5, 8):  # a channel-count change: rejected, and lost even if nothing follows
+        with pytest.raises(InputError):
+            pipe.push(AudioChunk(x[2400 * k:2400 * (k + 1), :2], RATE, 2, "foa_acn_sn3d", 2400 * k, T0 + k * 10**8))
+    assert pipe.stats()["lost_audio_s"] == pytest.approx(0.3) and pipe.stats()["rejected_samples"] == 7200
+    res = pipe.push(AudioChunk(x[19200:21600], RATE, 4, "foa_acn_sn3d", 19200, T0 + 8 * 10**8))
+    assert [i.kind for i in res.issues] == ["gap"]  # the gap they leave is not counted a second time
+    assert pipe.stats()["lost_audio_s"] == pytest.approx(0.3)
+
+
 # -- f4: a damaged model must not load ---------------------------------------------------------------------------
 
 def test_issue24_f4_a_damaged_default_model_is_fatal_naming_both_digests(ros, tmp_path, node_env):
