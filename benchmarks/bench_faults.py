@@ -37,6 +37,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "test"))  # the test helpers that damage a bundle the way the tests do
 
 from benchmarks.common import cpu_model, git_commit  # noqa: E402
 
@@ -417,8 +418,8 @@ def main() -> int:
     if case("bit_flipped_bundle"):
         # 2000 bytes inverted in the largest weight tensor of a copy of the shipped model (summary .json beside it)
         import shutil
-        import zipfile
 
+        from model_helpers import invert_bytes_in_largest_tensor  # test/
         from seld_ros.model.bundle import bundle_hash
         from seld_ros.pipeline import DEFAULT_MODEL
 
@@ -426,14 +427,7 @@ def main() -> int:
         damaged.parent.mkdir()
         shutil.copyfile(DEFAULT_MODEL, damaged)
         shutil.copyfile(DEFAULT_MODEL.with_suffix(".json"), damaged.with_suffix(".json"))
-        with zipfile.ZipFile(damaged) as z:
-            info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
-        data = bytearray(damaged.read_bytes())
-        head = info.header_offset
-        start = head + 30 + int.from_bytes(data[head + 26:head + 28], "little") + int.from_bytes(
-            data[head + 28:head + 30], "little") + info.file_size // 2 - 1000
-        data[start:start + 2000] = bytes(b ^ 0xFF for b in data[start:start + 2000])
-        damaged.write_bytes(bytes(data))
+        invert_bytes_in_largest_tensor(damaged, 2000)
         counter[0] += 1
         r = NodeRun(me, f"/bf{counter[0]}", {**base, "model_file_path": str(damaged)}, os.path.join(cache, "c"))
         started = r.wait_ready(timeout=90.0)

@@ -73,3 +73,19 @@ def make_tiny_stereo_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, 
     model = build_model(config).eval()
     return _save_with_noise_stats(path, model, fcfg, make_extractor(fcfg), 2, seed, thresholds,
                                   "test stereo bundle, random weights")
+
+
+def invert_bytes_in_largest_tensor(path, count=2000):
+    """Invert ``count`` bytes in the middle of the bundle's largest stored tensor (the zip record's data, so torch's
+    reader, which checks no CRC, still loads the file)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(open(path, "rb").read())
+    name_len, extra_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len + info.file_size // 2 - count // 2
+    assert count < info.file_size
+    data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
+    open(path, "wb").write(bytes(data))

@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from model_helpers import invert_bytes_in_largest_tensor
 from seld_ros.model import build_model
 from seld_ros.model.bundle import BundleError, bundle_hash, load_bundle, save_bundle
 
@@ -79,22 +80,6 @@ def test_bad_bundles(tmp_path):
 
 
 # -- issue 24, finding 4: a damaged model must not load silently ------------------------------------------------
-
-def invert_bytes_in_largest_tensor(path, count=2000):
-    """Invert ``count`` bytes in the middle of the bundle's largest stored tensor (the zip record's data, so torch's
-    reader, which checks no CRC, still loads the file)."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as z:
-        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
-    data = bytearray(open(path, "rb").read())
-    name_len, extra_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), \
-        int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
-    start = info.header_offset + 30 + name_len + extra_len + info.file_size // 2 - count // 2
-    assert count < info.file_size
-    data[start:start + count] = bytes(b ^ 0xFF for b in data[start:start + count])
-    open(path, "wb").write(bytes(data))
-
 
 def test_issue24_f4_a_bundle_written_by_save_bundle_carries_a_content_digest_that_catches_damage(tmp_path, caplog):
     from seld_ros.model.bundle import BundleIntegrityError, content_digest
