@@ -556,7 +556,7 @@ class SeldPipeline:
         if not rate or not samples:
             return
         start = int(chunk.first_sample_index)
-        self._counters["rejected_samples"] += samples
+        self._counters["samples_rejected"] += samples
         self._lost_s += self._not_yet_lost(start, start + samples) / rate
         self._rejected.append((start, start + samples))
 

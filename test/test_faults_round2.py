@@ -226,7 +226,7 @@ def test_issue24_f3_rejected_chunks_are_lost_audio_at_once_and_once():
     for k in range(5, 8):  # a channel-count change: rejected, and lost even if nothing follows
         with pytest.raises(InputError):
             pipe.push(AudioChunk(x[2400 * k:2400 * (k + 1), :2], RATE, 2, "foa_acn_sn3d", 2400 * k, T0 + k * 10**8))
-    assert pipe.stats()["lost_audio_s"] == pytest.approx(0.3) and pipe.stats()["rejected_samples"] == 7200
+    assert pipe.stats()["lost_audio_s"] == pytest.approx(0.3) and pipe.stats()["samples_rejected"] == 7200
     res = pipe.push(AudioChunk(x[19200:21600], RATE, 4, "foa_acn_sn3d", 19200, T0 + 8 * 10**8))
     assert [i.kind for i in res.issues] == ["gap"]  # the gap they leave is not counted a second time
     assert pipe.stats()["lost_audio_s"] == pytest.approx(0.3)
