@@ -81,7 +81,7 @@ def test_bad_bundles(tmp_path):
 
 # -- issue 24, finding 4: a damaged model must not load silently ------------------------------------------------
 
-def test_issue24_f4_a_bundle_written_by_save_bundle_carries_a_content_digest_that_catches_damage(tmp_path, caplog):
+def test_a_bundle_written_by_save_bundle_carries_a_content_digest_that_catches_damage(tmp_path, caplog):
     from seld_ros.model.bundle import BundleIntegrityError, content_digest
 
     p = tmp_path / "b.pt"
@@ -112,7 +112,7 @@ def test_issue24_f4_a_bundle_written_by_save_bundle_carries_a_content_digest_tha
     assert b.integrity == "mismatch" and digest in caplog.text and "loaded anyway" in caplog.text
 
 
-def test_issue24_f4_the_shipped_model_is_checked_against_the_sha256_in_its_summary(tmp_path):
+def test_the_shipped_model_is_checked_against_the_sha256_in_its_summary(tmp_path):
     import shutil
 
     from seld_ros.model.bundle import BundleIntegrityError

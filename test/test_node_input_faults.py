@@ -1,6 +1,7 @@
-"""Issue 24: nothing lost without a word, second round. One test (or more) per finding f1..f6; the node is a separate
-process talking real DDS wherever the finding is about the node; the audio drivers of f1 are separate processes too.
-"""
+"""Nothing lost without a word, second round (issue 24): a restarted driver, concealment that cannot echo, bursts and
+every missing frame counted, a damaged model, audio_common in the wrong encoding, frame numbers; one test or more per
+finding f1..f6 (the section headers). The node is a separate process talking real DDS wherever the finding is about
+the node; the audio drivers of f1 are separate processes too."""
 from __future__ import annotations
 
 import shutil
@@ -55,7 +56,7 @@ def start_with_default_queues(ros, bundle, node_env):
 
 # -- f1: a publisher that dies and comes back ---------------------------------------------------------------------
 
-def test_issue24_f1_a_restarted_driver_starts_a_new_segment_at_once(ros, bundle, node_env, tmp_path):
+def test_a_restarted_driver_starts_a_new_segment_at_once(ros, bundle, node_env, tmp_path):
     """Driver process A streams 3 s from index 0 and exits; a new process B streams 4 s from index 0 again. B's
     audio used to be taken for a second stream overlapping A's and its first 3 s were dropped without a word."""
     proc, h = start(ros, bundle, node_env, warn_throttle_s=60.0)
@@ -81,8 +82,7 @@ def test_issue24_f1_a_restarted_driver_starts_a_new_segment_at_once(ros, bundle,
     assert rc == 0 and "publisher restart" in out and "second stream" not in out, out[-3000:]
 
 
-def test_issue24_f1_audio_publishers_follows_the_graph_and_a_live_second_stream_is_still_told_apart(ros, bundle,
-                                                                                                  node_env):
+def test_audio_publishers_follows_the_graph_and_a_live_second_stream_is_still_told_apart(ros, bundle, node_env):
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     from seld_ros.msg import MultichannelAudio
@@ -113,7 +113,7 @@ def test_issue24_f1_audio_publishers_follows_the_graph_and_a_live_second_stream_
         stop(proc, h)
 
 
-def test_issue24_f1_pipeline_restart_rules_without_publisher_identity():
+def test_pipeline_restart_rules_without_publisher_identity():
     """Where the middleware gives no sequence numbers (Humble), an index back near 0 with new samples is a restart;
     an identical resend is a duplicate, as before."""
     pipe = SeldPipeline(PipelineConfig(backend="torch"))
@@ -129,7 +129,7 @@ def test_issue24_f1_pipeline_restart_rules_without_publisher_identity():
 
 # -- f2: concealed or rejected audio must not echo as events -------------------------------------------------------
 
-def test_issue24_f2_a_concealed_gap_and_a_channel_change_in_steady_noise_make_no_events(ros, node_env):
+def test_a_concealed_gap_and_a_channel_change_in_steady_noise_make_no_events(ros, node_env):
     """The shipped model, steady noise: a 1.8 s index gap used to give musicInstrument events in the frames just
     after it (the network took the return of the noise for an onset); so did chunks rejected for a wrong channel
     count. Without the gap the same audio gives none."""
@@ -166,7 +166,7 @@ def test_issue24_f2_a_concealed_gap_and_a_channel_change_in_steady_noise_make_no
 
 # -- f3: a burst at stream start: every missing frame counted ------------------------------------------------------
 
-def test_issue24_f3_a_burst_at_stream_start_is_counted_in_full(ros, bundle, node_env):
+def test_a_burst_at_stream_start_is_counted_in_full(ros, bundle, node_env):
     """140 messages of 10 ms at once, then the driver goes on at real time, under the default QoS and queue
     (qos_depth 100, queue_size 64). Whatever DDS and the queue lose before the stream 'started' must be in
     lost_audio_s: frames published + frames lost >= frames sent (within one)."""
@@ -191,7 +191,7 @@ def test_issue24_f3_a_burst_at_stream_start_is_counted_in_full(ros, bundle, node
     assert rc == 0, out[-3000:]
 
 
-def test_issue24_f3_queue_drops_before_and_after_the_start_and_a_partial_last_frame_are_lost_audio():
+def test_queue_drops_before_and_after_the_start_and_a_partial_last_frame_are_lost_audio():
     pipe = SeldPipeline(PipelineConfig(backend="torch"))
     x = noise(2.0)
     # the node dropped chunks 0..4 (of 10 ms) from its queue before the first one it processed
@@ -206,7 +206,7 @@ def test_issue24_f3_queue_drops_before_and_after_the_start_and_a_partial_last_fr
     assert st["segment_tail_samples"] == 1200 and st["lost_audio_s"] == pytest.approx(0.1)
 
 
-def test_issue24_f3_a_stream_whose_first_messages_never_arrived_counts_them():
+def test_a_stream_whose_first_messages_never_arrived_counts_them():
     pipe = SeldPipeline(PipelineConfig(backend="torch"))
     x = noise(1.0)
     res = pipe.push(AudioChunk(x[6240:8640], RATE, 4, "foa_acn_sn3d", 6240, T0))
@@ -216,7 +216,7 @@ def test_issue24_f3_a_stream_whose_first_messages_never_arrived_counts_them():
     assert late.stats()["lost_audio_s"] == 0.0 and "start_gaps" not in late.stats()
 
 
-def test_issue24_f3_rejected_chunks_are_lost_audio_at_once_and_once():
+def test_rejected_chunks_are_lost_audio_at_once_and_once():
     from seld_ros.pipeline import InputError
 
     pipe = SeldPipeline(PipelineConfig(backend="torch"))
@@ -234,7 +234,7 @@ def test_issue24_f3_rejected_chunks_are_lost_audio_at_once_and_once():
 
 # -- f4: a damaged model must not load ---------------------------------------------------------------------------
 
-def test_issue24_f4_a_damaged_default_model_is_fatal_naming_both_digests(ros, tmp_path, node_env):
+def test_a_damaged_default_model_is_fatal_naming_both_digests(ros, tmp_path, node_env):
     from seld_ros.model.bundle import bundle_hash
     from seld_ros.pipeline import DEFAULT_MODEL
 
@@ -259,7 +259,7 @@ def test_issue24_f4_a_damaged_default_model_is_fatal_naming_both_digests(ros, tm
 
 # -- f5: audio_common data in the wrong encoding -----------------------------------------------------------------
 
-def test_issue24_f5_float32_bytes_declared_s16le_are_rejected_as_bad_encoding(ros, node_env):
+def test_float32_bytes_declared_s16le_are_rejected_as_bad_encoding(ros, node_env):
     """The shipped model, ros-drivers AudioDataStamped + AudioInfo(S16LE): 1 s of real S16LE, 2 s of float32 bytes,
     1 s of S16LE again. The float32 span used to be read as int16 (loud noise) and published as clapping events."""
     from audio_common_msgs.msg import AudioDataStamped, AudioInfo
@@ -302,7 +302,7 @@ def test_issue24_f5_float32_bytes_declared_s16le_are_rejected_as_bad_encoding(ro
     assert "bad_encoding" in out and "look like F32LE" in out, out[-3000:]
 
 
-def test_issue24_f5_encoding_check_tells_float_from_integer_pcm():
+def test_encoding_check_tells_float_from_integer_pcm():
     from seld_ros.audio.pcm import EncodingMismatch, check_encoding
 
     x = noise(0.2).reshape(-1)
@@ -323,7 +323,7 @@ def test_issue24_f5_encoding_check_tells_float_from_integer_pcm():
 
 # -- f6: frame numbers across restarts and rate changes ------------------------------------------------------------
 
-def test_issue24_f6_frame_index_strictly_increases_across_a_sample_rate_change_and_a_jump_back():
+def test_frame_index_strictly_increases_across_a_sample_rate_change_and_a_jump_back():
     pipe = SeldPipeline(PipelineConfig(backend="torch"))
     x = noise(2.0)
     out = []
@@ -343,7 +343,7 @@ def test_issue24_f6_frame_index_strictly_increases_across_a_sample_rate_change_a
     assert all(b > a for a, b in zip(stamps, stamps[1:]))
 
 
-def test_issue24_f6_one_sample_messages_lose_no_frame_without_a_counter(ros, bundle, node_env):
+def test_one_sample_messages_lose_no_frame_without_a_counter(ros, bundle, node_env):
     """0.55 s of 1-sample messages (13200) under the default QoS, then the stream ends and the node is stopped:
     every frame is published or counted as lost, the first ones (lost in transport or dropped before the stream
     started) and the last ones (a partial frame at the end of the stream) included. The final input summary is the
