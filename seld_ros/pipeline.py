@@ -64,15 +64,14 @@ from seld_ros.audio import (
     UnknownLayoutError,
     to_acn_sn3d,
 )
-from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS, STEREO
+from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS
+from seld_ros.constants import LABEL_HOP_S, NS, SAMPLE_RATE, STEREO
 from seld_ros.decode import fold_front
 from seld_ros.tracking import TrackedEvent, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 
-INTERNAL_RATE = 24000
-LABEL_HOP_S = 0.1
-NS = 1_000_000_000
+INTERNAL_RATE = SAMPLE_RATE  # the pipeline's name for it
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
 
 

@@ -45,12 +45,12 @@ from seld_ros.bag.messages import (
     frame_to_events_msg,
     time_to_ns,
 )
+from seld_ros.constants import LABEL_HOP_S
 
 log = logging.getLogger(__name__)
 
 EVENTS_TOPIC = "/seld_node/events"
 MARKERS_TOPIC = "/seld_node/markers"
-LABEL_HOP_S = 0.1
 
 
 @dataclass

@@ -18,6 +18,8 @@ import os
 import tempfile
 from typing import Dict, Optional, Tuple
 
+from seld_ros.constants import LABEL_HOP_FRAMES, LABEL_HOP_S
+
 from .base import BackendError, BackendUnavailableError, InferenceBackend
 from .cache import DEFAULT_WORKSPACE_BYTES
 
@@ -195,9 +197,8 @@ def open_bundle_backend(bundle_path: str, name: str = "auto", *, context_seconds
     hash and block length, re-exported / rebuilt when stale.
     """
     from .bundle_adapter import load_network
-    from .streaming_defaults import LABEL_HOP_FRAMES
     net = load_network(bundle_path)
-    labels = max(1, int(round(float(context_seconds) / 0.1)))
+    labels = max(1, int(round(float(context_seconds) / LABEL_HOP_S)))
     frames = labels * LABEL_HOP_FRAMES
     cache_dir = cache_dir or default_cache_dir()
     os.makedirs(cache_dir, exist_ok=True)

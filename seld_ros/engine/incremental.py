@@ -24,9 +24,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from seld_ros.constants import LABEL_HOP_FRAMES
+
 from .base import InferenceBackend
 from .streaming import StreamOutput, feature_block
-from .streaming_defaults import LABEL_HOP_FRAMES
 
 STATE_PREFIX = "state_"
 NEXT_PREFIX = "next_"

@@ -29,9 +29,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .base import InferenceBackend
+from seld_ros.constants import LABEL_HOP_FRAMES
 
-LABEL_HOP_FRAMES = 5
+from .base import InferenceBackend
 
 
 def feature_block(features, channels: int, bins: int) -> np.ndarray:

@@ -36,6 +36,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from visualization_msgs.msg import MarkerArray
 
 from seld_ros.audio.pcm import PcmAssembler
+from seld_ros.constants import default_layout
 from seld_ros.msg import MultichannelAudio, SoundEventArray
 from seld_ros.pipeline import AudioChunk, InputError, PipelineError, SeldPipeline
 from seld_ros.ros import conversions, markers
@@ -375,7 +376,7 @@ class SeldNode(Node):
         stamp_ns = conversions.time_to_ns(msg.header.stamp)
         index = self._place_by_stamp(self._ac_index, stamp_ns, samples.shape[0], rate)
         self._ac_index = index + samples.shape[0]
-        layout = s["input_layout"] or {4: "foa_acn_sn3d", 2: "stereo"}.get(channels, "")
+        layout = s["input_layout"] or default_layout(channels)
         self._enqueue(AudioChunk(samples=samples, sample_rate=rate, channels=channels, layout=layout,
                                  first_sample_index=index, stamp_ns=stamp_ns, frame_id=msg.header.frame_id,
                                  received_monotonic=time.monotonic()))
@@ -417,7 +418,7 @@ class SeldNode(Node):
         samples, index = asm.push(bytes(msg.audio.data))
         if samples.shape[0] == 0:
             return
-        layout = s["input_layout"] or {4: "foa_acn_sn3d", 2: "stereo"}.get(fmt[2], "")
+        layout = s["input_layout"] or default_layout(fmt[2])
         self._enqueue(AudioChunk(samples=samples, sample_rate=fmt[1], channels=fmt[2], layout=layout,
                                  first_sample_index=index, stamp_ns=stamp_ns,
                                  frame_id=msg.header.frame_id, received_monotonic=time.monotonic()))
