@@ -18,6 +18,7 @@ FEATURE_HOP_SAMPLES = 480  # 20 ms STFT hop
 LABEL_HOP_SAMPLES = 2400  # 100 ms output/label frame
 LABEL_HOP_FRAMES = LABEL_HOP_SAMPLES // FEATURE_HOP_SAMPLES  # 5 feature frames per output frame
 LABEL_HOP_S = LABEL_HOP_SAMPLES / SAMPLE_RATE  # 0.1 s
+FEATURE_HOP_S = FEATURE_HOP_SAMPLES / SAMPLE_RATE  # 0.02 s
 LABEL_HOP_NS = LABEL_HOP_SAMPLES * NS // SAMPLE_RATE  # 100 ms in ns
 
 # -- channel layouts ----------------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ from seld_ros.audio import (
 from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS
 from seld_ros.constants import LABEL_HOP_S, NS, SAMPLE_RATE, STEREO
 from seld_ros.decode import fold_front
+from seld_ros.health import Fault, FaultCounter
 from seld_ros.tracking import TrackedEvent, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -80,21 +81,21 @@ class PipelineError(RuntimeError):
 
 
 class InputError(ValueError):
-    """One audio chunk was rejected; ``kind`` names the problem for counters and throttled logs."""
+    """One audio chunk was rejected; ``kind`` (a seld_ros.health.Fault) names the problem for counters and logs."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: Fault, message: str):
         super().__init__(message)
         self.kind = kind
 
 
 _ERROR_KINDS = (
-    (UnknownLayoutError, "bad_layout"),
-    (ChannelCountError, "bad_channels"),
-    (EmptyAudioError, "empty"),
-    (NonFiniteAudioError, "non_finite"),
-    (AudioDtypeError, "bad_dtype"),
-    (SampleRateError, "bad_rate"),
-    (AudioFormatError, "bad_audio"),
+    (UnknownLayoutError, Fault.BAD_LAYOUT),
+    (ChannelCountError, Fault.BAD_CHANNELS),
+    (EmptyAudioError, Fault.EMPTY),
+    (NonFiniteAudioError, Fault.NON_FINITE),
+    (AudioDtypeError, Fault.BAD_DTYPE),
+    (SampleRateError, Fault.BAD_RATE),
+    (AudioFormatError, Fault.BAD_AUDIO),
 )
 
 
@@ -117,9 +118,7 @@ class AudioChunk:
 
 @dataclass
 class InputIssue:
-    # gap | overlap | duplicate | conflict | restart | skip | stamp_jump | stamp_backwards | stamp_zero |
-    # stamp_invalid | non_finite | out_of_range | clipped
-    kind: str
+    kind: Fault  # a str: gap, overlap, restart, stamp_zero, non_finite, ... (seld_ros.health.Fault)
     message: str
 
 # Full scale of float PCM input: samples are expected in [-FULL_SCALE, FULL_SCALE].
@@ -255,7 +254,7 @@ class SeldPipeline:
         self._decoder = self.bundle.make_decoder(cfg.merge_angle_deg)
         self._base_thresholds = np.asarray(self._decoder.thresholds, dtype=np.float64).copy()
         self._tracker = Tracker(cfg.tracker)
-        self._counters = collections.Counter()
+        self._counters = FaultCounter()
         self._lost_s = 0.0
         self._reset_stream_state()
 
@@ -385,28 +384,27 @@ class SeldPipeline:
         rate = int(chunk.sample_rate)
         idx = int(chunk.first_sample_index)
         if self._rate is not None and (rate != self._rate or chunk.layout != self._layout):
-            result.issues.append(InputIssue("restart", f"stream format changed ({self._layout} @ {self._rate} Hz -> "
-                                                       f"{chunk.layout} @ {rate} Hz): restarting the stream"))
-            self._counters["restarts"] += 1
+            result.issues.append(InputIssue(Fault.RESTART, f"stream format changed ({self._layout} @ {self._rate} "
+                                                           f"Hz -> {chunk.layout} @ {rate} Hz): restarting the stream"))
+            self._counters.add(Fault.RESTART)
             self._flush_into(result)
             self._reset_stream_state()
         elif self._ring is not None:
             expected = self._ring.next_sample_index
             jump = idx - expected
             if chunk.after_drop and jump > 0:
-                result.issues.append(InputIssue("skip", f"skipped {jump / rate:.2f} s of audio dropped to keep up "
-                                                        "with real time"))
-                self._counters["skips"] += 1
-                self._counters["skip_samples"] += jump
+                result.issues.append(InputIssue(Fault.SKIP, f"skipped {jump / rate:.2f} s of audio dropped to keep up "
+                                                            "with real time"))
+                self._counters.add(Fault.SKIP, jump)
                 self._lost_s += jump / rate
                 self._reset_stream_state()
             elif abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + audio.shape[1] <= expected):
                 what = "gap" if jump > 0 else "jump back"
-                result.issues.append(InputIssue("restart", f"{what} of {abs(jump) / rate:.2f} s in first_sample_index "
-                                                           f"(expected {expected}, got {idx}): restarting the stream"))
-                self._counters["restarts"] += 1
+                result.issues.append(InputIssue(Fault.RESTART, f"{what} of {abs(jump) / rate:.2f} s in "
+                                                               f"first_sample_index (expected {expected}, got {idx}): "
+                                                               "restarting the stream"))
+                self._counters.add(Fault.RESTART, max(jump, 0))
                 if jump > 0:
-                    self._counters["restart_gap_samples"] += jump
                     self._lost_s += jump / rate
                 self._flush_into(result)
                 self._reset_stream_state()
@@ -424,17 +422,15 @@ class SeldPipeline:
                 self._check_conflict(part, first, expected, result)
             status = self._ring.write(part, first)
             if status.gap_samples:
-                self._counters["gaps"] += 1
-                self._counters["gap_samples"] += status.gap_samples
+                self._counters.add(Fault.GAP, status.gap_samples)
                 self._lost_s += status.gap_samples / rate
                 self._filled.append((first - status.gap_samples, first))
-                result.issues.append(InputIssue("gap", f"{status.gap_samples} samples "
-                                                       f"({status.gap_samples / rate * 1e3:.1f} ms) missing before "
-                                                       f"index {first}: concealed (filled by a ramp)"))
+                result.issues.append(InputIssue(Fault.GAP, f"{status.gap_samples} samples "
+                                                           f"({status.gap_samples / rate * 1e3:.1f} ms) missing before "
+                                                           f"index {first}: concealed (filled by a ramp)"))
             if status.overlap_samples:
-                self._counters["overlaps"] += 1
-                self._counters["overlap_samples"] += status.overlap_samples
-                kind = "duplicate" if status.samples_written == 0 else "overlap"
+                kind = Fault.DUPLICATE if status.samples_written == 0 else Fault.OVERLAP
+                self._counters.add(kind, status.overlap_samples)
                 result.issues.append(InputIssue(kind, f"{status.overlap_samples} samples at index {first} "
                                                       "were already received: dropped"))
             fresh = status.gap_samples + status.samples_written
@@ -456,22 +452,22 @@ class SeldPipeline:
     def _validate(self, chunk: AudioChunk, result: PushResult) -> np.ndarray:
         samples = chunk.samples
         if not isinstance(samples, np.ndarray) or samples.ndim != 2:
-            raise InputError("bad_shape", f"samples must be a 2-D (samples, channels) array, got "
-                                          f"{getattr(samples, 'shape', type(samples))}")
+            raise InputError(Fault.BAD_SHAPE, f"samples must be a 2-D (samples, channels) array, got "
+                                              f"{getattr(samples, 'shape', type(samples))}")
         if self.front_end == "stereo":
             if chunk.layout != STEREO and chunk.layout in LAYOUT_INPUT_CHANNELS:
-                raise InputError("bad_layout", f"this model is a stereo bundle and takes stereo (left, right) audio; "
-                                               f"{chunk.layout} input needs an FOA model bundle")
+                raise InputError(Fault.BAD_LAYOUT, "this model is a stereo bundle and takes stereo (left, right) "
+                                                   f"audio; {chunk.layout} input needs an FOA model bundle")
         elif chunk.layout == STEREO:
-            raise InputError("bad_layout", "this model takes FOA audio; stereo input needs a stereo model bundle")
+            raise InputError(Fault.BAD_LAYOUT, "this model takes FOA audio; stereo input needs a stereo model bundle")
         if chunk.layout in LAYOUT_INPUT_CHANNELS and int(chunk.channels) != LAYOUT_INPUT_CHANNELS[chunk.layout]:
-            raise InputError("bad_channels", f"layout {chunk.layout} has {LAYOUT_INPUT_CHANNELS[chunk.layout]} "
-                                             f"channels, the message says channels={chunk.channels}")
+            raise InputError(Fault.BAD_CHANNELS, f"layout {chunk.layout} has {LAYOUT_INPUT_CHANNELS[chunk.layout]} "
+                                                 f"channels, the message says channels={chunk.channels}")
         if samples.shape[1] != int(chunk.channels):
-            raise InputError("bad_shape", f"data length is not a multiple of channels={chunk.channels} "
-                                          f"({samples.size} values)")
+            raise InputError(Fault.BAD_SHAPE, f"data length is not a multiple of channels={chunk.channels} "
+                                              f"({samples.size} values)")
         if not 8000 <= int(chunk.sample_rate) <= 192000:
-            raise InputError("bad_rate", f"sample_rate {chunk.sample_rate} Hz is outside 8000..192000 Hz")
+            raise InputError(Fault.BAD_RATE, f"sample_rate {chunk.sample_rate} Hz is outside 8000..192000 Hz")
         if samples.size and np.issubdtype(samples.dtype, np.floating):
             samples = self._check_level(samples, int(chunk.first_sample_index), result)
         try:
@@ -489,27 +485,25 @@ class SeldPipeline:
             where = np.argwhere(bad)[0]
             first_value = samples[where[0], where[1]]
             samples = np.where(finite, samples, 0).astype(samples.dtype)
-            self._counters["non_finite_samples"] += n_bad
-            self._counters["non_finite_chunks"] += 1
-            result.issues.append(InputIssue("non_finite", f"audio contains NaN or Inf: {n_bad} values (first "
-                                                          f"{first_value} at sample {idx + int(where[0])}, channel "
-                                                          f"{int(where[1])}) replaced by 0; the chunk is kept"))
+            self._counters.add(Fault.NON_FINITE, n_bad)
+            result.issues.append(InputIssue(Fault.NON_FINITE, f"audio contains NaN or Inf: {n_bad} values (first "
+                                                              f"{first_value} at sample {idx + int(where[0])}, channel "
+                                                              f"{int(where[1])}) replaced by 0; the chunk is kept"))
         mag = np.abs(samples)
         peak = float(mag.max())
         if peak > FULL_SCALE:
             n_out = int((mag > FULL_SCALE).sum())
-            self._counters["out_of_range_samples"] += n_out
-            self._counters["out_of_range_chunks"] += 1
-            result.issues.append(InputIssue("out_of_range", f"{n_out} samples beyond full scale (peak {peak:.3g}; "
-                                                            f"expected float PCM in [-{FULL_SCALE:g}, "
-                                                            f"{FULL_SCALE:g}]): scale the input; detections are "
-                                                            "unreliable at this level"))
+            self._counters.add(Fault.OUT_OF_RANGE, n_out)
+            result.issues.append(InputIssue(Fault.OUT_OF_RANGE, f"{n_out} samples beyond full scale (peak {peak:.3g}; "
+                                                                f"expected float PCM in [-{FULL_SCALE:g}, "
+                                                                f"{FULL_SCALE:g}]): scale the input; detections are "
+                                                                "unreliable at this level"))
         elif peak >= CLIP_LEVEL:
             n_clip = int((mag >= CLIP_LEVEL).sum())
             if n_clip >= CLIP_REPORT_MIN:
-                self._counters["clipped_samples"] += n_clip
-                result.issues.append(InputIssue("clipped", f"{n_clip} samples at full scale (|x| >= {CLIP_LEVEL}) "
-                                                           f"near index {idx}: the input is clipping"))
+                self._counters.add(Fault.CLIPPED, n_clip)
+                result.issues.append(InputIssue(Fault.CLIPPED, f"{n_clip} samples at full scale (|x| >= {CLIP_LEVEL}) "
+                                                               f"near index {idx}: the input is clipping"))
         return samples
 
     def _check_conflict(self, part: np.ndarray, first: int, expected: int, result: PushResult) -> None:
@@ -523,11 +517,10 @@ class SeldPipeline:
             return
         held = self._ring.read(lo, stop - lo)
         if not np.array_equal(held, part[:, lo - first:stop - first]):
-            self._counters["conflicting_chunks"] += 1
-            self._counters["conflicting_samples"] += stop - lo
-            result.issues.append(InputIssue("conflict", f"samples {lo}..{stop - 1} arrived again with different "
-                                                        "values: a second stream is publishing on the audio "
-                                                        "topic; keeping the first one"))
+            self._counters.add(Fault.CONFLICT, stop - lo)
+            result.issues.append(InputIssue(Fault.CONFLICT, f"samples {lo}..{stop - 1} arrived again with different "
+                                                            "values: a second stream is publishing on the audio "
+                                                            "topic; keeping the first one"))
 
     def _start_segment(self, rate: int, layout: str, idx: int) -> None:
         self._rate, self._layout = rate, layout
@@ -555,22 +548,22 @@ class SeldPipeline:
         predicted = self._stamp_of_index(idx) if self._anchors_idx else None
         replace = None
         if stamp_ns == 0:
-            replace = "stamp_zero", "header.stamp is 0 (unset)"
+            replace = Fault.STAMP_ZERO, "header.stamp is 0 (unset)"
         elif stamp_ns < 0 or stamp_ns > STAMP_LIMIT_NS:
-            replace = "stamp_invalid", (f"header.stamp {stamp_ns / NS:.3f} s is impossible (negative or within a day "
-                                        "of the int32-seconds limit of builtin_interfaces/Time)")
+            replace = Fault.STAMP_INVALID, (f"header.stamp {stamp_ns / NS:.3f} s is impossible (negative or within a "
+                                            "day of the int32-seconds limit of builtin_interfaces/Time)")
         elif predicted is not None:
             off = (stamp_ns - predicted) / NS
             if off < -self.config.stamp_tolerance_s:
-                replace = "stamp_backwards", (f"stamp of sample {idx} goes back {-off * 1e3:.1f} ms against the "
-                                              "sample count")
+                replace = Fault.STAMP_BACKWARDS, (f"stamp of sample {idx} goes back {-off * 1e3:.1f} ms against the "
+                                                  "sample count")
             elif off > self.config.stamp_tolerance_s:
-                self._counters["stamp_jumps"] += 1
-                result.issues.append(InputIssue("stamp_jump", f"stamp of sample {idx} is {off * 1e3:+.1f} ms off "
-                                                              "what the sample count predicts; re-anchoring time"))
+                self._counters.add(Fault.STAMP_JUMP)
+                result.issues.append(InputIssue(Fault.STAMP_JUMP, f"stamp of sample {idx} is {off * 1e3:+.1f} ms off "
+                                                                  "what the sample count predicts; re-anchoring time"))
         if replace is not None:
             kind, what = replace
-            self._counters[kind] += 1
+            self._counters.add(kind)
             if predicted is None:  # nothing to continue from: time since the stream's sample 0
                 stamp_ns = int(round(idx * NS / self._rate))
             else:
@@ -626,7 +619,7 @@ class SeldPipeline:
             if self._filled and self._filled_fraction(start, self._frame_start_index(frame_index + 1)) \
                     > CONCEAL_FRACTION:
                 dets = []  # mostly filled audio: what the network says about it is not evidence
-                self._counters["concealed_frames"] += 1
+                self._counters.add(Fault.CONCEALED)
             events = self._tracker.update(dets, frame_index)
             if self.doa_front_folded:
                 # the tracker's alpha-beta prediction can carry a folded direction a little past +-90 deg
@@ -634,7 +627,7 @@ class SeldPipeline:
                     ev.doa = fold_front(ev.doa)
             stamp = self._stamp_of_index(start)
             if self._last_stamp_out is not None and stamp <= self._last_stamp_out:
-                self._counters["stamps_clamped"] += 1
+                self._counters.add(Fault.STAMP_CLAMPED)
                 stamp = min(self._last_stamp_out + 1, MAX_STAMP_NS)
             self._last_stamp_out = stamp
             result.frames.append(OutputFrame(
