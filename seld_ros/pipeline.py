@@ -46,7 +46,6 @@ from __future__ import annotations
 import bisect
 import collections
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +64,11 @@ from seld_ros.audio import (
     to_acn_sn3d,
 )
 from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS
-from seld_ros.constants import LABEL_HOP_S, NS, SAMPLE_RATE, STEREO
+from seld_ros.constants import FRONT_END_CHANNELS, LABEL_HOP_S, NS, SAMPLE_RATE, STEREO
 from seld_ros.decode import fold_front
+from seld_ros.engine.stream import StreamOpenError, StreamOptions, open_stream
+from seld_ros.features import make_streaming_extractor
+from seld_ros.features.config import FeatureConfigError
 from seld_ros.health import Fault, FaultCounter
 from seld_ros.tracking import TrackedEvent, Tracker, TrackerConfig
 
@@ -177,80 +179,65 @@ class PipelineConfig:
     force_engine_update: bool = False
     enable_fp16: bool = True
     tensorrt_workspace_mb: int = 1024
-    onnx_cache_dir: str = ""  # where exported ONNX files are kept (empty: ~/.cache/seld_ros)
+    onnx_cache_dir: str = ""  # where exported ONNX files are kept (empty: seld_ros.engine.default_cache_dir())
     merge_angle_deg: float = 20.0
     max_gap_s: float = 5.0  # longer gaps (or jumps back) restart the stream instead of zero-filling
     stamp_tolerance_s: float = 0.02  # stamps further off their sample-count prediction are reported
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
+    def stream_options(self) -> StreamOptions:
+        return StreamOptions(
+            backend=self.backend, context_seconds=self.context_seconds, lookahead_frames=self.lookahead_frames,
+            num_threads=self.num_threads, cache_dir=self.onnx_cache_dir, engine_file_path=self.engine_file_path,
+            force_engine_update=self.force_engine_update, enable_fp16=self.enable_fp16,
+            max_workspace_size=self.tensorrt_workspace_mb << 20,
+        )
+
+
+def _load_bundle(model_file_path: str) -> tuple:
+    """(path, Bundle) of ``model_file_path`` (empty: the shipped default model); PipelineError says what is wrong."""
+    path = Path(model_file_path or DEFAULT_MODEL).expanduser()
+    if not path.is_file():
+        raise PipelineError(
+            f"model bundle not found: {path}"
+            + ("" if model_file_path else " (the default model ships with the package; reinstall it or set "
+               "model_file_path)")
+        )
+    from seld_ros.model.bundle import BundleError, load_bundle  # imports torch: only when a pipeline is built
+
+    try:
+        return path, load_bundle(str(path))
+    except BundleError as exc:
+        raise PipelineError(f"cannot load model bundle {path}: {exc}") from None
+
+
+def _feature_config(bundle, path: Path) -> tuple:
+    """(feature config, front end "foa" | "stereo") of a bundle, which must run at the internal rate."""
+    try:
+        config, front_end = bundle.make_feature_config(), bundle.front_end
+    except (FeatureConfigError, TypeError) as exc:
+        raise PipelineError(f"model bundle {path}: unusable feature_config: {exc}") from None
+    if config.sample_rate != INTERNAL_RATE:
+        raise PipelineError(f"bundle features expect {config.sample_rate} Hz; the pipeline runs at "
+                            f"{INTERNAL_RATE} Hz")
+    return config, front_end
+
 
 class SeldPipeline:
     def __init__(self, config: PipelineConfig | None = None):
         self.config = cfg = config or PipelineConfig()
-        from seld_ros.model.bundle import BundleError, bundle_hash, load_bundle
-
-        path = Path(cfg.model_file_path or DEFAULT_MODEL).expanduser()
-        if not path.is_file():
-            raise PipelineError(
-                f"model bundle not found: {path}"
-                + ("" if cfg.model_file_path else " (the default model ships with the package; reinstall it or set "
-                   "model_file_path)")
-            )
-        try:
-            self.bundle = load_bundle(str(path))
-        except BundleError as exc:
-            raise PipelineError(f"cannot load model bundle {path}: {exc}") from None
-        self.model_path = path
+        self.model_path, self.bundle = _load_bundle(cfg.model_file_path)
         self.class_names = list(self.bundle.class_names)
-        from seld_ros.features import make_streaming_extractor
-        from seld_ros.features.config import INPUT_CHANNELS, FeatureConfigError
-        from seld_ros.features.stats import FeatureStats
-
-        try:
-            self.feature_config = self.bundle.make_feature_config()
-            self.front_end = self.bundle.front_end  # "foa" | "stereo"
-        except (FeatureConfigError, TypeError) as exc:
-            raise PipelineError(f"model bundle {path}: unusable feature_config: {exc}") from None
+        self.feature_config, self.front_end = _feature_config(self.bundle, self.model_path)
         # audio channels the front end takes after layout conversion: 4 (ACN/SN3D) or 2 (L, R)
-        self.input_channels = INPUT_CHANNELS[self.front_end]
+        self.input_channels = FRONT_END_CHANNELS[self.front_end]
         self.doa_front_folded = bool(self.bundle.doa_front_folded)
-        if self.feature_config.sample_rate != INTERNAL_RATE:
-            raise PipelineError(f"bundle features expect {self.feature_config.sample_rate} Hz; the pipeline runs at "
-                                f"{INTERNAL_RATE} Hz")
         self._features = make_streaming_extractor(self.feature_config)
-        from seld_ros.engine.incremental import IncrementalInference, is_causal, stateful_step
-        from seld_ros.engine.streaming import StreamingInference
-
-        # the bundle decides: a causal network streams incrementally, any other one through the window
-        self.mode = "incremental" if is_causal(self.bundle.model) else "sliding window"
-        if self.mode == "incremental":
-            self._backend = self._make_backend(str(path), bundle_hash(str(path)),
-                                               network=stateful_step(self.bundle.model))
-            self._stream = IncrementalInference(self._backend)
-            if cfg.lookahead_frames:
-                log.warning("lookahead_frames=%d ignored: the causal bundle runs incrementally with no look-ahead",
-                            cfg.lookahead_frames)
-            log.info("inference mode: incremental (causal bundle %s: one 100 ms hop per network call, state "
-                     "carried over, no look-ahead; backend %s)", path.name, self._backend.name)
-        else:
-            self._backend = self._make_backend(str(path), bundle_hash(str(path)))
-
-        # The network normalises its raw-feature input itself (statistics in its state dict). Until the
-        # window is full, its older part is padded with the mean feature: "average background", not silence.
-        pad = 0.0
-        if self.bundle.feature_stats:
-            try:
-                pad = FeatureStats.from_dict(self.bundle.feature_stats).mean.astype(np.float32)
-            except (ValueError, KeyError):
-                log.warning("bundle feature statistics unreadable; padding the stream start with zeros")
-        if self.mode == "sliding window":
-            try:
-                self._stream = StreamingInference(self._backend, lookahead=cfg.lookahead_frames, pad_value=pad)
-            except ValueError as exc:
-                raise PipelineError(f"lookahead_frames: {exc}") from None
-            log.info("inference mode: sliding window (non-causal bundle %s: %.1f s of context re-run every 100 ms "
-                     "hop, look-ahead %d frames; backend %s)", path.name, self._stream.window_seconds,
-                     cfg.lookahead_frames, self._backend.name)
+        try:  # the bundle decides: a causal network streams incrementally, any other one through the window
+            self._stream, self._backend = open_stream(self.bundle, cfg.stream_options())
+        except StreamOpenError as exc:
+            raise PipelineError(str(exc)) from None
+        self.mode = self._stream.mode  # "incremental" | "sliding window"
         self._decoder = self.bundle.make_decoder(cfg.merge_angle_deg)
         self._base_thresholds = np.asarray(self._decoder.thresholds, dtype=np.float64).copy()
         self._tracker = Tracker(cfg.tracker)
@@ -275,62 +262,6 @@ class SeldPipeline:
             enable_fp16=values["enable_fp16"], tensorrt_workspace_mb=values["tensorrt_workspace_mb"],
             tracker=tracker,
         ))
-
-    def _make_backend(self, path: str, digest: str, network=None):
-        """The backend for the bundle's network, or for ``network`` (the stateful step of a causal one)."""
-        from seld_ros.engine.base import BackendError
-        from seld_ros.engine.cache import CacheTrustError, ensure_private_dir, record_trusted_digest, \
-            trusted_digest_matches
-        from seld_ros.engine.factory import create_backend
-
-        cfg = self.config
-        labels = max(1, int(round(cfg.context_seconds / LABEL_HOP_S)))
-        frames = labels * self.feature_config.frames_per_label
-        stem = f"{digest[:16]}_{frames}"
-        if network is not None:  # one hop per call; the state is explicit I/O
-            frames, stem = self.feature_config.frames_per_label, f"{digest[:16]}_step"
-        cache = Path(cfg.onnx_cache_dir or os.environ.get("SELD_CACHE_DIR", "~/.cache/seld_ros")).expanduser()
-        onnx_path = None
-        trust_key = f"onnx:{digest}:{stem}"
-        if cfg.backend in ("auto", "onnxruntime", "tensorrt"):
-            try:
-                cache = Path(ensure_private_dir(str(cache)))
-            except (CacheTrustError, OSError) as exc:
-                raise PipelineError(f"ONNX/engine cache refused: {exc}") from None
-            onnx_path = str(cache / f"{stem}.onnx")
-            if os.path.exists(onnx_path):
-                # its own sidecar proves nothing: it must match the digest recorded when we exported it for this key
-                ok, why = trusted_digest_matches(str(cache), trust_key, onnx_path)
-                if not ok:
-                    log.warning("cached ONNX %s not trusted: %s; re-exporting it from the bundle", onnx_path, why)
-                    for stale in (onnx_path, onnx_path + ".json"):
-                        if os.path.lexists(stale):
-                            os.unlink(stale)
-        if cfg.engine_file_path:
-            from seld_ros.engine.cache import check_engine_location
-
-            try:
-                check_engine_location(cfg.engine_file_path, for_write=not os.path.exists(cfg.engine_file_path))
-            except (CacheTrustError, OSError) as exc:
-                raise PipelineError(f"engine_file_path refused: {exc}") from None
-        try:
-            import torch
-
-            torch.set_num_threads(cfg.num_threads)
-            backend = create_backend(
-                cfg.backend, model=network if network is not None else self.bundle.model, onnx_path=onnx_path,
-                frames=frames,
-                num_threads=cfg.num_threads, engine_file_path=cfg.engine_file_path,
-                force_engine_update=cfg.force_engine_update, enable_fp16=cfg.enable_fp16,
-                max_workspace_size=cfg.tensorrt_workspace_mb << 20, bundle_hash=digest, warmup=2,
-            )
-            if onnx_path and os.path.isfile(onnx_path):
-                ok, _ = trusted_digest_matches(str(cache), trust_key, onnx_path)
-                if not ok:  # exported just now by the factory
-                    record_trusted_digest(str(cache), trust_key, onnx_path)
-            return backend
-        except (BackendError, OSError, ValueError, RuntimeError) as exc:
-            raise PipelineError(f"cannot start inference backend '{cfg.backend}': {exc}") from None
 
     def _reset_stream_state(self) -> None:
         self._rate: int | None = None
