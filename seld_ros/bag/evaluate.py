@@ -310,7 +310,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
             frames.append(fr)
             if writer is None:
                 continue
-            msg = frame_to_events_msg(fr, fid, pipeline.frame_stamp_ns)
+            msg = frame_to_events_msg(fr, fid)
             t = time_to_ns(msg.header.stamp)
             writer.write(EVENTS_TOPIC, t, msg)
             if markers.enable and msg.events:

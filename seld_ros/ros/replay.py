@@ -95,7 +95,7 @@ def _read_audio(bag: str, topic: str, pcm=None):
     a rosbag2, decoded and re-encoded for audio_common and ROS 1 bags."""
     from seld_ros.bag.audio import iter_audio, pick_audio_topic
     from seld_ros.bag.io import BagError, connections_for, open_bag
-    from seld_ros.bag.messages import AUDIO_MSGTYPE
+    from seld_ros.messages import AUDIO_MSGTYPE
 
     try:
         with open_bag(bag) as reader:
