@@ -402,21 +402,12 @@ def test_issue16_f11_seld_score_reads_the_projects_own_csvs_without_unit_options
 # -- f12: one option scheme ----------------------------------------------------------------------------------------
 def _parser_for(tool: str):
     """A console script's argparse parser (setup.py entry points; seld_replay from the CMake-installed ROS tools)."""
-    if tool == "seld_replay":
-        return _parser_from_source(REPO / "seld_ros" / "ros" / "replay.py")
+    if tool == "seld_replay":  # seld_ros.cli.replay imports rclpy only when it runs
+        return importlib.import_module("seld_ros.cli.replay").build_parser()
     scripts = dict(re.findall(r'"(seld-[a-z-]+)=([\w.]+):main"', (REPO / "setup.py").read_text()))
     mod = importlib.import_module(scripts[tool])
     assert hasattr(mod, "build_parser"), f"{scripts[tool]} has no build_parser()"
     return mod.build_parser()
-
-
-def _parser_from_source(path):
-    """build_parser() of a module that imports rclpy at the top (seld_replay), without importing rclpy."""
-    tree = ast.parse(path.read_text())
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_parser")
-    ns = {"argparse": __import__("argparse"), "__doc__": ast.get_docstring(tree)}
-    exec(compile(ast.Module(body=[fn], type_ignores=[]), str(path), "exec"), ns)
-    return ns["build_parser"]()
 
 
 def _all_actions(parser):
@@ -481,7 +472,7 @@ def test_issue16_f12_old_option_names_still_work_as_hidden_aliases():
     assert a.audio_topic == "/x"
     assert evaluate.build_parser().parse_args(["--data", "d", "--no-dist"]).no_distance is True
     assert train.build_parser().parse_args(["--config", "c", "--bundle", "o.pt"]).out_bundle == "o.pt"
-    replay = _parser_from_source(REPO / "seld_ros" / "ros" / "replay.py")
+    replay = _parser_for("seld_replay")
     a = replay.parse_args(["bag", "--rate", "0"])
     assert a.speed == 0.0 and replay.parse_args(["bag"]).speed == 1.0
     for p in (eval_bag.build_parser(), bag.build_parser(), replay):

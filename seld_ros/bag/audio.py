@@ -22,7 +22,7 @@ import numpy as np
 
 from seld_ros.audio.audio_common import AudioCommonError, RawPcmDecoder, TypedAudioDecoder
 from seld_ros.audio.pcm import PCM_FORMATS, pcm_to_float  # noqa: F401 (re-exported for the bag tools)
-from seld_ros.bag.io import BagError, connections_for, iter_messages, open_bag
+from seld_ros.bag.io import BagError, connections_for, iter_messages, open_bag, topic_summary
 from seld_ros.bag.messages import (
     AUDIO_COMMON_DATA,
     AUDIO_COMMON_INFO,
@@ -33,6 +33,7 @@ from seld_ros.bag.messages import (
     time_to_ns,
 )
 from seld_ros.constants import LAYOUT_CHANNELS, default_layout
+from seld_ros.pipeline import AudioChunk
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ class BagChunk:
     bag_time_ns: int
 
     def to_audio_chunk(self, layout: str | None = None):
-        from seld_ros.pipeline import AudioChunk
-
         return AudioChunk(samples=self.samples, sample_rate=self.sample_rate, channels=self.channels,
                           layout=layout or self.layout, first_sample_index=self.first_sample_index,
                           stamp_ns=self.stamp_ns, frame_id=self.frame_id)
@@ -317,3 +316,23 @@ def scan_audio(path, topic: str, pcm: PcmFormat | None = None) -> dict:
 def bag_path_name(path) -> str:
     p = Path(path)
     return p.stem if p.suffix in (".mcap", ".db3") else p.name
+
+
+def bag_info(path, pcm=None) -> dict:
+    """Storage, duration, topics and, for audio topics, format and sample continuity (reads the audio topic).
+    ``pcm``: format of raw audio topics whose bag has no AudioInfo (:class:`seld_ros.bag.audio.PcmFormat`)."""
+    with open_bag(path) as reader:
+        topics = topic_summary(reader)
+        meta = reader
+        start, end = int(meta.start_time), int(meta.end_time)
+        count = int(meta.message_count)
+        fmt = "ROS 1 bag" if reader.ros1 else "rosbag2"
+    info = {"path": str(path), "format": fmt, "messages": count, "start_ns": start if count else None,
+            "duration_s": (end - start) / 1e9 if count else 0.0, "topics": topics, "audio": {}}
+    for topic, d in topics.items():
+        if d["type"] in AUDIO_TYPES:
+            try:
+                info["audio"][topic] = scan_audio(path, topic, pcm)
+            except BagError as exc:
+                info["audio"][topic] = {"error": str(exc)}
+    return info
