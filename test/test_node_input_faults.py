@@ -14,7 +14,7 @@ import pytest
 
 from model_helpers import invert_bytes_in_largest_tensor
 from ros_helpers.node_proc import NodeProcess, spin_until
-from test_faults import latest_diag, start, stop
+from test_node_faults import latest_diag, start, stop
 from test_ros_node import RATE, T0, Harness, noise
 
 from seld_ros.pipeline import AudioChunk, PipelineConfig, SeldPipeline

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from seld_ros.bag.audio import PcmFormat, bag_path_name, iter_audio, pick_audio_topic
-from seld_ros.bag.convert import DEFAULT_GT_TOPIC
+from seld_ros.bag.convert import DEFAULT_GT_TOPIC, _pad_labels
 from seld_ros.bag.io import BagError, BagWriter, connections_for, iter_messages, open_bag
 from seld_ros.bag.messages import (
     EVENTS_MSGTYPE,
@@ -45,12 +45,18 @@ from seld_ros.bag.messages import (
     frame_to_events_msg,
     time_to_ns,
 )
+from seld_ros.bag.plot import plot_doa
+from seld_ros.constants import LABEL_HOP_S
+from seld_ros.data.dcase import format_dcase2022, format_dcase2024, format_dcase2025, read_labels
+from seld_ros.data.labels import LabelError, SceneLabels
+from seld_ros.health import FaultCounter, watched_counts
+from seld_ros.metrics.seld import MetricsError, score_scenes
+from seld_ros.pipeline import InputError, PipelineConfig, PipelineError, SeldPipeline
 
 log = logging.getLogger(__name__)
 
 EVENTS_TOPIC = "/seld_node/events"
 MARKERS_TOPIC = "/seld_node/markers"
-LABEL_HOP_S = 0.1
 
 
 @dataclass
@@ -82,8 +88,9 @@ class EvalResult:
     eval_dist: bool
     wall_seconds: float  # read + pipeline + write, the whole pass over the bag
     pipeline_seconds: float  # inside SeldPipeline.push / flush only
-    rejected: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)  # rejected chunks by kind (seld_ros.health.Fault)
     issues: list[str] = field(default_factory=list)
+    faults: dict = field(default_factory=dict)  # the watched fault counters that are not 0 (as in /diagnostics)
     outputs: dict[str, str] = field(default_factory=dict)
     backend: str = ""
     metric_mode: str = "dcase2024"  # dcase2024 (FOA bundles) | dcase2025 (stereo bundles: folded azimuth)
@@ -118,7 +125,7 @@ class EvalResult:
             "events_per_class": self.events_per_class(), "tracks_per_class": self.tracks_per_class(),
             "wall_seconds": self.wall_seconds, "pipeline_seconds": self.pipeline_seconds,
             "x_realtime": self.x_realtime, "x_realtime_pipeline": self.x_realtime_pipeline,
-            "rejected_chunks": dict(self.rejected), "issues": self.issues[:100], "num_issues": len(self.issues),
+            "rejected_chunks": dict(self.rejected), "faults": self.faults, "issues": self.issues[:100], "num_issues": len(self.issues),
             "has_reference": self.reference is not None, "eval_dist": self.eval_dist,
             "metric_mode": self.metric_mode, "front_end": self.front_end, "doa_front_folded": self.doa_front_folded,
             "scores": self.scores.to_dict() if self.scores is not None else None, "outputs": self.outputs,
@@ -142,6 +149,8 @@ class EvalResult:
             lines.append("no events detected")
         if self.rejected:
             lines.append("rejected chunks: " + ", ".join(f"{k} {v}" for k, v in self.rejected.items()))
+        if self.faults:
+            lines.append("input faults: " + ", ".join(f"{k} {v}" for k, v in self.faults.items()))
         if self.issues:
             lines.append(f"input issues: {len(self.issues)} (first: {self.issues[0]})")
         if self.scores is not None:
@@ -164,8 +173,6 @@ def _count_messages(path, topic) -> int:
 
 def read_reference(path, topic: str, class_names, frame_offset: int = 0):
     """The ground-truth topic (SoundEventArray) as SceneLabels (frame 0 = ``frame_offset``), or None if absent."""
-    from seld_ros.data.labels import LabelError
-
     with open_bag(path) as reader:
         conns = connections_for(reader, topic)
         if not conns:
@@ -183,8 +190,6 @@ def read_reference(path, topic: str, class_names, frame_offset: int = 0):
 
 def frames_to_labels(frames, class_names, frame_offset: int = 0, num_frames: int | None = None):
     """Tracked events of OutputFrames -> SceneLabels (source id = track id, distance m, NaN unknown)."""
-    from seld_ros.data.labels import SceneLabels
-
     last = max((f.frame_index for f in frames), default=frame_offset - 1) - frame_offset
     t = last + 1 if num_frames is None else int(num_frames)
     m = max([1] + [len(f.events) for f in frames])
@@ -209,8 +214,6 @@ def write_prediction_csv(path, labels, mode: str = "dcase2024") -> str:
     """DCASE 2024 CSV, distance in cm (2 decimals on angles); direction-only (5 columns) without distances.
     ``mode="dcase2025"`` (stereo): the DCASE 2025 stereo CSV (folded azimuth, integer degrees, cm) when every
     event has a distance."""
-    from seld_ros.data.dcase import format_dcase2024, format_dcase2025
-
     if mode == "dcase2025" and _all_distances(labels):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(format_dcase2025(labels))
@@ -230,8 +233,6 @@ def _format_dcase2022_float(labels) -> str:
 
 
 def write_reference_csv(path, labels, mode: str = "dcase2024") -> str:
-    from seld_ros.data.dcase import format_dcase2022, format_dcase2024, format_dcase2025
-
     if mode == "dcase2025" and _all_distances(labels):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(format_dcase2025(labels))
@@ -264,7 +265,6 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     """
     if metric not in ("auto", "dcase2024", "dcase2025"):
         raise BagError(f"metric must be auto, dcase2024 or dcase2025, got {metric!r}")
-    from seld_ros.pipeline import InputError, PipelineConfig, PipelineError, SeldPipeline
 
     bag = str(bag)
     with open_bag(bag) as reader:
@@ -278,6 +278,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
             raise BagError(f"cannot build the pipeline: {exc}") from None
     else:
         pipeline.reset()
+    stats_before = pipeline.stats()  # the pipeline's counters run on over bags: this bag's faults are the change
     names = tuple(pipeline.class_names)
     markers = markers or MarkerOptions()
     out = Path(out_dir) if out_dir is not None else None
@@ -292,6 +293,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
 
     frames: list = []
     rejected: Counter = Counter()
+    counts = FaultCounter()
     issues: list[str] = []
     first = None
     n_msgs = 0
@@ -304,7 +306,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
             frames.append(fr)
             if writer is None:
                 continue
-            msg = frame_to_events_msg(fr, fid, pipeline.frame_stamp_ns)
+            msg = frame_to_events_msg(fr, fid)
             t = time_to_ns(msg.header.stamp)
             writer.write(EVENTS_TOPIC, t, msg)
             if markers.enable and msg.events:
@@ -329,6 +331,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
                 result = pipeline.push(chunk.to_audio_chunk())
             except InputError as exc:
                 rejected[exc.kind] += 1
+                counts.add(exc.kind)
                 issues.append(f"rejected ({exc.kind}) at sample index {chunk.first_sample_index}: {exc}")
                 continue
             finally:
@@ -354,9 +357,6 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     per_frame = int(round(rate * LABEL_HOP_S))
     frame_offset = first.first_sample_index // per_frame
     if reference_csv is not None:
-        from seld_ros.data.dcase import read_labels
-        from seld_ros.data.labels import LabelError
-
         try:
             reference = read_labels(reference_csv, reference_format, names)
         except (LabelError, OSError) as exc:
@@ -368,7 +368,6 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     n_audio_frames = -(-audio_samples // per_frame)
     num_frames = max(n_audio_frames, reference.num_frames if reference is not None else 0)
     if reference is not None and reference.num_frames < num_frames:  # silence up to the end is ground truth too
-        from seld_ros.bag.convert import _pad_labels
 
         reference = _pad_labels(reference, num_frames)
     prediction = frames_to_labels(frames, names, frame_offset, num_frames)
@@ -376,8 +375,6 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     scores = None
     has_dist = "distance" in pipeline.bundle.output_names
     if reference is not None:
-        from seld_ros.metrics.seld import MetricsError, score_scenes
-
         ref_dist = bool(reference.active.any()) and bool(np.all(np.isfinite(reference.distance[reference.active])))
         if eval_dist is None:
             eval_dist = has_dist and ref_dist
@@ -385,11 +382,14 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
             scores = score_scenes([reference], [prediction], mode=mode, eval_dist=bool(eval_dist), names=[name])
         except MetricsError as exc:
             raise BagError(f"cannot score {bag}: {exc}") from None
+    stats = pipeline.stats()
+    counts.update({k: v - stats_before.get(k, 0) for k, v in stats.items() if isinstance(v, int)})
     res = EvalResult(bag=bag, bundle=str(pipeline.model_path), class_names=names, audio_topic=audio_topic,
                      sample_rate=rate, layout=first.layout, audio_seconds=audio_samples / rate,
                      audio_messages=n_msgs, frame_offset=frame_offset, frames=frames, prediction=prediction,
                      reference=reference, scores=scores, eval_dist=bool(eval_dist), wall_seconds=wall,
                      pipeline_seconds=pipe_s, rejected=rejected, issues=issues,
+                     faults={k: v for k, v in watched_counts(counts).items() if v},
                      backend=str(pipeline.info().get("backend", "")), metric_mode=mode,
                      front_end=str(getattr(pipeline, "front_end", "foa")), doa_front_folded=folded)
     if out is not None:
@@ -412,8 +412,6 @@ def _write_outputs(res: EvalResult, out: Path, name: str, results_bag: bool, plo
         (out / "metrics.txt").write_text(res.scores.table() + "\n")
         res.outputs["metrics"] = str(out / "metrics.json")
     if plot:
-        from seld_ros.bag.plot import plot_doa
-
         title = f"{name}: reference (pale squares) and prediction (dots)" if res.reference is not None else name
         res.outputs["plot"] = str(plot_doa(out / f"{name}_doa.png", res.prediction, res.reference, title,
                                            res.audio_seconds))

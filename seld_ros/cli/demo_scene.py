@@ -14,6 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from seld_ros.constants import SAMPLE_RATE
+from seld_ros.data.bank import ProceduralBank
+from seld_ros.data.dcase import write_labels, write_wav
+from seld_ros.data.synth import Room, SynthConfig, make_event, render_scene
+
 # (class, start s, azimuth deg, elevation deg, distance m, azimuth speed deg/s)
 DEMO_EVENTS = (
     ("maleSpeech", 0.5, 45.0, 0.0, 1.5, 0.0),
@@ -28,9 +33,6 @@ def render_demo_scene(seed: int = 7, duration_s: float = 20.0, events=DEMO_EVENT
                       max_event_s: float | None = None):
     """Render ``events`` ((class, start s, azimuth, elevation, distance m, azimuth speed deg/s), ...) in the
     demo room; ``max_event_s`` cuts each sound to at most that length. Returns a synth Scene (foa, labels)."""
-    from seld_ros.data.bank import ProceduralBank
-    from seld_ros.data.synth import Room, SynthConfig, make_event, render_scene
-
     cfg = SynthConfig(duration_s=duration_s, snr_db=(snr_db, snr_db), rt60_s=(0.35, 0.35))
     room = Room(room_id=-1, dims=(5.0, 4.0, 3.0), rt60=0.35, mic=(2.5, 2.0, 1.4))
     rng = np.random.default_rng(seed)
@@ -39,7 +41,7 @@ def render_demo_scene(seed: int = 7, duration_s: float = 20.0, events=DEMO_EVENT
     for src, (name, start, az, el, dist, speed) in enumerate(events):
         sig = bank.draw(name, rng)
         end = duration_s - 0.2 if max_event_s is None else min(duration_s - 0.2, start + max_event_s)
-        sig = sig[: int(min(len(sig), (end - start) * 24000))]
+        sig = sig[: int(min(len(sig), (end - start) * SAMPLE_RATE))]
         rendered.append(make_event(room, cfg, cfg.class_names.index(name), sig, start, az, el, dist,
                                    speed_deg_s=speed, source_id=src))
     return render_scene(room, cfg, rng, events=rendered)
@@ -51,14 +53,14 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--duration", type=float, default=20.0)
     a = p.parse_args(argv)
-    from seld_ros.data.dcase import write_labels, write_wav
 
     scene = render_demo_scene(a.seed, a.duration)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_wav(out.with_suffix(".wav"), scene.foa)
     write_labels(out.with_suffix(".csv"), scene.labels)
-    print(f"wrote {out.with_suffix('.wav')} ({scene.foa.shape[1] / 24000:.1f} s, 4 ch FOA) and {out.with_suffix('.csv')}")
+    print(f"wrote {out.with_suffix('.wav')} ({scene.foa.shape[1] / SAMPLE_RATE:.1f} s, 4 ch FOA) and "
+          f"{out.with_suffix('.csv')}")
     return 0
 
 

@@ -28,13 +28,13 @@ BACKENDS = ("tensorrt", "onnxruntime", "torch")
 
 def _backend_class(name: str):
     if name == "torch":
-        from .torch_backend import TorchBackend
+        from .torch_backend import TorchBackend  # imports torch: only the backend asked for is loaded
         return TorchBackend
     if name == "onnxruntime":
-        from .onnxruntime_backend import OnnxRuntimeBackend
+        from .onnxruntime_backend import OnnxRuntimeBackend  # imports onnxruntime
         return OnnxRuntimeBackend
     if name == "tensorrt":
-        from .tensorrt_backend import TensorRTBackend
+        from .tensorrt_backend import TensorRTBackend  # imports tensorrt / pycuda where present
         return TensorRTBackend
     raise ValueError(f"unknown backend {name!r}; choose auto or one of {BACKENDS}")
 
@@ -55,13 +55,13 @@ def available_backends() -> list:
 
 
 def _torch_has_cuda() -> bool:
-    from .torch_backend import TorchBackend
+    from .torch_backend import TorchBackend  # imports torch
     return TorchBackend.cuda_available()
 
 
 def _ensure_onnx(model, onnx_path: Optional[str], frames: Optional[int], bundle_hash: Optional[str]) -> Optional[str]:
     """An ONNX file for TensorRT/onnxruntime: ``onnx_path`` if current, else exported from ``model``."""
-    from .export import export_onnx, onnx_is_current
+    from .export import export_onnx, onnx_is_current  # imports torch and onnx
     if onnx_path and os.path.isfile(onnx_path):
         if model is None or frames is None:
             return onnx_path
@@ -174,40 +174,3 @@ def _create_auto(**kw) -> InferenceBackend:
                        precision="fp32" if kw["precision"] == "fp16" else kw["precision"])
     raise BackendUnavailableError("backend auto: nothing can run: " + "; ".join(skipped)
                                   + "; torch needs model= and frames=")
-
-
-def default_cache_dir() -> str:
-    """``$SELD_CACHE_DIR`` if set (tests and the demo point it at a temporary folder), else
-    ``$XDG_CACHE_HOME/seld_ros`` (``~/.cache/seld_ros``)."""
-    if os.environ.get("SELD_CACHE_DIR"):
-        return os.environ["SELD_CACHE_DIR"]
-    return os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "seld_ros")
-
-
-def open_bundle_backend(bundle_path: str, name: str = "auto", *, context_seconds: float = 2.0,
-                        cache_dir: Optional[str] = None, engine_file_path: str = "", force_engine_update: bool = False,
-                        enable_fp16: bool = True, max_workspace_size: int = DEFAULT_WORKSPACE_BYTES,
-                        num_threads: Optional[int] = None, warmup: int = 3):
-    """What the node / pipeline calls: bundle file -> (loaded backend, LoadedNetwork).
-
-    The block is ``context_seconds`` rounded to whole 100 ms label frames. The ONNX (and, for TensorRT,
-    the engine) live in ``cache_dir`` (default ``~/.cache/seld_ros``) under names derived from the bundle
-    hash and block length, re-exported / rebuilt when stale.
-    """
-    from .bundle_adapter import load_network
-    from .streaming_defaults import LABEL_HOP_FRAMES
-    net = load_network(bundle_path)
-    labels = max(1, int(round(float(context_seconds) / 0.1)))
-    frames = labels * LABEL_HOP_FRAMES
-    cache_dir = cache_dir or default_cache_dir()
-    os.makedirs(cache_dir, exist_ok=True)
-    stem = f"{(net.bundle_hash or 'model')[:16]}-{frames}f"
-    onnx_path = os.path.join(cache_dir, stem + ".onnx")
-    if not engine_file_path:
-        engine_file_path = os.path.join(cache_dir, f"{stem}-{'fp16' if enable_fp16 else 'fp32'}.plan")
-    backend = create_backend(name, model=net.model, onnx_path=onnx_path, frames=frames,
-                             engine_file_path=engine_file_path, force_engine_update=force_engine_update,
-                             enable_fp16=enable_fp16, max_workspace_size=max_workspace_size,
-                             bundle_hash=net.bundle_hash, num_threads=num_threads, warmup=warmup)
-    log.info("inference backend: %s", backend.info())
-    return backend, net

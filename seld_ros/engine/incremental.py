@@ -24,9 +24,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from seld_ros.constants import FEATURE_HOP_S, LABEL_HOP_FRAMES
+
 from .base import InferenceBackend
 from .streaming import StreamOutput, feature_block
-from .streaming_defaults import LABEL_HOP_FRAMES
 
 STATE_PREFIX = "state_"
 NEXT_PREFIX = "next_"
@@ -50,13 +51,13 @@ def state_pairs(input_names: Sequence[str], output_names: Sequence[str]) -> List
 
 def state_layout(specs: Sequence[Tuple[str, Sequence[int]]]) -> str:
     """Digest of a state layout [(name, shape)]: '' for a stateless network (one definition, in the model)."""
-    from seld_ros.model.stateful import state_layout as _digest
+    from seld_ros.model.stateful import state_layout as _digest  # imports torch
     return _digest(specs)
 
 
 def stateful_step(model):
     """The exported step module of a causal network (:class:`seld_ros.model.stateful.StatefulStep`)."""
-    from seld_ros.model.stateful import StatefulStep
+    from seld_ros.model.stateful import StatefulStep  # imports torch
     return StatefulStep(model)
 
 
@@ -116,7 +117,7 @@ class IncrementalInference:
     @property
     def window_seconds(self) -> float:
         """Network input per call: one hop (the history lives in the state)."""
-        return self.label_hop * 0.02
+        return self.label_hop * FEATURE_HOP_S
 
     @property
     def mode(self) -> str:

@@ -35,6 +35,10 @@ from typing import Any
 
 import torch
 
+from seld_ros.decode import TrackDecoder
+from seld_ros.features.config import feature_config_from_dict, front_end_of
+from seld_ros.model import build_model
+
 BUNDLE_FORMAT = "seld_ros.bundle"
 BUNDLE_VERSION = 1
 DIGEST_ALGORITHM = "sha256-content-v1"
@@ -76,14 +80,12 @@ class Bundle:
 
     def make_feature_config(self):
         """The bundle's feature config: ``FeatureConfig`` (FOA) or ``StereoFeatureConfig`` (see ``front_end``)."""
-        from seld_ros.features.config import feature_config_from_dict
         return feature_config_from_dict(self.feature_config)
 
     @property
     def front_end(self) -> str:
         """``"foa"`` (4-channel ACN/SN3D input, full-sphere DOA) or ``"stereo"`` (2-channel L/R input; the DOA is
         front-folded: azimuth in [-90, 90] deg, elevation 0, as DCASE 2025 scores it)."""
-        from seld_ros.features.config import front_end_of
         return front_end_of(self.feature_config)
 
     @property
@@ -91,7 +93,6 @@ class Bundle:
         return self.front_end == "stereo"
 
     def make_decoder(self, merge_angle_deg: float = 20.0):
-        from seld_ros.decode import TrackDecoder
         return TrackDecoder(self.class_names, self.thresholds, self.output_mode, merge_angle_deg,
                             front_folded=self.doa_front_folded)
 
@@ -269,8 +270,6 @@ def _read_checked(path, verify: bool) -> tuple[dict, list[str]]:
 def load_bundle(path, device: str = "cpu", verify: bool = True) -> Bundle:
     """Load a bundle: check its recorded digests (see ``read_bundle_dict``), build its network, load the weights
     strictly, eval mode."""
-    from . import build_model
-
     obj, problems = _read_checked(path, verify)
     try:
         model = build_model(obj["model_config"])
