@@ -182,3 +182,24 @@ def test_bundles_without_yamnet_load_and_run_as_before(tmp_path):
     old_cfg = {k: v for k, v in b.model_config.items() if k not in ("semantic", "yamnet")}
     rebuilt = build_model(old_cfg)
     rebuilt.load_state_dict(b.model.state_dict(), strict=True)
+
+
+@pytest.mark.parametrize("train", ["frozen", "partial", "all"])
+def test_cached_fixed_part_then_trainable_part_equals_yamnet_live(train):
+    """What the cache stores (encode) finished by the trainable layers (decode) is YAMNet run whole."""
+    torch.manual_seed(2)
+    m = build_model(tiny_yamnet_config(yamnet={"width": 0.125, "proj_dim": 16, "train": train,
+                                               "trainable_layers": 3})).eval()
+    x = torch.randn(2, 15, 20, 64)
+    with torch.inference_mode():
+        wins, _ = m.yamnet.windows(m.yamnet.frames_of(x[:, 13:15]), torch.zeros(2, 1, YAMNET_CONTEXT_FRAMES, 64))
+        encoded = m.yamnet.encode(wins)
+        assert tuple(encoded.shape[2:]) == m.yamnet.encoded_shape()
+        logits, emb = m.yamnet.net(wins.reshape(8, 1, 96, 64))
+        whole = torch.cat([emb, logits], dim=1).reshape(2, 4, -1)
+        assert float((m.yamnet.decode(encoded) - whole).abs().max()) <= 1e-5
+        live, cached = m(x), m(x, semantic=encoded)
+    for a, b in zip(live, cached):
+        assert float((a - b).abs().max()) <= 1e-5
+    with pytest.raises(ValueError, match="semantic= is for semantic: yamnet"):
+        build_model(tiny_causal_config())(torch.randn(1, 13, 5, 64), semantic=encoded[:1, :1])
