@@ -283,9 +283,12 @@ class AT2SELD(nn.Module):
         for i in range(len(self.spatial.blocks)):
             p, c = self.spatial.run_block_causal(i, p, state[2 * i:2 * i + 2])
             new_state += c
-        windows, yam_state = self.yamnet.windows(self.yamnet.frames_of(features[:, C:C + 2]), state[-2])
+        frames = self.yamnet.frames_of(features[:, C:C + 2])
         if semantic is None:
+            windows, yam_state = self.yamnet.windows(frames, state[-2])
             semantic = self.yamnet.encode(windows)
+        else:  # YAMNet's fixed part precomputed (training on the cache)
+            yam_state = self.yamnet.next_state(frames, state[-2])
         h = torch.cat([self.yamnet(self.yamnet.decode(semantic)), self._spatial_vector(p)], dim=2)
         h, h_gru = self.temporal.forward_stateful(self.pre(h), state[-1])
         return self.head(h), new_state + [yam_state, h_gru]

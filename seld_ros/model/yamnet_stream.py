@@ -88,6 +88,12 @@ class YamnetStream(nn.Module):
                             for j in range(n)], dim=1)
         return wins, (seq[:, None, -YAMNET_CONTEXT_FRAMES:] - YAMNET_LOG_FLOOR)
 
+    @staticmethod
+    def next_state(frames: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """The state after ``frames`` without building the windows (YAMNet's output given precomputed)."""
+        seq = torch.cat([state + YAMNET_LOG_FLOOR, frames], dim=2)
+        return seq[:, :, -YAMNET_CONTEXT_FRAMES:] - YAMNET_LOG_FLOOR
+
     def state_shape(self, n_mels: int, batch: int = 1) -> tuple[int, ...]:
         return (batch, 1, YAMNET_CONTEXT_FRAMES, int(n_mels))
 
