@@ -118,9 +118,14 @@ def test_pipeline_streaming_equals_offline_for_any_chunking(causal_bundle, cache
     assert pipe.mode == "incremental" and pipe.info()["inference_mode"] == "incremental"
     assert "inference mode: incremental" in caplog.text
     assert pipe._backend.input_specs[0].shape == (1, 13, 5, 64)  # one hop per call
-    sizes = [480, 2400, 7919, x.shape[1]] + ([1] if backend == "torch" else [])
-    for size in sizes:
-        xs = x if size > 1 else x[:, :int(0.6 * RATE)]  # sample by sample: a shorter stretch, same check
+    assert_streams_like_offline(pipe, x, ref, sample_by_sample=backend == "torch")
+
+
+def assert_streams_like_offline(pipe, x, ref, sample_by_sample=False):
+    """Chunkings of 20 ms, 100 ms, an odd 7919 samples and the whole clip (and sample by sample, on a shorter
+    stretch): every label frame comes out as soon as its audio is in, with the offline outputs ``ref``."""
+    for size in [480, 2400, 7919, x.shape[1]] + ([1] if sample_by_sample else []):
+        xs = x if size > 1 else x[:, :int(0.6 * RATE)]
         frames = stream(pipe, xs, size)
         n = xs.shape[1] // 2400
         assert [f.frame_index for f in frames] == list(range(n)), size

@@ -19,7 +19,7 @@ from seld_ros.model import build_model
 from seld_ros.model.bundle import load_bundle
 from seld_ros.model.yamnet_stream import YAMNET_CONTEXT_FRAMES
 from seld_ros.pipeline import PipelineConfig, SeldPipeline
-from test_engine_incremental import audio, offline_outputs, stream
+from test_engine_incremental import assert_streams_like_offline, audio, offline_outputs
 
 RATE = 24000
 TOL = 1e-4
@@ -140,15 +140,8 @@ def test_pipeline_streams_a_yamnet_bundle_exactly_like_offline(yamnet_bundle, tm
                                            onnx_cache_dir=str(tmp_path_factory.mktemp("onnx"))))
     assert pipe.mode == "incremental" and "inference mode: incremental" in caplog.text
     assert pipe._backend.input_specs[0].shape == (1, 15, 5, 64)
-    for size in [480, 2400, 7919, x.shape[1]] + ([1] if backend == "torch" else []):
-        xs = x if size > 1 else x[:, :int(0.6 * RATE)]
-        frames = stream(pipe, xs, size)
-        n = xs.shape[1] // 2400
-        # every label frame as soon as its audio is in (the YAMNet channels never hold one back)
-        assert [f.frame_index for f in frames] == list(range(n)), size
-        for name in ("activity_logits", "doa", "distance"):
-            got = np.stack([f.outputs[name] for f in frames])
-            assert float(np.max(np.abs(got - ref[name][:n]))) <= TOL, (size, name)
+    # every label frame as soon as its audio is in: the YAMNet channels never hold one back
+    assert_streams_like_offline(pipe, x, ref, sample_by_sample=backend == "torch")
 
 
 def test_exported_step_carries_the_yamnet_window_and_matches_torch(tmp_path):
