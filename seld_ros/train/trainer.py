@@ -161,22 +161,14 @@ class Trainer:
         pre = m.pop("pretrained_backbone", None)
         init_from = m.pop("init_from", None)
         pre_yamnet = m.pop("pretrained_yamnet", None)
-        yamnet_features = bool(getattr(self.fcfg, "yamnet", False))
-        if (m.get("semantic", "panns") == "yamnet") != yamnet_features:
-            raise ValueError("model.semantic: yamnet and data.features.yamnet: true go together (the network reads "
-                             "YAMNet's log-mel from the two channels the front end appends)")
-        # the normalised (spatial) channels; the YAMNet channels after them stay raw
-        spatial = self.fcfg.spatial_channels if yamnet_features else len(self.stats.mean)
-        m["in_channels"] = spatial
-        m["num_classes"] = len(self.class_names)
-        m.setdefault("n_mels", self.feature_config["n_mels"])
-        self.model = build_model(m)
+        self.model = build_model(network_config(m, self.fcfg, len(self.class_names)))
+        spatial = self.model.config["in_channels"]  # normalised; the YAMNet channels after them stay raw
         self.model.norm.set_stats(self.stats.mean[:spatial], self.stats.std[:spatial])
         self.yamnet_weights = None
         if pre_yamnet:
             self.yamnet_weights = load_yamnet_weights(self.model, pre_yamnet)
             self.log(f"loaded YAMNet weights {pre_yamnet} (sha256 {self.yamnet_weights['sha256'][:12]})")
-        elif yamnet_features:
+        elif getattr(self.model, "yamnet", None) is not None:
             self.log("WARNING: model.pretrained_yamnet not set: YAMNet starts from random weights")
         self.mode = self.model.config["head"]["mode"]
         self.num_tracks = self.model.config["head"]["num_tracks"]
@@ -428,6 +420,21 @@ class Trainer:
         if ck.exists():
             return int(torch.load(ck, map_location="cpu", weights_only=True)["epoch"]) + 1
         return 0
+
+
+def network_config(model_cfg: dict, feature_config, num_classes: int) -> dict:
+    """The network config of a training config's ``model`` section (its file-path keys already removed) for
+    features ``feature_config``: input channels, classes and mel bands filled in."""
+    m = dict(model_cfg)
+    yamnet_features = bool(getattr(feature_config, "yamnet", False))
+    if (m.get("semantic", "panns") == "yamnet") != yamnet_features:
+        raise ValueError("model.semantic: yamnet and data.features.yamnet: true go together (the network reads "
+                         "YAMNet's log-mel from the two channels the front end appends)")
+    # AT2SELD normalises the spatial channels; the YAMNet channels after them go to YAMNet raw
+    m["in_channels"] = feature_config.spatial_channels if yamnet_features else feature_config.num_channels
+    m["num_classes"] = int(num_classes)
+    m.setdefault("n_mels", feature_config.n_mels)
+    return m
 
 
 def load_yamnet_weights(model: torch.nn.Module, path: str) -> dict:
