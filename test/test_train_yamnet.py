@@ -145,3 +145,19 @@ def test_train_finalize_bundle_carries_yamnet_and_its_provenance_and_resumes(tra
     assert not any("encoding" in line for line in logs)
     assert any("resumed from" in line for line in logs)
     assert len((tmp / "run" / "metrics.csv").read_text().splitlines()) == 3
+
+
+def test_partial_fine_tuning_caches_the_map_below_the_trainable_layers_and_trains_only_those(tmp_path):
+    from seld_ros.train.trainer import DEFAULTS, Trainer, merge
+    make_dataset(tmp_path / "data", n_clips=2)
+    yam_net = write_converted_yamnet(tmp_path / "yamnet.pt", seed=3)
+    cfg = yamnet_cfg(tmp_path / "data", tmp_path / "run", tmp_path / "yamnet.pt", epochs=1)
+    cfg["model"]["yamnet"] = {"width": 0.125, "proj_dim": 16, "train": "partial", "trainable_layers": 1}
+    tr = Trainer(merge(DEFAULTS, cfg), command="pytest", log=lambda *a: None)
+    cached = tr.train_semantic[0]
+    assert cached.shape == (len(GAINS), 40) + tr.model.yamnet.encoded_shape() == (len(GAINS), 40, 128, 3, 2)
+    tr.fit()
+    after = tr.model.yamnet.net.state_dict()
+    for k, v in yam_net.state_dict().items():
+        changed = not torch.equal(after[k], v)
+        assert changed == (k.startswith("layers.13.") or k.startswith("classifier.")), k
