@@ -161,6 +161,10 @@ class AT2SELD(nn.Module):
             else:
                 raise ValueError(f"spatial_pool: meanmax | flatten, got {self.spatial_pool!r}")
             d_cat = bcfg["emb_dim"] + d_spa
+        self._init_temporal_and_head(config, d_cat)
+
+    def _init_temporal_and_head(self, config: dict, d_cat: int) -> None:
+        """Frame vector (d_cat) -> Linear -> GRU / Conformer -> heads."""
         t = config["temporal"]
         if self.causal and (t["kind"] != "gru" or t.get("bidirectional", True)):
             raise ValueError("causal: true needs temporal kind=gru with bidirectional: false")
@@ -198,17 +202,7 @@ class AT2SELD(nn.Module):
             d_spa = sch[-1] * (F_ // 2 ** len(sch))
         else:
             raise ValueError(f"spatial_pool: meanmax | flatten, got {self.spatial_pool!r}")
-        t = config["temporal"]
-        if t["kind"] != "gru" or t.get("bidirectional", True):
-            raise ValueError("causal: true needs temporal kind=gru with bidirectional: false")
-        self.temporal = Temporal("gru", t["d_model"], t["d_model"], t.get("layers", 2), False, t.get("heads", 4),
-                                 dropout=config.get("dropout", 0.1))
-        self.pre = nn.Sequential(nn.Linear(self.yamnet.out_dim + d_spa, t["d_model"]), nn.ReLU(),
-                                 nn.Dropout(config.get("dropout", 0.1)))
-        h = config["head"]
-        self.head = SeldHead(self.temporal.out_dim, config["num_classes"], h["num_tracks"],
-                             h["mode"], h.get("distance", False), h.get("hidden", 128))
-        self.output_names = self.head.output_names
+        self._init_temporal_and_head(config, self.yamnet.out_dim + d_spa)
 
     def example_inputs(self, batch: int = 1, frames: int = 50) -> tuple[torch.Tensor, ...]:
         if frames % 5:
