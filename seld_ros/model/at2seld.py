@@ -50,6 +50,8 @@ from .yamnet_stream import YamnetStream, default_yamnet_stream_config
 
 SEMANTIC_STREAMS = ("panns", "yamnet")
 
+from seld_ros.constants import LABEL_HOP_FRAMES
+
 
 def default_at2seld_config(**overrides) -> dict:
     cfg = {
@@ -130,7 +132,7 @@ class AT2SELD(nn.Module):
         self.frames_per_label = 1
         for t, _ in pools:
             self.frames_per_label *= t
-        if self.frames_per_label != 5:
+        if self.frames_per_label != LABEL_HOP_FRAMES:
             raise ValueError(f"time pooling must total 5 (100 ms frames), got {self.frames_per_label}")
         if self.early:
             self.spatial = None
