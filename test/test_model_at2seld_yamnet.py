@@ -135,7 +135,7 @@ def test_training_modes_fix_the_right_yamnet_layers():
 def test_pipeline_streams_a_yamnet_bundle_exactly_like_offline(yamnet_bundle, tmp_path_factory, backend, caplog):
     x = audio(2.4, seed=2)
     ref = offline_outputs(yamnet_bundle, x)
-    with caplog.at_level(logging.INFO, logger="seld_ros.pipeline"):
+    with caplog.at_level(logging.INFO, logger="seld_ros"):
         pipe = SeldPipeline(PipelineConfig(model_file_path=str(yamnet_bundle), backend=backend,
                                            onnx_cache_dir=str(tmp_path_factory.mktemp("onnx"))))
     assert pipe.mode == "incremental" and "inference mode: incremental" in caplog.text

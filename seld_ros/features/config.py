@@ -80,7 +80,7 @@ class FeatureConfig:
         _check_stft(self.sample_rate, self.hop_length, self.win_length, self.n_fft, self.n_mels, self.fmin, self.fmax)
         if not isinstance(self.yamnet, bool):
             raise FeatureConfigError(f"yamnet must be true or false, got {self.yamnet!r}")
-        if self.yamnet and (self.sample_rate, self.hop_length, self.n_mels) != (24000, 480, 64):
+        if self.yamnet and (self.sample_rate, self.hop_length, self.n_mels) != (SAMPLE_RATE, FEATURE_HOP_SAMPLES, 64):
             raise FeatureConfigError("yamnet: true needs the 24 kHz, 20 ms hop, 64-band front end (two 10 ms YAMNet "
                                      "frames of 64 bands per feature frame)")
         if self.feature_set not in FEATURE_SETS:
