@@ -31,7 +31,7 @@ C channels at its input and no spatial stream.
 YAMNet (:mod:`seld_ros.model.yamnet_stream`), fed by the two raw YAMNet log-mel
 channels that follow the C spatial channels (``FeatureConfig.yamnet``; input
 (B, C + 2, T, 64), only the first C normalised). It runs once per 100 ms hop on
-the causal 0.96 s window ending at the label frame; its frame vector joins the
+the causal 0.96 s window ending in the label frame; its frame vector joins the
 spatial stream's late, at the frame level (the grids differ, so no
 cross-stitch). State: ``state_s*`` (spatial), ``state_yamnet`` (B, 1, 86, 64),
 ``state_gru``. ``forward(features, semantic=cached)`` / ``step(..., semantic=)``

@@ -1,5 +1,6 @@
 """The semantic stream of AT2SELD with ``semantic: yamnet``: YAMNet run once per 100 ms hop on the causal 0.96 s
-window of its own log-mel that ends at the current label frame.
+window of its own log-mel that ends with the current label frame (its last YAMNet frame ends 10 ms before the label
+frame does: the feature channels pair YAMNet frames 2t - 1, 2t with feature frame t, see ``seld_ros.features.foa``).
 
     YAMNet log-mel of W, 10 frames per hop ─┐
     state_yamnet: the 86 frames before ─────┴▶ window of 96 frames ─▶ YAMNet ─▶ embedding (1024) [⊕ logits (521)]
@@ -9,7 +10,8 @@ The window is exact, not an approximation: the state holds the last 86 frames th
 same whether the clip runs in one call or hop by hop. The state is stored relative to YAMNet's silence value
 ln(0.001) (what the front end gives for digital silence), so the all-zero state at stream start *is* silence before
 the stream, and offline (``forward`` from the zero state) equals streaming by construction. Added latency: none
-(the window ends at the label frame's last sample); what the design costs is the 0.96 s of history it looks at.
+(the window ends inside the label frame, so its output never waits for later audio); what the design costs is the
+0.96 s of history it looks at, and that a label frame's last 10 ms reach YAMNet one hop later.
 
 Training modes (``train``): ``frozen`` — every YAMNet weight fixed; ``partial`` — the last ``trainable_layers``
 of its 14 layers (and its classifier) train; ``all``. The YAMNet part that stays fixed is a pure function of the
@@ -81,7 +83,7 @@ class YamnetStream(nn.Module):
     @staticmethod
     def windows(frames: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """frames (B, 1, 10 n, F) after ``state`` (B, 1, 86, F) -> (windows (B, n, 96, F), the next state).
-        Window j ends at the last frame of hop j."""
+        Window j ends with the last frame of hop j."""
         seq = torch.cat([state + YAMNET_LOG_FLOOR, frames], dim=2)[:, 0]
         n = frames.shape[2] // YAMNET_HOP_FRAMES
         wins = torch.stack([seq[:, YAMNET_HOP_FRAMES * j:YAMNET_HOP_FRAMES * j + YAMNET_PATCH_FRAMES]
