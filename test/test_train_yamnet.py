@@ -161,3 +161,18 @@ def test_partial_fine_tuning_caches_the_map_below_the_trainable_layers_and_train
     for k, v in yam_net.state_dict().items():
         changed = not torch.equal(after[k], v)
         assert changed == (k.startswith("layers.13.") or k.startswith("classifier.")), k
+
+
+def test_a_cache_entry_older_than_its_scenes_features_is_encoded_again(trained):
+    import os
+    from pathlib import Path
+    from seld_ros.train.semantic_cache import _stale
+    tr, *_ = trained
+    split_dir = Path(tr.semantic_cache) / "train"
+    name = tr.train_clips[0].name
+    assert not _stale(split_dir, name)
+    features = split_dir.parent.parent / "train" / f"{name}.npz"
+    entry = split_dir / f"{name}.npy"
+    os.utime(features, (entry.stat().st_mtime + 10, entry.stat().st_mtime + 10))
+    assert _stale(split_dir, name)
+    assert _stale(split_dir, "no_such_clip")

@@ -83,7 +83,7 @@ def build_semantic_cache(clips, yamnet_stream, yamnet_channels, out_dir: Path, g
     (out_dir.parent / "semantic.json").write_text(json.dumps(
         {"gains_db": [float(g) for g in gains_db], "cut": yamnet_stream.cut, "use_logits": yamnet_stream.use_logits,
          "encoded_shape": list(yamnet_stream.encoded_shape())}, indent=1))
-    todo = [c for c in clips if not (out_dir / f"{c.name}.npy").exists()]
+    todo = [c for c in clips if _stale(out_dir, c.name)]
     if todo:
         log(f"YAMNet cache: encoding {len(todo)} of {len(clips)} clips x {len(gains_db)} gains into {out_dir}")
     try:
@@ -102,6 +102,15 @@ def build_semantic_cache(clips, yamnet_stream, yamnet_channels, out_dir: Path, g
         np.save(tmp, enc)
         os.replace(tmp, out_dir / f"{clip.name}.npy")
     return out_dir
+
+
+def _stale(out_dir: Path, name: str) -> bool:
+    """No cached entry, or one older than the clip's cached features (re-rendered scene): encode again."""
+    entry = out_dir / f"{name}.npy"
+    if not entry.exists():
+        return True
+    features = out_dir.parent.parent / out_dir.name / f"{name}.npz"  # <feature cache>/<split>/<clip>.npz
+    return features.exists() and features.stat().st_mtime > entry.stat().st_mtime
 
 
 def load_semantic_cache(out_dir: Path, clips) -> list[np.ndarray]:
