@@ -57,9 +57,10 @@ def semantic_digest(yamnet_stream, gains_db) -> str:
 def encode_clip(yamnet_stream, yamnet_channels: np.ndarray, gain_db: float = 0.0, batch: int = 64) -> np.ndarray:
     """A clip's two YAMNet channels (2, T, 64), T a multiple of 5 -> (L, *encoded_shape) float32, L = T // 5:
     YAMNet's fixed part on every label frame's causal window, from silence before the clip."""
+    device = next(yamnet_stream.parameters()).device  # the trainer's device (GPU when there is one)
     x = gain_yamnet_log_mel(np.asarray(yamnet_channels, np.float32), gain_db)
-    frames = yamnet_stream.frames_of(torch.from_numpy(np.ascontiguousarray(x))[None])
-    state = torch.zeros(yamnet_stream.state_shape(x.shape[2]))
+    frames = yamnet_stream.frames_of(torch.from_numpy(np.ascontiguousarray(x))[None].to(device))
+    state = torch.zeros(yamnet_stream.state_shape(x.shape[2]), device=device)
     windows, _ = yamnet_stream.windows(frames, state)            # (1, L, 96, 64)
     was_training = yamnet_stream.training
     yamnet_stream.eval()
@@ -67,7 +68,7 @@ def encode_clip(yamnet_stream, yamnet_channels: np.ndarray, gain_db: float = 0.0
         parts = [yamnet_stream.encode(windows[:, i:i + batch]) for i in range(0, windows.shape[1], batch)]
     finally:
         yamnet_stream.train(was_training)
-    return torch.cat(parts, dim=1)[0].float().numpy()
+    return torch.cat(parts, dim=1)[0].float().cpu().numpy()
 
 
 def semantic_cache_dir(feature_cache: Path, yamnet_stream, gains_db) -> Path:

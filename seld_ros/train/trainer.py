@@ -203,16 +203,14 @@ class Trainer:
         self.gains_db = [float(g) for g in sc.get("gains_db", [0.0])]
         d = self.cfg["data"]
         root = semantic_cache_dir(cache_dir(d["root"], self.feature_config), yam, self.gains_db)
-        yam_cpu = yam.to("cpu")
         if self.main:
             for split, clips in ((d["train_split"], self.train_clips), (d["val_split"], self.val_clips)):
                 t0 = time.time()
-                build_semantic_cache(clips, yam_cpu, self.fcfg.yamnet_channels, root / split, self.gains_db,
+                build_semantic_cache(clips, yam, self.fcfg.yamnet_channels, root / split, self.gains_db,
                                      progress=self.cfg["training"]["progress"], log=self.log)
                 self.log(f"YAMNet cache {root / split}: ready in {time.time() - t0:.0f} s")
         if self.world > 1:
             torch.distributed.barrier()
-        yam.to(self.device)
         self.train_semantic = load_semantic_cache(root / d["train_split"], self.train_clips)
         self.val_semantic = load_semantic_cache(root / d["val_split"], self.val_clips)
         self.semantic_cache = str(root)
