@@ -9,9 +9,7 @@ import pytest
 import torch
 
 from model_helpers import make_tiny_bundle, make_tiny_yamnet_bundle, tiny_causal_config, tiny_yamnet_config
-from seld_ros.engine.export import export_onnx
-from seld_ros.engine.factory import create_backend
-from seld_ros.engine.incremental import IncrementalInference, is_causal, stateful_step
+from seld_ros.engine.incremental import is_causal
 from seld_ros.features.config import FeatureConfig, FeatureConfigError
 from seld_ros.features.foa import FoaFeatures, StreamingFoaFeatures
 from seld_ros.features.yamnet import SILENCE_LOG_MEL, yamnet_log_mel
@@ -19,7 +17,7 @@ from seld_ros.model import build_model
 from seld_ros.model.bundle import load_bundle
 from seld_ros.model.yamnet_stream import YAMNET_CONTEXT_FRAMES
 from seld_ros.pipeline import PipelineConfig, SeldPipeline
-from test_engine_incremental import assert_streams_like_offline, audio, offline_outputs
+from test_engine_incremental import assert_streams_like_offline, audio, export_step_and_compare, offline_outputs
 
 RATE = 24000
 TOL = 1e-4
@@ -147,20 +145,11 @@ def test_pipeline_streams_a_yamnet_bundle_exactly_like_offline(yamnet_bundle, tm
 def test_exported_step_carries_the_yamnet_window_and_matches_torch(tmp_path):
     torch.manual_seed(1)
     m = build_model(tiny_yamnet_config()).eval()
-    step = stateful_step(m)
-    rep = export_onnx(step, str(tmp_path / "step.onnx"), 5)
-    assert rep.max_abs_diff <= TOL
+    feats = FoaFeatures(FeatureConfig(yamnet=True)).compute(audio(1.6, seed=3))  # real YAMNet log-mel, 16 hops
+    rep, _ = export_step_and_compare(m, feats, tmp_path / "step.onnx")
     assert rep.input_shapes["features"] == [1, 15, 5, 64]
     assert rep.input_shapes["state_yamnet"] == [1, 1, YAMNET_CONTEXT_FRAMES, 64]
     assert "next_state_yamnet" in rep.output_names
-    ort = IncrementalInference(create_backend("onnxruntime", onnx_path=str(tmp_path / "step.onnx"), num_threads=1))
-    ref = IncrementalInference(create_backend("torch", model=step, frames=5))
-    feats = FoaFeatures(FeatureConfig(yamnet=True)).compute(audio(1.6, seed=3))
-    a, b = ort.run_clip(feats, hop_frames=7), ref.run_clip(feats)
-    for name in m.output_names:
-        assert a[name].shape[0] == 16
-        assert float(np.max(np.abs(a[name] - b[name]))) <= TOL
-    assert float(np.max(np.abs(ort.state()["state_yamnet"] - ref.state()["state_yamnet"]))) <= 1e-4
 
 
 def test_bundles_without_yamnet_load_and_run_as_before(tmp_path):
