@@ -96,6 +96,8 @@ def build_semantic_cache(clips, yamnet_stream, yamnet_channels, out_dir: Path, g
     # torch's depthwise convolutions are ~3x faster on CPU in channels-last memory (measured: 7.9 -> 2.2 ms per
     # patch, batch 64, one thread); a copy, so the network being trained keeps its layout
     encoder = copy.deepcopy(yamnet_stream).to(memory_format=torch.channels_last) if todo else yamnet_stream
+    if todo:
+        encoder = _onnxruntime_encoder(encoder, out_dir, log) or encoder
     for clip in it:
         yam = clip.features[ch].astype(np.float32)
         enc = np.stack([encode_clip(encoder, yam, g) for g in gains_db]).astype(np.float16)
@@ -112,6 +114,68 @@ def _stale(out_dir: Path, name: str) -> bool:
         return True
     features = out_dir.parent.parent / out_dir.name / f"{name}.npz"  # <feature cache>/<split>/<clip>.npz
     return features.exists() and features.stat().st_mtime > entry.stat().st_mtime
+
+
+class _OrtEncoder:
+    """:meth:`YamnetStream.encode` through onnxruntime (~0.8 ms per patch on one thread vs ~2.2 ms for torch's
+    channels-last depthwise convolutions): the cache of hours of scenes is the costly first step of a training."""
+
+    def __init__(self, stream, session, training: bool = False):
+        self.stream, self.session, self.training = stream, session, training
+
+    def __getattr__(self, name):  # frames_of, windows, state_shape, ... from the torch stream
+        return getattr(self.stream, name)
+
+    def eval(self):
+        return self
+
+    def train(self, mode: bool = True):
+        return self
+
+    def encode(self, windows: torch.Tensor) -> torch.Tensor:
+        b, n = windows.shape[:2]
+        x = windows.reshape(b * n, *windows.shape[2:]).numpy().astype(np.float32)
+        y = self.session.run(None, {"windows": x})[0]
+        return torch.from_numpy(y).reshape(b, n, *y.shape[1:])
+
+
+class _EncodeFlat(torch.nn.Module):
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+
+    def forward(self, windows):  # (N, 96, F) -> (N, *encoded_shape)
+        return self.stream.encode(windows[None])[0]
+
+
+def _onnxruntime_encoder(stream, out_dir: Path, log):
+    """The frozen part exported to ONNX (checked against torch on random windows), or None (then torch runs it)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    path = Path(out_dir).parent / "yamnet_encoder.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = stream.eval()
+    probe = torch.randn(8, 96, 64) * 2 - 4
+    try:
+        torch.onnx.export(_EncodeFlat(stream), (probe,), str(path), input_names=["windows"], output_names=["encoded"],
+                          dynamic_axes={"windows": {0: "n"}, "encoded": {0: "n"}}, opset_version=17, dynamo=False)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, torch.get_num_threads())
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        with torch.inference_mode():
+            ref = _EncodeFlat(stream)(probe).numpy()
+        got = session.run(None, {"windows": probe.numpy()})[0]
+        err = float(np.max(np.abs(ref - got)))
+    except Exception as exc:  # noqa: BLE001 -- any export/runtime failure: torch encodes instead, said once
+        log(f"YAMNet cache: onnxruntime encoder unavailable ({type(exc).__name__}: {exc}); torch encodes")
+        return None
+    if err > 1e-3:
+        log(f"YAMNet cache: onnxruntime encoder differs from torch by {err:.2e}; torch encodes")
+        return None
+    log(f"YAMNet cache: encoding with onnxruntime (max |difference| to torch {err:.1e})")
+    return _OrtEncoder(stream, session)
 
 
 def load_semantic_cache(out_dir: Path, clips) -> list[np.ndarray]:
