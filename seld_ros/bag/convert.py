@@ -43,13 +43,12 @@ from seld_ros.bag.messages import (
 )
 from seld_ros.bag.types import seld_typestore
 from seld_ros.classes import STARSS23_CLASSES
-from seld_ros.constants import LABEL_HOP_S, default_layout
+from seld_ros.constants import LABEL_HOP_S, NS, default_layout
 from seld_ros.data.dcase import _split_lines, detect_format, read_labels, read_wav, write_wav
 from seld_ros.data.labels import LabelError, SceneLabels
 
 log = logging.getLogger(__name__)
 
-NS = 1_000_000_000
 DEFAULT_START_TIME_S = 1_700_000_000.0  # a fixed epoch (2023-11-14) so that generated bags are reproducible
 DEFAULT_AUDIO_TOPIC = "/audio"
 DEFAULT_GT_TOPIC = "/seld/ground_truth"

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 
 from seld_ros.decode import TrackDecoder
+from seld_ros.digests import file_sha256  # noqa: F401  (model users call it from here)
 from seld_ros.features.config import feature_config_from_dict, front_end_of
 from seld_ros.model import build_model
 
