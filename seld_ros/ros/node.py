@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import difflib
+import logging
 import os
 import queue
 import signal
@@ -37,9 +38,10 @@ from visualization_msgs.msg import MarkerArray
 
 from seld_ros.audio.pcm import PcmAssembler
 from seld_ros.msg import MultichannelAudio, SoundEventArray
+from seld_ros.no_audio import NoAudioWatch
 from seld_ros.pipeline import AudioChunk, InputError, PipelineError, SeldPipeline
 from seld_ros.ros import conversions, markers
-from seld_ros.ros.params import PARAMS, PARAMS_BY_NAME, NodeSettings, ParamError, check_value
+from seld_ros.ros.params import PARAMS, PARAMS_BY_NAME, NodeSettings, ParamError, check_value, usage_text, wants_help
 
 try:  # rclpy >= Humble
     from rclpy.executors import ExternalShutdownException
@@ -102,7 +104,10 @@ PROBLEM_COUNTERS = (
 # Samples as received at the input rate: these become seconds in the summary.
 SUSTAINED_S = 5.0  # problems in every diagnostics period for this long: ERROR
 RECENT_S = 10.0  # WARN while a problem counter grew within this window
-DRAIN_TIMEOUT_S = 5.0  # at shutdown, process what was already received for at most this long
+# At shutdown, process what was already received for at most this long: the node must end within 2 s of SIGINT
+# under load (ros2 launch escalates to SIGTERM after its sigterm_timeout, 5 s by default).
+DRAIN_TIMEOUT_S = 1.0
+MARKER_CLEAR_WAIT_S = 0.3  # at shutdown, for reliable subscribers (RViz) to acknowledge the DELETEALL markers
 # Largest message best-effort delivery carried intact in our measurement over Fast DDS (benchmarks/bench_faults.py,
 # docs/interfaces.md); bigger messages on a best-effort subscription are warned about.
 BEST_EFFORT_MAX_BYTES = 256 * 1024
@@ -111,10 +116,12 @@ BEST_EFFORT_MAX_BYTES = 256 * 1024
 class SeldNode(Node):
     def __init__(self, argv=None, **kwargs):
         super().__init__("seld_node", **kwargs)
+        self._log_handler = _route_python_logging(self.get_logger())
         self._check_overrides(sys.argv if argv is None else argv)
         self.settings = self._declare_and_read_parameters()
         self._throttle = _Throttle(self.get_logger(), self.settings["warn_throttle_s"])
         self.pipeline = self._build_pipeline()
+        _add_pre_set_parameters_callback(self, _widen_integers_for_float_parameters)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         replay = self.settings["mode"] == "replay"
@@ -149,6 +156,8 @@ class SeldNode(Node):
         self._health = _Health()
         self._summary_at = time.monotonic()
         self._summary_counts: dict = {}
+        self._no_audio = NoAudioWatch(self.sub_audio.topic_name, self.settings["no_audio_timeout_s"],
+                                      time.monotonic())
         self.create_timer(self.settings["diagnostics_period_s"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="seld_worker", daemon=True)
         self._worker.start()
@@ -239,7 +248,10 @@ class SeldNode(Node):
         except (ParamError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         with self._lock:
+            changed = {k: (self.settings.values[k], v) for k, v in checked.items() if self.settings.values[k] != v}
             self.settings.values.update(checked)
+        for name, (old, new_value) in changed.items():
+            self.get_logger().info(f"parameter {name}: {old!r} -> {new_value!r}")
         if "warn_throttle_s" in checked:
             self._throttle.period_s = checked["warn_throttle_s"]
         return SetParametersResult(successful=True)
@@ -542,6 +554,12 @@ class SeldNode(Node):
         else:
             status.message = (("sustained input problems: " if level == DiagnosticStatus.ERROR else
                                "input problems: ") + ", ".join(recent))
+        silent_level, silent = self._no_audio.update(c["chunks_in"], time.monotonic())
+        if silent:
+            self._throttle.warn("no_audio", f"{silent}: is the driver running, and is ~/audio remapped to its "
+                                "topic? (ros2 topic info -v <topic>)")
+            status.message = silent if level == DiagnosticStatus.OK else f"{silent}; {status.message}"
+            status.level = bytes([max(silent_level, _level_number(level))])
         if self.counters["qos_incompatible"] and not c["chunks_in"]:
             status.level = DiagnosticStatus.ERROR
             status.message = "no audio: the audio publisher's QoS is incompatible (see qos_reliability)"
@@ -583,6 +601,7 @@ class SeldNode(Node):
             "large_messages": c["large_messages"],
             "dds_lost_messages": c["dds_lost_messages"],
             "audio_publishers": getattr(self, "_n_publishers", 0),
+            "seconds_without_audio": time.monotonic() - self._no_audio.since,
             "queue_depth": self._queue.qsize(),
             "frames_out": c["frames_out"],
             "events_out": c["events_out"],
@@ -604,7 +623,7 @@ class SeldNode(Node):
         self._closing.set()
         self._worker.join(timeout=DRAIN_TIMEOUT_S)
         self._stop.set()
-        self._worker.join(timeout=5.0)
+        self._worker.join(timeout=0.5)  # the chunk in hand; the worker is a daemon thread
         while True:
             try:
                 self._count_discarded(self._queue.get_nowait())
@@ -626,11 +645,12 @@ class SeldNode(Node):
             if wait is not None:
                 from rclpy.duration import Duration
 
-                wait(Duration(seconds=1.0))
+                wait(Duration(seconds=MARKER_CLEAR_WAIT_S))
             else:  # pragma: no cover - older rclpy
                 time.sleep(0.2)
         except Exception as exc:  # context already shut down
             self.get_logger().debug(f"could not clear markers: {exc}")
+        logging.getLogger("seld_ros").removeHandler(self._log_handler)
 
 
 class _Health:
@@ -673,6 +693,61 @@ def _qos_event_kwargs(callback, lost_callback=None) -> dict:
         except ImportError:
             return {}
     return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=callback, message_lost=lost_callback)}
+
+
+def _level_number(level) -> int:
+    """DiagnosticStatus.level as an int (rclpy gives the byte constants as bytes)."""
+    return level[0] if isinstance(level, (bytes, bytearray)) else int(level)
+
+
+class _RosLogHandler(logging.Handler):
+    """seld_ros's ROS-free modules log with Python logging; inside the node their lines go to the node's ROS logger
+    (its name, level and time, like every other line), not bare to stderr."""
+
+    def __init__(self, ros_logger):
+        super().__init__(logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record) -> None:
+        try:
+            text = self.format(record)
+            if record.levelno >= logging.ERROR:
+                self.ros_logger.error(text)
+            elif record.levelno >= logging.WARNING:
+                self.ros_logger.warning(text)
+            else:
+                self.ros_logger.info(text)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def _route_python_logging(ros_logger) -> logging.Handler:
+    handler = _RosLogHandler(ros_logger)
+    root = logging.getLogger("seld_ros")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False  # not twice (Python's last-resort handler prints WARNING lines bare to stderr)
+    return handler
+
+
+_FLOAT_PARAMETERS = frozenset(p.name for p in PARAMS if isinstance(p.default, float))
+
+
+def _widen_integers_for_float_parameters(parameters):
+    """`ros2 param set /seld_node threshold_scale 2` sends an INTEGER; users type floats like that, so an integer
+    for a float parameter becomes a DOUBLE before rclpy's type check (which would refuse it)."""
+    from rclpy.parameter import Parameter
+
+    return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+            if p.name in _FLOAT_PARAMETERS and p.type_ == Parameter.Type.INTEGER else p for p in parameters]
+
+
+def _add_pre_set_parameters_callback(node, callback) -> None:
+    """rclpy >= Iron (Jazzy) runs pre-set callbacks before the type check; Humble has none, so there an integer
+    for a float parameter stays refused as before."""
+    add = getattr(node, "add_pre_set_parameters_callback", None)
+    if add is not None:
+        add(callback)
 
 
 def _cli_param_overrides(argv) -> list:
@@ -728,10 +803,17 @@ class _StopRequest:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum = None
+        self.spinning = False  # before the spin loop, a stop interrupts the start-up (model load, ONNX export)
 
     def __call__(self, signum, frame) -> None:
+        first = not self.event.is_set()
         self.signum = signum
         self.event.set()
+        if not self.spinning and first:
+            # Start-up can take seconds (first-start ONNX export: ~20 s) and polls nothing, and an exception raised
+            # into it can land in any constructor or __del__ (a traceback): nothing is published yet, so end now.
+            os.write(2, b"[seld_node] stopped during start-up\n")
+            os._exit(0)
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self)
@@ -740,6 +822,7 @@ class _StopRequest:
 
 def _spin_until_stopped(node, stop: _StopRequest, poll_s: float = 0.1) -> None:
     """Spin ``node`` until a stop is requested or the context shuts down (Humble and Jazzy API)."""
+    stop.spinning = True  # from here a stop only sets the flag this loop polls
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
@@ -752,6 +835,9 @@ def _spin_until_stopped(node, stop: _StopRequest, poll_s: float = 0.1) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv if argv is None else argv
+    if wants_help(argv):  # before rclpy: --help starts nothing (ROS arguments come after --ros-args)
+        print(usage_text(os.path.basename(argv[0]) if argv else "seld_node"), flush=True)
+        return 0
     try:
         _init_rclpy(argv)
     except Exception as exc:  # e.g. a params file that is not valid YAML: rcl refuses the arguments
@@ -764,7 +850,8 @@ def main(argv=None) -> int:
     code = 0
     try:
         node = SeldNode(argv=argv)
-        _spin_until_stopped(node, stop)
+        if not stop.event.is_set():
+            _spin_until_stopped(node, stop)
     except StartupError as exc:
         print(f"[seld_node] FATAL: {exc}", file=sys.stderr, flush=True)
         code = 1

@@ -42,6 +42,7 @@ NS = 1_000_000_000
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from seld_ros.audio.pcm import PCM_FORMATS
     from seld_ros.cli import add_alias
 
     p = argparse.ArgumentParser(prog="seld_replay", description=__doc__,
@@ -63,18 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the installed seld_node for the replay (default: feed a running one)")
     p.add_argument("--bundle", default="",
                    help="model bundle for --start-node / --compare (default: the shipped model)")
-    p.add_argument("--backend", default="auto", help="backend for --start-node / --compare (default: %(default)s)")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "tensorrt"),
+                   help="backend for --start-node / --compare (default: %(default)s)")
     p.add_argument("--params-file", default="",
                    help="params file for --start-node (default: the installed config/seld.yaml)")
     p.add_argument("--compare", action="store_true",
                    help="also evaluate the bag offline and compare (default: off)")
     p.add_argument("--quiet", action="store_true", help="do not print every event (default: printed)")
     p.add_argument("--timeout", type=float, default=60.0,
-                   help="seconds to wait for the node's last frame (default: %(default)s)")
+                   help="seconds to wait for a node to subscribe (with --start-node: plus its start-up) and for "
+                        "its last frame (default: %(default)s)")
     g = p.add_argument_group("raw audio topics (audio_common; default: the format from an AudioInfo topic in the bag)")
     g.add_argument("--sample-rate", type=int, default=0, help="sample rate in Hz (default: from AudioInfo)")
     g.add_argument("--channels", type=int, default=0, help="channel count (default: from AudioInfo)")
-    g.add_argument("--sample-format", default="", help="PCM sample format, e.g. S16LE (default: from AudioInfo)")
+    g.add_argument("--sample-format", choices=sorted(PCM_FORMATS), default="",
+                   help="PCM sample format (default: from AudioInfo)")
     g.add_argument("--layout", default="", help="channel layout (default by channels: 4 foa_acn_sn3d, 2 stereo)")
     return p
 
@@ -183,14 +187,21 @@ def replay(args) -> dict:
     node.create_subscription(SoundEventArray, f"{args.node}/events", on_events, reliable)
     node.create_subscription(MarkerArray, f"{args.node}/markers",
                              lambda m: markers.append((time.time_ns(), m)), reliable)
+    diagnostics = NodeDiagnostics(node, args.node)
     try:
-        deadline = time.monotonic() + 120.0
+        # a node we start loads its model first (on a first start it also exports it to ONNX: ~20 s)
+        wait_s = args.timeout + (120.0 if node_proc is not None else 0.0)
+        print(f"seld_replay: waiting up to {wait_s:.0f} s for "
+              + ("the node it started" if node_proc is not None else f"a node ({args.node})")
+              + f" to subscribe to {in_topic}" + (f" (node log: {out / 'node.log'})" if node_proc else ""),
+              flush=True)
+        deadline = time.monotonic() + wait_s
         while pub.get_subscription_count() == 0:
             if node_proc is not None and node_proc.poll() is not None:
                 raise SystemExit(f"seld_replay: the node exited ({node_proc.returncode}); see {out / 'node.log'}")
             if time.monotonic() > deadline:
-                raise SystemExit(f"seld_replay: no node subscribed to {in_topic} within 120 s (a node started by "
-                                 "the launch file listens on its input_topic: pass it as --input-topic)")
+                raise SystemExit(f"seld_replay: no node subscribed to {in_topic} within {wait_s:.0f} s (a node "
+                                 "started by the launch file listens on its input_topic: pass it as --input-topic)")
             rclpy.spin_once(node, timeout_sec=0.05)
         print(f"seld_replay: playing {len(audio)} audio messages ({total / first.sample_rate:.1f} s) into "
               f"{in_topic} at {'max speed' if args.speed <= 0 else f'{args.speed:g}x'}", flush=True)
@@ -210,6 +221,8 @@ def replay(args) -> dict:
             rclpy.spin_once(node, timeout_sec=0.05)
         for _ in range(20):
             rclpy.spin_once(node, timeout_sec=0.01)
+        if not (received and received[-1][1].frame_index >= expected_last):
+            diagnostics.wait_for_next(node, timeout=3.0)  # the node's own account of what it got
     finally:
         if node_proc is not None:
             node_proc.send_signal(signal.SIGINT)
@@ -227,9 +240,53 @@ def replay(args) -> dict:
                "output_bag": str(out / "node_outputs")}
     print(f"seld_replay: node published {len(received)} frames (expected {expected_last + 1}), "
           f"{sum(counts.values())} events: {dict(counts)}")
+    if len(received) < expected_last + 1:
+        why = diagnostics.explain()
+        summary["node_diagnostics"] = diagnostics.last
+        print(f"seld_replay: why: {why}" + (f"; node log: {out / 'node.log'}" if node_proc is not None else ""),
+              flush=True)
     if args.compare:
         summary["comparison"] = compare_with_offline(args, received, out)
     return summary
+
+
+class NodeDiagnostics:
+    """The fed node's latest /diagnostics status (values by key), to say why frames are missing."""
+
+    def __init__(self, ros_node, node_name: str):
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.prefix = f"{node_name}:"
+        self.last: dict = {}
+        self.count = 0
+        ros_node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg) -> None:
+        for st in msg.status:
+            if st.name.startswith(self.prefix):
+                self.last = {kv.key: kv.value for kv in st.values}
+                self.last["message"] = st.message
+                self.count += 1
+
+    def wait_for_next(self, ros_node, timeout: float) -> None:
+        seen, end = self.count, time.monotonic() + timeout
+        while self.count == seen and time.monotonic() < end:
+            rclpy.spin_once(ros_node, timeout_sec=0.05)
+
+    def explain(self) -> str:
+        d = self.last
+        if not d:
+            return "no /diagnostics from the node (is it running, and under the name given by --node?)"
+        rejected = {k[len("chunks_rejected_"):]: v for k, v in d.items()
+                    if k.startswith("chunks_rejected_") and v not in ("0", "")}
+        parts = [f"node says: {d.get('message', '')}", f"chunks received {d.get('chunks_in', '?')}"]
+        if rejected:
+            parts.append("rejected " + ", ".join(f"{k} {v}" for k, v in rejected.items())
+                         + f" (the node is a {d.get('front_end', '?')} model taking {d.get('input_channels', '?')}"
+                         " channels)")
+        if d.get("lost_audio_s", "0.000") != "0.000":
+            parts.append(f"lost audio {d['lost_audio_s']} s")
+        return "; ".join(parts)
 
 
 def _write_outputs(path: Path, received, markers, node_name: str) -> None:
@@ -297,7 +354,14 @@ def compare_with_offline(args, received, out: Path) -> dict:
 
 def main(argv=None) -> int:
     args = _args(sys.argv[1:] if argv is None else argv)
-    summary = replay(args)
+    # Ctrl-C / SIGTERM: stop the node it started and leave with 130, without a traceback
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        summary = replay(args)
+    except KeyboardInterrupt:
+        print("seld_replay: interrupted", file=sys.stderr, flush=True)
+        return 130
     import json
 
     Path(args.out, "replay_summary.json").write_text(json.dumps(summary, indent=2, default=str))
