@@ -40,3 +40,156 @@ def test_issue25_i10_readme_says_where_colcon_needs_the_venv_on_the_ament_path()
     block = block[:block.index("```")]
     assert "No 'rosidl_typesupport_c' found" in block
     assert 'export AMENT_PREFIX_PATH="$VIRTUAL_ENV' in block
+
+
+# -- item 5: seld-eval-bag on a bag whose every chunk is rejected ---------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from model_helpers import make_tiny_bundle
+
+    return make_tiny_bundle(tmp_path_factory.mktemp("issue25") / "tiny.pt", thresholds=0.001)
+
+
+def _stereo_bag(tmp_path, seconds=3.0):
+    import numpy as np
+
+    from seld_ros.bag.convert import from_dcase
+    from seld_ros.data.dcase import write_wav
+
+    noise = (np.random.default_rng(0).standard_normal((2, int(seconds * 24000))) * 0.05).astype(np.float32)
+    write_wav(tmp_path / "st.wav", noise, 24000)
+    from_dcase(tmp_path / "st.wav", None, tmp_path / "stereo_bag")
+    return tmp_path / "stereo_bag"
+
+
+def test_issue25_i05_eval_bag_all_rejected_says_the_length_and_reason_once_and_writes_no_results(tiny, tmp_path,
+                                                                                                  capsys):
+    from seld_ros.cli import eval_bag
+
+    bag = _stereo_bag(tmp_path)
+    out_dir = tmp_path / "o"
+    rc = eval_bag.main([str(bag), "--bundle", str(tiny), "--out", str(out_dir), "--quiet", "--backend", "torch"])
+    out, err = capsys.readouterr()
+    assert rc == 3
+    assert "3.0 s of stereo audio" in out and "0.0 s processed" in out  # the bag's length, not 0.0 s
+    reason = "needs an FOA layout"  # the pipeline's bad_layout message
+    both = out + err
+    first = [line for line in both.splitlines() if "rejected (bad_layout)" in line]
+    assert len(first) == 1, both  # said once, not three times
+    assert "all 30 audio chunks were rejected (bad_layout: 30" in err
+    assert not (out_dir / "results").exists() and not (out_dir / "pred").exists()
+    assert not list(out_dir.glob("*.png"))
+    assert (out_dir / "summary.json").is_file()
+    del reason
+
+
+# -- item 4: the export on a first start is announced and timed -------------------------------------------------------
+def test_issue25_i04_first_start_export_is_announced_and_eval_bag_reports_total_time(tiny, tmp_path, capsys,
+                                                                                      monkeypatch):
+    import numpy as np
+
+    from seld_ros.bag.convert import from_dcase
+    from seld_ros.cli import eval_bag
+    from seld_ros.data.dcase import write_wav
+
+    monkeypatch.setenv("SELD_CACHE_DIR", str(tmp_path / "empty_cache"))
+    write_wav(tmp_path / "foa.wav", (np.random.default_rng(1).standard_normal((4, 24000)) * 0.05).astype(np.float32))
+    from_dcase(tmp_path / "foa.wav", None, tmp_path / "foa_bag")
+    rc = eval_bag.main([str(tmp_path / "foa_bag"), "--bundle", str(tiny), "--out", str(tmp_path / "o"), "--quiet",
+                        "--backend", "onnxruntime", "--no-plot"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "exporting the model to ONNX (once per bundle; typically 10-30 s" in err
+    assert re.search(r"ONNX export done in \d+\.\d s", err)
+    m = re.search(r"total (\d+\.\d) s: model start-up (\d+\.\d) s.* \+ bag (\d+\.\d) s", out)
+    assert m, out
+    assert float(m.group(1)) >= float(m.group(2)) > 0
+
+
+# -- item 9: output hygiene ---------------------------------------------------------------------------------------------
+def test_issue25_i09_float_wav_from_soundfile_reads_without_scipy_warnings(tmp_path):
+    import warnings
+
+    import numpy as np
+    import soundfile as sf
+
+    from seld_ros.bag.convert import from_dcase
+
+    x = (np.random.default_rng(2).standard_normal((4800, 4)) * 0.1).astype(np.float32)
+    sf.write(tmp_path / "f.wav", x, 24000, subtype="FLOAT")  # soundfile adds a PEAK/fact chunk scipy does not know
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from_dcase(tmp_path / "f.wav", None, tmp_path / "bag")
+    assert not [str(w.message) for w in caught if "Chunk" in str(w.message)]
+    from seld_ros.data.dcase import read_wav
+
+    got, _ = read_wav(tmp_path / "f.wav")
+    np.testing.assert_array_equal(got, x.T)
+
+
+def _parsers():
+    sys.path.insert(0, str(REPO / "test"))
+    from test_issue16_ux import _all_actions, _parser_for
+
+    tools = sorted(set(re.findall(r'"(seld-[a-z-]+)=', (REPO / "setup.py").read_text())) | {"seld_replay"})
+    return {t: _parser_for(t) for t in tools}, _all_actions
+
+
+def test_issue25_i09_help_texts_follow_one_scheme():
+    """Fixed value sets are listed as choices in every tool; every required option says "(required)"; no tool has
+    options only it has for the same thing (-v/--verbose); descriptions print as written (no joined lines)."""
+    import argparse
+
+    parsers, all_actions = _parsers()
+    problems = []
+    for tool, parser in parsers.items():
+        for _, a in all_actions(parser):
+            if a.help is argparse.SUPPRESS or isinstance(a, argparse._HelpAction):
+                continue
+            if set(a.option_strings) & {"--backend", "--sample-format", "--storage", "--metric"} and not a.choices:
+                problems.append(f"{tool} {a.option_strings}: free text where other tools list the choices")
+            if a.required and a.option_strings and "(required)" not in a.help:
+                problems.append(f"{tool} {a.option_strings}: required but the help does not say so")
+            if set(a.option_strings) & {"-v", "--verbose"}:
+                problems.append(f"{tool} {a.option_strings}: -v/--verbose in this tool only")
+        text = parser.format_help()
+        joined = [line for line in text.splitlines() if re.search(r"\S {6,}--", line)]
+        if joined:
+            problems.append(f"{tool}: lines joined in the description: {joined}")
+    assert not problems, "\n".join(problems)
+
+
+def test_issue25_i09_library_log_lines_reach_the_nodes_ros_logger():
+    """The ONNX exporter's onnxscript fallback (and every seld_ros log line) logs through Python logging; in the node
+    they go to its ROS logger. Real rclpy logger, no ROS graph needed."""
+    from ros_helpers.ros_env import require_ros
+
+    require_ros()
+    import logging
+
+    from seld_ros.ros.node import _route_python_logging
+
+    seen = []
+
+    class Recorder:  # the rclpy logger interface the handler uses
+        def info(self, m):
+            seen.append(("info", m))
+
+        def warning(self, m):
+            seen.append(("warning", m))
+
+        def error(self, m):
+            seen.append(("error", m))
+
+    root = logging.getLogger("seld_ros")
+    saved = (list(root.handlers), root.level, root.propagate)
+    handler = _route_python_logging(Recorder())
+    try:
+        logging.getLogger("seld_ros.engine.export").warning("onnxscript is not installed: %s", "legacy exporter")
+        logging.getLogger("seld_ros.engine.factory").info("exporting the model to ONNX")
+        logging.getLogger("seld_ros.engine.factory").debug("not shown")
+    finally:
+        root.removeHandler(handler)
+        root.handlers[:], root.level, root.propagate = saved
+    assert seen == [("warning", "onnxscript is not installed: legacy exporter"),
+                    ("info", "exporting the model to ONNX")]

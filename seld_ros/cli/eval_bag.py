@@ -20,7 +20,6 @@ frame) instead of the ground-truth topic: audio_common recordings have none.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
@@ -93,7 +92,9 @@ def add_pcm_options(p: argparse.ArgumentParser, title: str) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="seld-eval-bag: warning: %(message)s")
+    from seld_ros.cli import setup_logging
+
+    setup_logging("seld-eval-bag")
     from seld_ros.bag.audio import AUDIO_TYPES, bag_path_name, pick_audio_topic
     from seld_ros.bag.evaluate import evaluate_bag
     from seld_ros.bag.io import open_bag

@@ -361,7 +361,9 @@ def ensure_engine(params: EngineParams, key: EngineKey, build: Callable[[], byte
                     key.precision, key.tensorrt_version, key.gpu_name)
         return data, check
     level = logging.INFO if check.status in ("missing", "forced") else logging.WARNING
-    logger.log(level, "building TensorRT engine %s: %s [%s]", params.engine_file_path, check.reason, check.status)
+    logger.log(level, "building TensorRT engine %s: %s [%s]; once per bundle, GPU and TensorRT version, typically "
+               "1-5 min on a Jetson, under a minute on a desktop GPU", params.engine_file_path, check.reason,
+               check.status)
     t0 = time.perf_counter()
     data = bytes(build())
     record_trusted_digest(directory, key_id(key), params.engine_file_path, hashlib.sha256(data).hexdigest())
