@@ -18,7 +18,8 @@ sf = pytest.importorskip("soundfile")
 
 from seld_ros.data.manifest import read_manifest  # noqa: E402
 from seld_ros.data.realbank import dsp  # noqa: E402
-from seld_ros.data.realbank.build import BuildConfig, assign_splits, build_real_bank  # noqa: E402
+from seld_ros.data.realbank.build import (  # noqa: E402
+    BuildConfig, assign_package_splits, assign_splits, build_real_bank)
 from seld_ros.data.realbank.containers import (C4_HEADER_SIZE, C4_ID, ContainerError, c4_scramble,  # noqa: E402
                                                c4_unscramble, open_container, read_c4group, read_opensfx_cat,
                                                read_rcc)
@@ -238,6 +239,49 @@ def test_assign_splits_source_disjoint_and_each_big_class_has_val_and_test():
     assert "no val" in how["knock"] and "train only" in how["laughter"]
     assert assign_splits(groups, seed=0) == (split, how)  # deterministic
 
+
+
+def test_package_splits_never_share_a_package_between_test_and_train():
+    # telephone: 4 packages (two sources in pkgA); speech: 3 packages, one (pkgA) shared with telephone;
+    # knock: one package only; distractors: one source in pkgA, one in a package no class uses
+    groups = {
+        "telephone": {"pkgA:ring1": 4, "pkgA:ring2": 4, "pkgB:r": 3, "pkgC:r": 3, "pkgD:r": 6},
+        "femaleSpeech": {"pkgA:voice": 20, "pkgE:v": 30, "pkgF:v": 10},
+        "knock": {"pkgK:a": 5, "pkgK:b": 5, "pkgK:c": 5},
+        "distractor": {"pkgA:noise": 2, "pkgZ:noise": 3, "pkgY:noise": 3, "pkgX:noise": 3},
+    }
+    package_of = {s: s.split(":")[0] for g in groups.values() for s in g}
+    split, how = assign_package_splits(groups, package_of, seed=0)
+    assert set(split) == set(package_of)
+    by_package: dict = {}
+    for src, sp in split.items():
+        by_package.setdefault(package_of[src], set()).add(sp)
+    for pkg, sps in by_package.items():
+        if pkg != "pkgK":  # the one-package class is split by source inside its package
+            assert len(sps) == 1, (pkg, sps)
+    assert "test" in {split[s] for s in groups["telephone"]} and "train" in {split[s] for s in groups["telephone"]}
+    assert "test" in {split[s] for s in groups["femaleSpeech"]}
+    assert "not package-disjoint" in how["knock"]
+    assert split["pkgA:noise"] == split["pkgA:voice"]  # a distractor follows its package
+    assert how["telephone"].startswith("by package")
+    assert assign_package_splits(groups, package_of, seed=0) == (split, how)  # deterministic
+
+
+def test_phone_speaker_playback_removes_the_bass_and_keeps_the_ring_band():
+    from seld_ros.data.realbank.dsp import SR, through_phone_speaker
+    t = np.arange(SR) / SR
+    low, ring = np.sin(2 * np.pi * 80 * t), np.sin(2 * np.pi * 1000 * t)
+    y_low, y_ring = through_phone_speaker(0.5 * low), through_phone_speaker(0.5 * ring)
+    rms = lambda x: float(np.sqrt(np.mean(x[SR // 4:] ** 2)))  # noqa: E731  (after the filter's onset)
+    assert rms(y_ring) > 0.25 and rms(y_low) < 0.1 * rms(y_ring)
+    assert np.max(np.abs(y_ring)) <= 0.6  # peak-matched soft clipping: no louder than the band-passed file
+
+
+def test_mapping_refuses_an_unknown_playback(tmp_path):
+    p = tmp_path / "m.yaml"
+    p.write_text("packages: [x]\nrules:\n- {id: a, package: x, paths: [a.wav], class: telephone, playback: radio}\n")
+    with pytest.raises(MappingError, match="playback"):
+        load_mapping(p)
 
 # ------------------------------------------------------------------ the builder on a fake .deb
 MAPPING = """

@@ -243,6 +243,8 @@ def _process_plain(rule, pkg, decoded, stats, rng) -> list[Event]:
         if x.size == 0:
             stats.dropped["silent"] += 1
             continue
+        if rule.playback == "phone_speaker":
+            x = dsp.through_phone_speaker(x)
         if rule.repeat and len(x) < 4 * SR:
             k = int(rng.integers(rule.repeat[0], rule.repeat[1] + 1))
             parts, mparts = [], []
@@ -599,10 +601,12 @@ def build_real_bank(cfg: BuildConfig, cache: DebCache | None = None) -> dict:
 
     # splits: per class for targets, per role for distractors/ambience
     groups: dict[str, Counter] = defaultdict(Counter)
+    package_of: dict[str, str] = {}
     for e in events:
         groups[e.class_name or e.role][e.source] += 1
-    split_of, how = assign_splits({g: dict(c) for g, c in groups.items()}, cfg.seed, cfg.val_fraction,
-                                  cfg.test_fraction)
+        package_of[e.source] = e.package
+    split_of, how = assign_package_splits({g: dict(c) for g, c in groups.items()}, package_of, cfg.seed,
+                                          cfg.val_fraction, cfg.test_fraction)
 
     out = Path(cfg.out)
     tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
@@ -674,4 +678,55 @@ def _counts(records: list[ClipRecord]) -> dict:
     return c
 
 
-__all__ = ["BuildConfig", "Event", "assign_splits", "build_real_bank", "decode_member", "process_rule"]
+ROLE_GROUPS = ("distractor", "ambience")
+
+
+def assign_package_splits(groups: dict[str, dict[str, int]], package_of: dict[str, str], seed: int,
+                          val_fraction: float = 0.15, test_fraction: float = 0.15
+                          ) -> tuple[dict[str, str], dict[str, str]]:
+    """Package-disjoint splits: a package whose recordings are in a test (or val) split is never in train.
+
+    Recordings of one package share a voice actor, a studio, a sound designer: a test split that shares packages
+    with training measures memory of the package, not generalisation. So wherever a target class has material from
+    two or more packages, the unit ``assign_splits`` distributes is the *package* (its clip count summed), and every
+    source of the package follows it, for every class and role. Classes are served thinnest first (fewest
+    packages), so a thin class gets its test package before a rich class claims it for train. A class whose
+    material all comes from one package that no other class placed is split by source inside it (no package-
+    disjoint split exists for it; ``how`` says so). Distractor and ambience sources follow their package where it
+    was placed, else they are split by source. Returns (source -> split, group -> how)."""
+    targets = [g for g in groups if g not in ROLE_GROUPS]
+    pkg_counts = {g: {} for g in targets}
+    for g in targets:
+        for src, n in groups[g].items():
+            pkg = package_of[src]
+            pkg_counts[g][pkg] = pkg_counts[g].get(pkg, 0) + n
+    package_split: dict[str, str] = {}
+    how: dict[str, str] = {}
+    multi = sorted((g for g in targets if len(pkg_counts[g]) >= 2), key=lambda g: (len(pkg_counts[g]), g))
+    for g in multi:
+        free = {p: n for p, n in pkg_counts[g].items() if p not in package_split}
+        placed, sub_how = assign_splits({g: free}, seed, val_fraction, test_fraction) if free else ({}, {})
+        package_split.update(placed)
+        how[g] = f"by package ({len(pkg_counts[g])} packages, {len(free)} placed here; {sub_how.get(g, 'none free')})"
+    split: dict[str, str] = {}
+    for g in sorted(groups):
+        for src in groups[g]:
+            if package_of[src] in package_split and src not in split:
+                split[src] = package_split[package_of[src]]
+    rest = {g: {s: n for s, n in groups[g].items() if s not in split} for g in sorted(groups)}
+    rest = {g: srcs for g, srcs in rest.items() if srcs}
+    by_source, source_how = assign_splits(rest, seed, val_fraction, test_fraction)
+    split.update(by_source)
+    for g in sorted(groups):
+        if g in how:
+            continue
+        if g not in rest:
+            how[g] = "follows its package's split"
+        elif g in ROLE_GROUPS:
+            how[g] = f"by source where the package was not placed by a class ({source_how.get(g, '')})"
+        else:
+            how[g] = f"1 package: by source inside it, not package-disjoint ({source_how.get(g, '')})"
+    return split, how
+
+
+__all__ = ["BuildConfig", "Event", "assign_package_splits", "assign_splits", "build_real_bank", "decode_member", "process_rule"]

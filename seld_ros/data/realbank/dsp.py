@@ -224,6 +224,18 @@ def through_door(x: np.ndarray, cutoff_hz: float = 1800.0) -> np.ndarray:
     return sosfilt(sos, x).astype(np.float32)
 
 
+def through_phone_speaker(x: np.ndarray, low_hz: float = 300.0, high_hz: float = 8000.0,
+                          drive: float = 2.0) -> np.ndarray:
+    """A ringtone file as a real phone plays it: a small loudspeaker's band (4th-order Butterworth band-pass
+    300 Hz - 8 kHz) and mild soft clipping (tanh at ``drive``, peak-matched), so a designed tone carries the
+    colouring of a phone in a room rather than the studio file's full band."""
+    sos = butter(4, [low_hz, min(high_hz, 0.45 * SR)], btype="band", fs=SR, output="sos")
+    y = sosfilt(sos, x)
+    peak = float(np.max(np.abs(y))) or 1.0
+    y = np.tanh(drive * y / peak) / np.tanh(drive) * peak
+    return y.astype(np.float32)
+
+
 __all__ = ["GenderDecision", "Quality", "SR", "check_piece", "concatenate", "cut_at_quiet_points", "frame_db",
-           "loudness_normalise", "sequence_hits", "speech_gender", "through_door", "to_bank_rate", "trim_silence",
+           "loudness_normalise", "sequence_hits", "speech_gender", "through_door", "through_phone_speaker", "to_bank_rate", "trim_silence",
            "yin_f0"]

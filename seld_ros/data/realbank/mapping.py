@@ -20,6 +20,8 @@ Top level: ``packages`` (list of package names, in download order), ``rules`` (l
     derive: 20                                # steps/knock/fluidsynth: events made per source
     programs: [0, 1, 24]                      # fluidsynth: GM programs; each program is one source
     min_s: 0.3                                # shortest kept clip (s); long files are cut into 1-8 s pieces
+    playback: phone_speaker                   # plain: play the file through a small phone loudspeaker (band-pass
+                                              # 300 Hz-8 kHz, mild soft clipping), for designed ringtones
     max_clipped: 0.001                        # largest fraction of clipped samples in a kept piece; longer pieces
                                               # above it are cut around the clipped parts (>= 1 s sub-pieces)
     note: "free text copied to the manifest"
@@ -40,7 +42,8 @@ from seld_ros.classes import STARSS23_CLASSES
 
 KINDS = ("plain", "speech", "steps", "knock", "fluidsynth")
 RULE_KEYS = {"id", "package", "paths", "class", "role", "kind", "gender", "source", "max_files",
-             "max_pieces_per_file", "repeat", "derive", "programs", "min_s", "max_clipped", "note"}
+             "max_pieces_per_file", "repeat", "derive", "programs", "min_s", "max_clipped", "playback", "note"}
+PLAYBACKS = ("", "phone_speaker")
 
 
 class MappingError(ValueError):
@@ -64,6 +67,7 @@ class Rule:
     programs: list[int] = field(default_factory=list)
     min_s: float = 0.3
     max_clipped: float = 0.001
+    playback: str = ""
     note: str = ""
 
     def matches(self, member: str) -> bool:
@@ -136,6 +140,11 @@ def load_mapping(path: str | Path, class_names=STARSS23_CLASSES) -> Mapping:
             raise MappingError(f"{where}: speech rules need gender female, male or auto")
         if kind == "speech" and cls and cls not in ("femaleSpeech", "maleSpeech"):
             raise MappingError(f"{where}: speech rules are for femaleSpeech/maleSpeech")
+        playback = str(d.get("playback", ""))
+        if playback not in PLAYBACKS:
+            raise MappingError(f"{where}: playback must be one of {PLAYBACKS[1:]}, not {playback!r}")
+        if playback and kind != "plain":
+            raise MappingError(f"{where}: playback applies to plain rules only")
         paths = d["paths"] if isinstance(d["paths"], list) else [d["paths"]]
         rep = d.get("repeat")
         rules.append(Rule(id=d["id"], package=d["package"], paths=[str(p).lstrip("/") for p in paths],
@@ -144,7 +153,7 @@ def load_mapping(path: str | Path, class_names=STARSS23_CLASSES) -> Mapping:
                           max_pieces_per_file=d.get("max_pieces_per_file"),
                           repeat=tuple(rep) if rep else None, derive=int(d.get("derive", 0)),
                           programs=[int(p) for p in d.get("programs", [])], min_s=float(d.get("min_s", 0.3)),
-                          max_clipped=float(d.get("max_clipped", 0.001)),
+                          max_clipped=float(d.get("max_clipped", 0.001)), playback=playback,
                           note=str(d.get("note", ""))))
     packages = list(doc.get("packages") or dict.fromkeys(r.package for r in rules))
     missing = {r.package for r in rules} - set(packages)
@@ -153,4 +162,4 @@ def load_mapping(path: str | Path, class_names=STARSS23_CLASSES) -> Mapping:
     return Mapping(packages, rules, str(path))
 
 
-__all__ = ["KINDS", "Mapping", "MappingError", "Rule", "load_mapping"]
+__all__ = ["KINDS", "PLAYBACKS", "Mapping", "MappingError", "Rule", "load_mapping"]
