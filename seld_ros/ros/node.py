@@ -106,7 +106,7 @@ SUSTAINED_S = 5.0  # problems in every diagnostics period for this long: ERROR
 RECENT_S = 10.0  # WARN while a problem counter grew within this window
 # At shutdown, process what was already received for at most this long: the node must end within 2 s of SIGINT
 # under load (ros2 launch escalates to SIGTERM after its sigterm_timeout, 5 s by default).
-DRAIN_TIMEOUT_S = 1.0
+DRAIN_TIMEOUT_S = 0.5
 MARKER_CLEAR_WAIT_S = 0.3  # at shutdown, for reliable subscribers (RViz) to acknowledge the DELETEALL markers
 # Largest message best-effort delivery carried intact in our measurement over Fast DDS (benchmarks/bench_faults.py,
 # docs/interfaces.md); bigger messages on a best-effort subscription are warned about.
@@ -623,7 +623,7 @@ class SeldNode(Node):
         self._closing.set()
         self._worker.join(timeout=DRAIN_TIMEOUT_S)
         self._stop.set()
-        self._worker.join(timeout=0.5)  # the chunk in hand; the worker is a daemon thread
+        self._worker.join(timeout=0.3)  # the chunk in hand; the worker is a daemon thread
         while True:
             try:
                 self._count_discarded(self._queue.get_nowait())
