@@ -126,23 +126,23 @@ class EvalResult:
         }
 
     def summary(self) -> str:
-        lines = [f"bag {self.bag}: {max(self.received_seconds, self.audio_seconds):.1f} s of {self.layout} audio @ "
-                 f"{self.sample_rate} Hz on {self.audio_topic} ({self.audio_messages} messages), "
-                 f"{self.audio_seconds:.1f} s processed -> {len(self.frames)} output frames"]
+        received = max(self.received_seconds, self.audio_seconds)
+        lines = [f"bag {self.bag}: {received:.1f} s of {self.layout} audio @ {self.sample_rate} Hz on "
+                 f"{self.audio_topic} ({self.audio_messages} messages) -> {len(self.frames)} output frames"
+                 + (f" ({self.audio_seconds:.1f} s of it processed)" if self.audio_seconds < received - 1e-6 else "")]
         if self.doa_front_folded:
             lines.append(f"{self.front_end} model: directions are front-folded (azimuth in [-90, 90] deg, elevation "
                          "0; a source behind is reported at its mirror image in front)")
         ev, tr = self.events_per_class(), self.tracks_per_class()
         if self.audio_messages and not self.audio_seconds:
             lines.append(f"NO AUDIO PROCESSED: all {self.audio_messages} audio chunks were rejected by the pipeline "
-                         "(" + ", ".join(f"{k} {v}" for k, v in self.rejected.items()) + ")"
-                         + (f"; first: {self.issues[0]}" if self.issues else ""))
+                         "(" + ", ".join(f"{k} {v}" for k, v in self.rejected.items()) + ")")
         elif ev:
             lines.append("events per class (event-frames / tracks): "
                          + ", ".join(f"{n} {ev[n]}/{tr.get(n, 0)}" for n in ev))
         else:
             lines.append("no events detected")
-        nothing_processed = self.audio_messages and not self.audio_seconds  # the reason is said once, above
+        nothing_processed = self.audio_messages and not self.audio_seconds  # seld-eval-bag says why, once
         if self.rejected and not nothing_processed:
             lines.append("rejected chunks: " + ", ".join(f"{k} {v}" for k, v in self.rejected.items()))
         if self.issues and not nothing_processed:

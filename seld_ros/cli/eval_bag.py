@@ -133,8 +133,8 @@ def main(argv=None) -> int:
           + f" + bag {res.wall_seconds:.1f} s")
     if res.audio_messages and not res.audio_seconds:
         print(f"seld-eval-bag: error: all {res.audio_messages} audio chunks were rejected ("
-              + ", ".join(f"{k}: {v}" for k, v in res.rejected.items()) + f", {res.received_seconds:.1f} s of "
-              f"{res.layout} audio; the reason is in the summary above): no results bag, CSV or plot written, only "
+              + ", ".join(f"{k}: {v}" for k, v in res.rejected.items()) + f"), {res.received_seconds:.1f} s of "
+              f"{res.layout} audio: {res.issues[0] if res.issues else '?'}; no results bag, CSV or plot written, only "
               f"{res.outputs.get('summary', 'nothing')}", file=sys.stderr)
         return 3
     return 0
