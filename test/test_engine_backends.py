@@ -163,7 +163,28 @@ def test_package_import_is_light():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_open_bundle_backend_uses_cache_dir(tmp_path, monkeypatch):
+def test_open_stream_honours_xdg_cache_home_and_refuses_a_shared_cache_dir(tmp_path, monkeypatch):
+    from seld_ros.engine import StreamOpenError, StreamOptions, default_cache_dir, open_stream
+
+    monkeypatch.delenv("SELD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == str(tmp_path / "xdg" / "seld_ros")
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+
+    class _Bundle:  # the refusal comes before anything of the bundle's network is used
+        sha256, path, model = "0" * 64, "b.pt", object()
+
+    with pytest.raises(StreamOpenError, match="ONNX/engine cache refused: .*writable by group or others"):
+        open_stream(_Bundle(), StreamOptions(backend="onnxruntime", cache_dir=str(shared)))
+
+
+def test_open_stream_exports_into_a_private_cache_dir_and_matches_torch(tmp_path, monkeypatch):
+    import stat
+
+    from seld_ros.engine import StreamingInference, StreamOptions, open_stream
+
     model_mod = pytest.importorskip("seld_ros.model")
     bundle_mod = pytest.importorskip("seld_ros.model.bundle")
     cfg = model_mod.default_at2seld_config(temporal={"d_model": 32, "layers": 1}, head={"hidden": 32},
@@ -172,12 +193,16 @@ def test_open_bundle_backend_uses_cache_dir(tmp_path, monkeypatch):
     path = str(tmp_path / "b.pt")
     bundle_mod.save_bundle(path, model, {"sample_rate": 24000}, {}, [f"c{i}" for i in range(13)], [0.5] * 13)
     monkeypatch.setattr(factory, "_torch_has_cuda", lambda: False)
-    backend, net = factory.open_bundle_backend(path, context_seconds=1.0, cache_dir=str(tmp_path / "cache"),
-                                               num_threads=1, warmup=1)
+    bundle = bundle_mod.load_bundle(path)
+    stream, backend = open_stream(bundle, StreamOptions(context_seconds=1.0, cache_dir=str(tmp_path / "cache"),
+                                                        warmup=1))
     assert backend.name == "onnxruntime" and backend.block_frames == 50
+    assert isinstance(stream, StreamingInference) and stream.mode == "sliding window" and stream.window_seconds == 1.0
     onnx_files = list((tmp_path / "cache").glob("*.onnx"))
-    assert len(onnx_files) == 1 and onnx_files[0].name.startswith(net.bundle_hash[:16])
-    ref = TorchBackend().load(net.model, 50)
+    assert [f.name for f in onnx_files] == [f"{bundle.sha256[:16]}_50.onnx"]
+    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
+    assert (tmp_path / "cache" / "trusted.json").is_file()  # the export is recorded as ours
+    ref = TorchBackend().load(bundle.model, 50)
     x = {"features": np.random.default_rng(0).standard_normal((1, 13, 50, 64)).astype(np.float32) * 10}
     for name, v in ref.infer(x).items():
         assert np.max(np.abs(v - backend.infer(x)[name])) <= 1e-4

@@ -112,7 +112,7 @@ def test_non_causal_configs_are_rejected_for_streaming():
 def test_pipeline_streaming_equals_offline_for_any_chunking(causal_bundle, cache_dir, backend, caplog):
     x = audio(2.4)
     ref = offline_outputs(causal_bundle, x)
-    with caplog.at_level(logging.INFO, logger="seld_ros.pipeline"):
+    with caplog.at_level(logging.INFO, logger="seld_ros"):
         pipe = SeldPipeline(PipelineConfig(model_file_path=str(causal_bundle), backend=backend,
                                            onnx_cache_dir=str(cache_dir)))
     assert pipe.mode == "incremental" and pipe.info()["inference_mode"] == "incremental"
@@ -195,7 +195,7 @@ def test_old_non_causal_bundles_run_in_sliding_window_mode_and_say_so(tmp_path, 
     x = audio(1.2)
     for path in (at2seld_old, bpath):
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="seld_ros.pipeline"):
+        with caplog.at_level(logging.INFO, logger="seld_ros"):
             pipe = SeldPipeline(PipelineConfig(model_file_path=path, backend="torch", context_seconds=1.0))
         assert pipe.mode == "sliding window"
         assert "inference mode: sliding window" in caplog.text
@@ -205,7 +205,7 @@ def test_old_non_causal_bundles_run_in_sliding_window_mode_and_say_so(tmp_path, 
 
 
 def test_lookahead_is_ignored_with_a_warning_for_a_causal_bundle(causal_bundle, cache_dir, caplog):
-    with caplog.at_level(logging.WARNING, logger="seld_ros.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="seld_ros"):
         pipe = SeldPipeline(PipelineConfig(model_file_path=str(causal_bundle), backend="torch", lookahead_frames=2,
                                            onnx_cache_dir=str(cache_dir)))
     assert "lookahead_frames=2 ignored" in caplog.text
@@ -220,7 +220,7 @@ def test_the_shipped_default_is_causal_and_the_node_streams_it_exactly_like_offl
     assert is_causal(load_bundle(str(DEFAULT_MODEL)).model)
     x = audio(3.0, seed=5)
     ref = offline_outputs(DEFAULT_MODEL, x)
-    with caplog.at_level(logging.INFO, logger="seld_ros.pipeline"):
+    with caplog.at_level(logging.INFO, logger="seld_ros"):
         pipe = SeldPipeline(PipelineConfig(model_file_path=str(DEFAULT_MODEL), backend="onnxruntime",
                                            onnx_cache_dir=str(cache_dir)))
     assert pipe.mode == "incremental" and "inference mode: incremental" in caplog.text

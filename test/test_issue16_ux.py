@@ -636,7 +636,7 @@ def test_issue16_audio_stamped_bags_are_read_like_the_others(tiny, tmp_path, cap
 # -- tests never write into the user's home ------------------------------------------------------------------------
 def test_issue16_tests_route_every_cache_away_from_the_users_home(tiny, tmp_path):
     """conftest: SELD_CACHE_DIR -> a temporary folder, HOME -> a sentinel folder the session checks at the end."""
-    from seld_ros.engine.factory import default_cache_dir
+    from seld_ros.engine import default_cache_dir
     from seld_ros.pipeline import PipelineConfig, SeldPipeline
 
     assert default_cache_dir() == os.environ["SELD_CACHE_DIR"]

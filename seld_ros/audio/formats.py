@@ -23,15 +23,21 @@ import numpy as np
 from scipy.signal import oaconvolve
 
 from seld_ros.audio.errors import AudioFormatError, UnknownLayoutError, validate_audio
+from seld_ros.constants import (  # noqa: F401 (the layout names are part of this module's interface)
+    A_FORMAT_TETRA,
+    FOA_ACN_SN3D,
+    FOA_FUMA,
+    FRONT_END_CHANNELS,
+    LAYOUT_CHANNELS,
+    PIPELINE_LAYOUTS,
+    SAMPLE_RATE,
+    STEREO,
+)
 
-FOA_ACN_SN3D = "foa_acn_sn3d"
-FOA_FUMA = "foa_fuma"
-A_FORMAT_TETRA = "a_format_tetra"
-STEREO = "stereo"
-
-# Channels each input layout carries, and how many come out of to_acn_sn3d.
-LAYOUT_INPUT_CHANNELS = {FOA_ACN_SN3D: 4, FOA_FUMA: 4, A_FORMAT_TETRA: 4, STEREO: 2}
-LAYOUT_OUTPUT_CHANNELS = {FOA_ACN_SN3D: 4, FOA_FUMA: 4, A_FORMAT_TETRA: 4, STEREO: 2}
+# Channels each input layout carries (seld_ros.constants), and how many come out of to_acn_sn3d: FOA layouts give
+# 4-channel ACN/SN3D, stereo stays 2-channel.
+LAYOUT_INPUT_CHANNELS = {name: LAYOUT_CHANNELS[name] for name in PIPELINE_LAYOUTS}
+LAYOUT_OUTPUT_CHANNELS = {name: FRONT_END_CHANNELS["stereo" if name == STEREO else "foa"] for name in PIPELINE_LAYOUTS}
 
 ACN_CHANNEL_NAMES = ("W", "Y", "Z", "X")
 
@@ -156,7 +162,7 @@ def to_acn_sn3d(
     *,
     capsule_order: tuple[str, ...] = DEFAULT_CAPSULE_ORDER,
     tetra_radius_m: float | None = None,
-    sample_rate: int = 24000,
+    sample_rate: int = SAMPLE_RATE,
 ) -> np.ndarray:
     """Convert (channels, samples) audio in ``layout`` to the internal format.
 

@@ -15,8 +15,9 @@ import numpy as np
 from scipy.signal import firwin, resample_poly, upfirdn
 
 from seld_ros.audio.errors import SampleRateError, validate_audio
+from seld_ros.constants import SAMPLE_RATE
 
-INTERNAL_SAMPLE_RATE = 24000
+INTERNAL_SAMPLE_RATE = SAMPLE_RATE  # the name seld_ros.audio exports
 
 
 def _ratio(rate_in: int, rate_out: int) -> tuple[int, int]:

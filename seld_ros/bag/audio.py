@@ -31,15 +31,13 @@ from seld_ros.bag.messages import (
     audio_from_msg,
     time_to_ns,
 )
+from seld_ros.constants import LAYOUT_CHANNELS, default_layout
 
 log = logging.getLogger(__name__)
 
 AUDIO_TYPES = (AUDIO_MSGTYPE, AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA, AUDIO_STAMPED)
 RAW_PCM_TYPES = (AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)  # ros-drivers audio_common: bytes + AudioInfo
-KNOWN_LAYOUTS = {"foa_acn_sn3d": 4, "foa_fuma": 4, "a_format_tetra": 4, "stereo": 2, "mono": 1}
-
-def default_layout(channels: int) -> str:
-    return {4: "foa_acn_sn3d", 2: "stereo", 1: "mono"}.get(int(channels), "")
+KNOWN_LAYOUTS = LAYOUT_CHANNELS  # layouts a bag's audio may name, with their channel counts
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from seld_ros.bag.audio import KNOWN_LAYOUTS, BagAudio, PcmFormat, default_layout, read_audio
+from seld_ros.bag.audio import KNOWN_LAYOUTS, BagAudio, PcmFormat, read_audio
 from seld_ros.bag.io import BagError, BagWriter
 from seld_ros.bag.messages import (
     AUDIO_COMMON_DATA,
@@ -40,11 +40,11 @@ from seld_ros.bag.messages import (
     header,
     labels_to_events_msgs,
 )
+from seld_ros.constants import default_layout, LABEL_HOP_S
 
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
-LABEL_HOP_S = 0.1
 DEFAULT_START_TIME_S = 1_700_000_000.0  # a fixed epoch (2023-11-14) so that generated bags are reproducible
 DEFAULT_AUDIO_TOPIC = "/audio"
 DEFAULT_GT_TOPIC = "/seld/ground_truth"

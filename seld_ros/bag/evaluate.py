@@ -45,12 +45,13 @@ from seld_ros.bag.messages import (
     frame_to_events_msg,
     time_to_ns,
 )
+from seld_ros.constants import LABEL_HOP_S
+from seld_ros.health import FaultCounter, watched_counts
 
 log = logging.getLogger(__name__)
 
 EVENTS_TOPIC = "/seld_node/events"
 MARKERS_TOPIC = "/seld_node/markers"
-LABEL_HOP_S = 0.1
 
 
 @dataclass
@@ -82,8 +83,9 @@ class EvalResult:
     eval_dist: bool
     wall_seconds: float  # read + pipeline + write, the whole pass over the bag
     pipeline_seconds: float  # inside SeldPipeline.push / flush only
-    rejected: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)  # rejected chunks by kind (seld_ros.health.Fault)
     issues: list[str] = field(default_factory=list)
+    faults: dict = field(default_factory=dict)  # the watched fault counters that are not 0 (as in /diagnostics)
     outputs: dict[str, str] = field(default_factory=dict)
     backend: str = ""
     metric_mode: str = "dcase2024"  # dcase2024 (FOA bundles) | dcase2025 (stereo bundles: folded azimuth)
@@ -115,11 +117,12 @@ class EvalResult:
         return {
             "bag": self.bag, "bundle": self.bundle, "backend": self.backend, "audio_topic": self.audio_topic,
             "sample_rate": self.sample_rate, "layout": self.layout, "audio_seconds": self.audio_seconds,
-            "audio_messages": self.audio_messages, "received_seconds": self.received_seconds, "frames": len(self.frames), "frame_offset": self.frame_offset,
+            "audio_messages": self.audio_messages, "received_seconds": self.received_seconds,
+            "frames": len(self.frames), "frame_offset": self.frame_offset,
             "events_per_class": self.events_per_class(), "tracks_per_class": self.tracks_per_class(),
             "wall_seconds": self.wall_seconds, "pipeline_seconds": self.pipeline_seconds,
             "x_realtime": self.x_realtime, "x_realtime_pipeline": self.x_realtime_pipeline,
-            "rejected_chunks": dict(self.rejected), "issues": self.issues[:100], "num_issues": len(self.issues),
+            "rejected_chunks": dict(self.rejected), "faults": self.faults, "issues": self.issues[:100], "num_issues": len(self.issues),
             "has_reference": self.reference is not None, "eval_dist": self.eval_dist,
             "metric_mode": self.metric_mode, "front_end": self.front_end, "doa_front_folded": self.doa_front_folded,
             "scores": self.scores.to_dict() if self.scores is not None else None, "outputs": self.outputs,
@@ -145,6 +148,8 @@ class EvalResult:
         nothing_processed = self.audio_messages and not self.audio_seconds  # seld-eval-bag says why, once
         if self.rejected and not nothing_processed:
             lines.append("rejected chunks: " + ", ".join(f"{k} {v}" for k, v in self.rejected.items()))
+        if self.faults and not nothing_processed:
+            lines.append("input faults: " + ", ".join(f"{k} {v}" for k, v in self.faults.items()))
         if self.issues and not nothing_processed:
             lines.append(f"input issues: {len(self.issues)} (first: {self.issues[0]})")
         if self.scores is not None:
@@ -281,6 +286,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
             raise BagError(f"cannot build the pipeline: {exc}") from None
     else:
         pipeline.reset()
+    stats_before = pipeline.stats()  # the pipeline's counters run on over bags: this bag's faults are the change
     names = tuple(pipeline.class_names)
     markers = markers or MarkerOptions()
     out = Path(out_dir) if out_dir is not None else None
@@ -300,6 +306,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
 
     frames: list = []
     rejected: Counter = Counter()
+    counts = FaultCounter()
     issues: list[str] = []
     first = None
     n_msgs = 0
@@ -317,8 +324,8 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
             t = time_to_ns(msg.header.stamp)
             results_writer().write(EVENTS_TOPIC, t, msg)
             if markers.enable and msg.events:
-                results_writer().write(MARKERS_TOPIC, t, build_markers(msg, len(names), markers.arrow_length, markers.scale,
-                                                             markers.lifetime_s, markers.show_text))
+                results_writer().write(MARKERS_TOPIC, t, build_markers(
+                    msg, len(names), markers.arrow_length, markers.scale, markers.lifetime_s, markers.show_text))
         issues.extend(f"{i.kind}: {i.message}" for i in result.issues)
 
     bar = None
@@ -339,6 +346,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
                 result = pipeline.push(chunk.to_audio_chunk())
             except InputError as exc:
                 rejected[exc.kind] += 1
+                counts.add(exc.kind)
                 issues.append(f"rejected ({exc.kind}) at sample index {chunk.first_sample_index}: {exc}")
                 continue
             finally:
@@ -395,11 +403,15 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
             scores = score_scenes([reference], [prediction], mode=mode, eval_dist=bool(eval_dist), names=[name])
         except MetricsError as exc:
             raise BagError(f"cannot score {bag}: {exc}") from None
+    stats = pipeline.stats()
+    counts.update({k: v - stats_before.get(k, 0) for k, v in stats.items() if isinstance(v, int)})
     res = EvalResult(bag=bag, bundle=str(pipeline.model_path), class_names=names, audio_topic=audio_topic,
                      sample_rate=rate, layout=first.layout, audio_seconds=audio_samples / rate,
-                     audio_messages=n_msgs, received_seconds=received_s, frame_offset=frame_offset, frames=frames, prediction=prediction,
+                     audio_messages=n_msgs, received_seconds=received_s, frame_offset=frame_offset, frames=frames,
+                     prediction=prediction,
                      reference=reference, scores=scores, eval_dist=bool(eval_dist), wall_seconds=wall,
                      pipeline_seconds=pipe_s, rejected=rejected, issues=issues,
+                     faults={k: v for k, v in watched_counts(counts).items() if v},
                      backend=str(pipeline.info().get("backend", "")), metric_mode=mode,
                      front_end=str(getattr(pipeline, "front_end", "foa")), doa_front_folded=folded)
     if out is not None and audio_samples:

@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from seld_ros.bag.types import seld_typestore
+from seld_ros.constants import LABEL_HOP_S
 
 NS = 1_000_000_000
 
@@ -138,7 +139,7 @@ def labels_to_events_msgs(labels, frame_stamp_ns: Callable[[int], int], frame_id
 
 
 def events_msgs_to_labels(msgs: Sequence, class_names: Sequence[str], frame_offset: int = 0,
-                          num_frames: int | None = None, frame_hop_s: float = 0.1):
+                          num_frames: int | None = None, frame_hop_s: float = LABEL_HOP_S):
     """SoundEventArray messages -> SceneLabels, frame = msg.frame_index - frame_offset (source = track_id).
 
     Events whose class_id is outside ``class_names`` are looked up by class_name; unknown names raise

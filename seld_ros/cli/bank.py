@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from seld_ros.classes import STARSS23_CLASSES
+from seld_ros.constants import SAMPLE_RATE
 
 
 def render(bank, out: Path, examples: int, seed: int, dpi: int = 60) -> list[Path]:
@@ -33,11 +34,11 @@ def render(bank, out: Path, examples: int, seed: int, dpi: int = 60) -> list[Pat
         for k in range(examples):
             rng = np.random.default_rng([seed, ci, k])
             x = bank.draw(name, rng)
-            f, t, z = stft(x, fs=24000, nperseg=512, noverlap=384)
+            f, t, z = stft(x, fs=SAMPLE_RATE, nperseg=512, noverlap=384)
             db = 20 * np.log10(np.abs(z) + 1e-6)
             ax = axes[0, k]
             ax.pcolormesh(t, f / 1000, db, vmin=db.max() - 80, vmax=db.max(), shading="auto", cmap="magma")
-            ax.set_title(f"{name} #{k} ({len(x) / 24000:.1f} s)", fontsize=8)
+            ax.set_title(f"{name} #{k} ({len(x) / SAMPLE_RATE:.1f} s)", fontsize=8)
             ax.set_xlabel("s", fontsize=7)
             ax.tick_params(labelsize=6)
             if k == 0:

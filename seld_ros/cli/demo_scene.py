@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seld_ros.constants import SAMPLE_RATE
+
 # (class, start s, azimuth deg, elevation deg, distance m, azimuth speed deg/s)
 DEMO_EVENTS = (
     ("maleSpeech", 0.5, 45.0, 0.0, 1.5, 0.0),
@@ -39,7 +41,7 @@ def render_demo_scene(seed: int = 7, duration_s: float = 20.0, events=DEMO_EVENT
     for src, (name, start, az, el, dist, speed) in enumerate(events):
         sig = bank.draw(name, rng)
         end = duration_s - 0.2 if max_event_s is None else min(duration_s - 0.2, start + max_event_s)
-        sig = sig[: int(min(len(sig), (end - start) * 24000))]
+        sig = sig[: int(min(len(sig), (end - start) * SAMPLE_RATE))]
         rendered.append(make_event(room, cfg, cfg.class_names.index(name), sig, start, az, el, dist,
                                    speed_deg_s=speed, source_id=src))
     return render_scene(room, cfg, rng, events=rendered)
@@ -58,7 +60,8 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_wav(out.with_suffix(".wav"), scene.foa)
     write_labels(out.with_suffix(".csv"), scene.labels)
-    print(f"wrote {out.with_suffix('.wav')} ({scene.foa.shape[1] / 24000:.1f} s, 4 ch FOA) and {out.with_suffix('.csv')}")
+    print(f"wrote {out.with_suffix('.wav')} ({scene.foa.shape[1] / SAMPLE_RATE:.1f} s, 4 ch FOA) and "
+          f"{out.with_suffix('.csv')}")
     return 0
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 
+from seld_ros.constants import LABEL_HOP_FRAMES
 from seld_ros.engine import bundle_adapter
 from seld_ros.engine.base import BackendError, BackendUnavailableError
 from seld_ros.engine.cache import DEFAULT_WORKSPACE_BYTES
@@ -57,9 +58,10 @@ def main(argv=None) -> int:
     model = net.model
     from seld_ros.engine.incremental import is_causal, stateful_step
     if is_causal(model):  # a causal bundle exports its one-hop step with the state as explicit I/O
-        if args.frames not in (None, 5):
-            print(f"seld-export: causal bundle: exporting the one-hop stateful step (5 frames), not {args.frames}")
-        model, frames = stateful_step(model), 5
+        if args.frames not in (None, LABEL_HOP_FRAMES):
+            print(f"seld-export: causal bundle: exporting the one-hop stateful step ({LABEL_HOP_FRAMES} frames), "
+                  f"not {args.frames}")
+        model, frames = stateful_step(model), LABEL_HOP_FRAMES
     try:
         report = export_onnx(model, args.onnx, frames, opset=args.opset, tolerance=args.tolerance,
                              bundle_hash=net.bundle_hash)

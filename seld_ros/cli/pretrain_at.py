@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from seld_ros.cli import add_alias
-
-FS = 24000
+from seld_ros.constants import SAMPLE_RATE as FS
 
 
 def _add_at(mix: np.ndarray, x: np.ndarray, start: int, gain: float) -> None:

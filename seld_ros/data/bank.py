@@ -24,10 +24,9 @@ from typing import Sequence
 import numpy as np
 
 from seld_ros.classes import STARSS23_CLASSES
+from seld_ros.constants import SAMPLE_RATE as FS
 from seld_ros.data.labels import LabelError
 from seld_ros.data.procedural import GENERATORS
-
-FS = 24000
 
 
 class ProceduralBank:

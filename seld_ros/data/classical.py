@@ -25,9 +25,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.signal import stft
 
 from seld_ros.audio.formats import DEFAULT_CAPSULE_ORDER, SPEED_OF_SOUND_M_S, TETRA_CAPSULE_DIRECTIONS, a_to_b_matrix
+from seld_ros.constants import SAMPLE_RATE as FS
 from seld_ros.data.geometry import angular_distance_matrix_deg, normalize
-
-FS = 24000
 HOP = 2400  # 100 ms label frame
 TETRA_RADIUS_M = 0.0147  # capsule radius of the generator's tetrahedral array (seld_ros.data.synth.TETRA_RADIUS_M)
 ARRAY_METHODS = ("srp", "music")

@@ -30,6 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from seld_ros.classes import STARSS23_CLASSES
+from seld_ros.constants import LABEL_HOP_S, SAMPLE_RATE
 from seld_ros.data.geometry import azel_to_xyz, fold_azimuth, xyz_to_azel
 from seld_ros.data.labels import LabelError, SceneLabels
 
@@ -114,7 +115,7 @@ def _check_units(dist_m: np.ndarray, unit: str, where: str) -> None:
 
 
 def parse_labels(text: str, fmt: str = "auto", class_names: Sequence[str] | None = None,
-                 distance_unit: str | None = None, num_frames: int | None = None, frame_hop_s: float = 0.1,
+                 distance_unit: str | None = None, num_frames: int | None = None, frame_hop_s: float = LABEL_HOP_S,
                  where: str = "<labels>", check_units: bool = True) -> SceneLabels:
     """Parse the text of one label file. See :func:`read_labels`."""
     if fmt not in FORMATS:
@@ -222,7 +223,7 @@ def _parse_tau2019(lines, class_names, scale, unit, num_frames, frame_hop_s, whe
 
 
 def read_labels(path: str | os.PathLike, fmt: str = "auto", class_names: Sequence[str] | None = None,
-                distance_unit: str | None = None, num_frames: int | None = None, frame_hop_s: float = 0.1,
+                distance_unit: str | None = None, num_frames: int | None = None, frame_hop_s: float = LABEL_HOP_S,
                 check_units: bool = True) -> SceneLabels:
     """Read one DCASE label CSV into :class:`SceneLabels` (distances converted to metres).
 
@@ -310,7 +311,7 @@ def list_label_files(root: str | os.PathLike) -> dict[str, Path]:
     return out
 
 
-def read_wav(path: str | os.PathLike, target_fs: int | None = 24000) -> tuple[np.ndarray, int]:
+def read_wav(path: str | os.PathLike, target_fs: int | None = SAMPLE_RATE) -> tuple[np.ndarray, int]:
     """Read a wav as float32 (channels, samples), resampled once to ``target_fs`` (scipy resample_poly; None: the
     file's own rate). 8-bit unsigned, 16-, 24- (scipy left-justifies it in int32) and 32-bit integer and float
     files; no mmap (it refuses 3-byte containers)."""
@@ -337,7 +338,7 @@ def read_wav(path: str | os.PathLike, target_fs: int | None = 24000) -> tuple[np
     return np.ascontiguousarray(x), target_fs
 
 
-def write_wav(path: str | os.PathLike, audio: np.ndarray, fs: int = 24000, pcm16: bool = False) -> None:
+def write_wav(path: str | os.PathLike, audio: np.ndarray, fs: int = SAMPLE_RATE, pcm16: bool = False) -> None:
     """Write (channels, samples) float audio as float32 wav, or 16-bit PCM (clipped) when ``pcm16``."""
     from scipy.io import wavfile
 

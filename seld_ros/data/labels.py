@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from seld_ros.constants import LABEL_HOP_S
 from seld_ros.data.geometry import azel_to_xyz, normalize, xyz_to_azel
 
 
@@ -34,7 +35,7 @@ class SceneLabels:
     doa: np.ndarray
     distance: np.ndarray
     class_names: tuple[str, ...]
-    frame_hop_s: float = 0.1
+    frame_hop_s: float = LABEL_HOP_S
 
     def __post_init__(self) -> None:
         self.class_id = np.asarray(self.class_id, dtype=np.int16)
@@ -85,7 +86,7 @@ class SceneLabels:
     # ------------------------------------------------------------------ construction
     @classmethod
     def empty(cls, num_frames: int, class_names: Sequence[str], max_events: int = 1,
-              frame_hop_s: float = 0.1) -> "SceneLabels":
+              frame_hop_s: float = LABEL_HOP_S) -> "SceneLabels":
         t, m = int(num_frames), max(1, int(max_events))
         return cls(class_id=np.full((t, m), -1, np.int16), source_id=np.full((t, m), -1, np.int32),
                    doa=np.zeros((t, m, 3), np.float32), distance=np.full((t, m), np.nan, np.float32),
@@ -93,7 +94,7 @@ class SceneLabels:
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence], class_names: Sequence[str], num_frames: int | None = None,
-                  frame_hop_s: float = 0.1, max_events: int | None = None) -> "SceneLabels":
+                  frame_hop_s: float = LABEL_HOP_S, max_events: int | None = None) -> "SceneLabels":
         """Build from DCASE rows ``(frame, class, source, azimuth_deg, elevation_deg, distance_m)``.
 
         ``class`` may be an index or a class name; ``distance_m`` may be NaN/None (unknown). Rows of one frame keep

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from scipy.signal import butter, lfilter, sosfilt
 
-FS = 24000
+from seld_ros.constants import SAMPLE_RATE as FS
 
 
 # ---------------------------------------------------------------------------------------------------- helpers

@@ -47,11 +47,11 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 from seld_ros.classes import STARSS23_CLASSES
+from seld_ros.constants import LABEL_HOP_S, SAMPLE_RATE as FS
 from seld_ros.data.geometry import azel_to_xyz, xyz_to_azel
 from seld_ros.data.labels import SceneLabels
 
-FS = 24000
-HOP_S = 0.1
+HOP_S = LABEL_HOP_S
 C_SOUND = 343.0
 REF_LEVEL_DBFS = -30.0  # active RMS of a source at level 0 dB (SynthConfig.level_db)
 

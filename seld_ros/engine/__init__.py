@@ -3,7 +3,8 @@
 One interface (:class:`InferenceBackend`), three implementations (torch, onnxruntime, TensorRT),
 ``create_backend("auto")`` to pick one, ONNX export with a parity check, a versioned TensorRT engine
 cache, and per 100 ms hop either :class:`IncrementalInference` (a causal network's one-hop step with
-carried state) or :class:`StreamingInference` (a sliding window, for the rest). See docs/engine.md.
+carried state) or :class:`StreamingInference` (a sliding window, for the rest). ``open_stream(bundle, options)``
+is the one way to open a model bundle as a stream: it picks all of these (see :mod:`.stream`, docs/engine.md).
 
 Importing this package imports neither torch nor onnxruntime nor tensorrt.
 """
@@ -11,6 +12,7 @@ from .base import BackendError, BackendUnavailableError, InferenceBackend, Tenso
 from .cache import EngineKey, EngineParams, check_engine, compute_key
 from .factory import available_backends, create_backend, probe_backends
 from .incremental import IncrementalInference, is_causal, stateful_step
+from .stream import StreamOpenError, StreamOptions, default_cache_dir, open_stream
 from .streaming import StreamingInference
 
 __all__ = [
@@ -18,4 +20,5 @@ __all__ = [
     "EngineKey", "EngineParams", "check_engine", "compute_key",
     "available_backends", "create_backend", "probe_backends",
     "StreamingInference", "IncrementalInference", "is_causal", "stateful_step",
+    "open_stream", "StreamOptions", "StreamOpenError", "default_cache_dir",
 ]

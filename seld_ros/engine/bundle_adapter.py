@@ -1,12 +1,11 @@
-"""Thin adapter between model bundles (``seld_ros.model.bundle``) and the engine code.
+"""A bundle file as the bare network the engine code works on (``seld-export``, benchmarks).
 
 Everything in ``seld_ros.engine`` needs only a network that follows the model contract (see
-:mod:`seld_ros.engine.testing`) plus a hash identifying it; this is the one place that knows how a
-bundle file provides both.
+:mod:`seld_ros.engine.testing`) plus a hash identifying it. :func:`load_network` gives both for a bundle file;
+to run a bundle as a stream (backend, cache, incremental or sliding window) use :func:`seld_ros.engine.open_stream`.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -25,7 +24,7 @@ class LoadedNetwork:
 def load_network(bundle_path: str) -> LoadedNetwork:
     """Load a bundle file into a :class:`LoadedNetwork` (eval mode, CPU)."""
     try:
-        from seld_ros.model import bundle as bundle_mod
+        from seld_ros.model import bundle as bundle_mod  # imports torch: only when a network is loaded
     except ImportError as e:
         raise BackendError(f"cannot load bundle '{bundle_path}': seld_ros.model.bundle is not importable ({e})") \
             from e
@@ -35,15 +34,5 @@ def load_network(bundle_path: str) -> LoadedNetwork:
         raise BackendError(f"bundle not found: {bundle_path}") from None
     except Exception as e:
         raise BackendError(f"cannot load bundle '{bundle_path}': {type(e).__name__}: {e}") from e
-    h = bundle_mod.bundle_hash(bundle_path) if hasattr(bundle_mod, "bundle_hash") else _sha256(bundle_path)
-    model = b.model.eval()
-    return LoadedNetwork(model=model, bundle_hash=h, feature_config=dict(getattr(b, "feature_config", {}) or {}),
-                         class_names=tuple(getattr(b, "class_names", ()) or ()), bundle=b)
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return LoadedNetwork(model=b.model.eval(), bundle_hash=b.sha256, feature_config=dict(b.feature_config or {}),
+                         class_names=tuple(b.class_names or ()), bundle=b)

@@ -28,13 +28,14 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from seld_ros.constants import LABEL_HOP_FRAMES
+
 from .cache import atomic_write_json, file_sha256
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18
 PARITY_TOLERANCE = 1e-4
-LABEL_HOP_FRAMES = 5  # 100 ms label frame / 20 ms feature hop
 
 
 class ParityError(RuntimeError):

@@ -24,9 +24,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from seld_ros.constants import FEATURE_HOP_S, LABEL_HOP_FRAMES
+
 from .base import InferenceBackend
 from .streaming import StreamOutput, feature_block
-from .streaming_defaults import LABEL_HOP_FRAMES
 
 STATE_PREFIX = "state_"
 NEXT_PREFIX = "next_"
@@ -110,7 +111,7 @@ class IncrementalInference:
     @property
     def window_seconds(self) -> float:
         """Network input per call: one hop (the history lives in the state)."""
-        return self.label_hop * 0.02
+        return self.label_hop * FEATURE_HOP_S
 
     @property
     def mode(self) -> str:

@@ -29,9 +29,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .base import InferenceBackend
+from seld_ros.constants import FEATURE_HOP_S, LABEL_HOP_FRAMES
 
-LABEL_HOP_FRAMES = 5
+from .base import InferenceBackend
 
 
 def feature_block(features, channels: int, bins: int) -> np.ndarray:
@@ -116,7 +116,11 @@ class StreamingInference:
 
     @property
     def window_seconds(self) -> float:
-        return self.window_labels * self.label_hop * 0.02
+        return self.window_labels * self.label_hop * FEATURE_HOP_S
+
+    @property
+    def mode(self) -> str:
+        return "sliding window"
 
     # -- streaming ------------------------------------------------------------------------------
     def push(self, features: np.ndarray) -> Optional[StreamOutput]:

@@ -5,7 +5,8 @@ exported block always matches the streaming window.
 """
 from __future__ import annotations
 
-LABEL_HOP_FRAMES = 5           # 100 ms label frame / 20 ms feature hop
+from seld_ros.constants import LABEL_HOP_FRAMES, LABEL_HOP_S
+
 DEFAULT_WINDOW_LABELS = 20     # 2.0 s of context: see docs/engine.md for the trade-off
 DEFAULT_WINDOW_FRAMES = DEFAULT_WINDOW_LABELS * LABEL_HOP_FRAMES
 
@@ -25,5 +26,5 @@ def window_frames_from_config(*configs) -> int:
             if cfg.get(k):
                 return int(cfg[k])
         if cfg.get("streaming_window_s"):
-            return int(round(float(cfg["streaming_window_s"]) / 0.1)) * LABEL_HOP_FRAMES
+            return int(round(float(cfg["streaming_window_s"]) / LABEL_HOP_S)) * LABEL_HOP_FRAMES
     return DEFAULT_WINDOW_FRAMES

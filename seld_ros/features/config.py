@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 
+from seld_ros.constants import FEATURE_HOP_SAMPLES, FRONT_END_CHANNELS, FRONT_ENDS, LABEL_HOP_SAMPLES, SAMPLE_RATE
+
 FEATURE_SETS = ("logmel", "logmel+iv", "logmel+iv+phase")
 FEATURE_SET_CHANNELS = {"logmel": 4, "logmel+iv": 7, "logmel+iv+phase": 13}
 LOG_SCALES = ("db", "ln")
@@ -57,15 +59,15 @@ class FeatureConfig:
       10-12 sin of the same phases
     """
 
-    sample_rate: int = 24000
-    hop_length: int = 480  # 20 ms
+    sample_rate: int = SAMPLE_RATE
+    hop_length: int = FEATURE_HOP_SAMPLES  # 20 ms
     win_length: int = 960  # 40 ms periodic Hann
     n_fft: int = 1024
     n_mels: int = 64
     fmin: float = 0.0
     fmax: float | None = None  # None = sample_rate / 2
     feature_set: str = "logmel+iv+phase"
-    label_hop_length: int = 2400  # 100 ms output/label frame
+    label_hop_length: int = LABEL_HOP_SAMPLES  # 100 ms output/label frame
     amin: float = 1e-10  # power floor of the dB log-mel
 
     def __post_init__(self) -> None:
@@ -122,7 +124,7 @@ class LogMelConfig:
         """``panns`` (CNN14 etc.: 32 kHz, 64 mels, 50-14000 Hz, hop 320, window 1024) or ``dcase`` (24 kHz front end)."""
         presets = {
             "panns": cls(),
-            "dcase": cls(sample_rate=24000, hop_length=480, win_length=960, n_fft=1024, n_mels=64, fmin=0.0,
+            "dcase": cls(sample_rate=SAMPLE_RATE, hop_length=480, win_length=960, n_fft=1024, n_mels=64, fmin=0.0,
                          fmax=None),
         }
         if name not in presets:
@@ -155,8 +157,8 @@ class StereoFeatureConfig:
     negated, mid and IPD-cos unchanged; the source azimuth is negated.
     """
 
-    sample_rate: int = 24000
-    hop_length: int = 480
+    sample_rate: int = SAMPLE_RATE
+    hop_length: int = FEATURE_HOP_SAMPLES
     win_length: int = 960
     n_fft: int = 1024
     n_mels: int = 64
@@ -164,7 +166,7 @@ class StereoFeatureConfig:
     fmax: float | None = None
     stpacc_lag_step: int = 7  # 64 lags * 7 samples = 18.7 ms at 24 kHz
     amin: float = 1e-10
-    label_hop_length: int = 2400  # 100 ms output/label frame
+    label_hop_length: int = LABEL_HOP_SAMPLES  # 100 ms output/label frame
     front_end: str = "stereo"  # tags the dict form so ``feature_config_from_dict`` can tell it from FOA
     stpacc: bool = True  # False drops channels 6-7 (the stpACC ablation)
 
@@ -220,8 +222,7 @@ class StereoFeatureConfig:
 
 # The SELD front ends a model bundle may name. A bundle's ``feature_config`` dict says which one by its
 # ``front_end`` key; dicts without it (every bundle before stereo models existed) are FOA.
-FRONT_ENDS = ("foa", "stereo")
-INPUT_CHANNELS = {"foa": 4, "stereo": 2}
+INPUT_CHANNELS = FRONT_END_CHANNELS
 
 
 def front_end_of(data: dict[str, Any]) -> str:

@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from seld_ros.constants import LABEL_HOP_S
+
 
 def _check_pair(ref, pred) -> int:
     if tuple(ref.class_names) != tuple(pred.class_names):
@@ -83,7 +85,7 @@ def gain_consistency(preds_by_gain: Sequence[Sequence]) -> float:
     return same / total if total else float("nan")
 
 
-def event_frames_per_10s(preds: Sequence, frame_hop_s: float = 0.1) -> float:
+def event_frames_per_10s(preds: Sequence, frame_hop_s: float = LABEL_HOP_S) -> float:
     """Active (frame, event) pairs per 10 s over ``preds``."""
     frames = sum(p.num_frames for p in preds)
     if frames == 0:

@@ -37,6 +37,8 @@ import torch.nn as nn
 from .layers import CrossStitch, InputNorm, SeldHead, SpatialEncoder, Temporal
 from .panns import PannsBackbone, backbone_config
 
+from seld_ros.constants import LABEL_HOP_FRAMES
+
 
 def default_at2seld_config(**overrides) -> dict:
     cfg = {
@@ -104,7 +106,7 @@ class AT2SELD(nn.Module):
         self.frames_per_label = 1
         for t, _ in pools:
             self.frames_per_label *= t
-        if self.frames_per_label != 5:
+        if self.frames_per_label != LABEL_HOP_FRAMES:
             raise ValueError(f"time pooling must total 5 (100 ms frames), got {self.frames_per_label}")
         if self.early:
             self.spatial = None

@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from seld_ros.constants import SAMPLE_RATE
+
 # Architectures of the public checkpoints (channels per ConvBlock, fc1 width).
 PANNS_ARCHS = {
     "cnn10": {"channels": [64, 128, 256, 512], "emb_dim": 512},
@@ -53,7 +55,7 @@ def backbone_config(arch: str = "slim", **overrides) -> dict:
     elif arch == "slim":
         # Cnn10 layout at 1/4 width: ~0.3 M parameters, fast on a CPU.
         cfg = {"channels": [16, 32, 64, 128], "emb_dim": 128,
-               "frontend": {"sample_rate": 24000, "window_size": 960, "hop_size": 480,
+               "frontend": {"sample_rate": SAMPLE_RATE, "window_size": 960, "hop_size": 480,
                             "mel_bins": 64, "log": "seld_ros.features"}}
     else:
         raise ValueError(f"unknown backbone arch {arch!r} (cnn10, cnn14, slim)")

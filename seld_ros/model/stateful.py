@@ -13,7 +13,8 @@ import hashlib
 
 import torch
 
-LABEL_HOP_FRAMES = 5
+from seld_ros.constants import LABEL_HOP_FRAMES
+
 NEXT_PREFIX = "next_"
 
 

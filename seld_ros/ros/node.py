@@ -37,8 +37,20 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from visualization_msgs.msg import MarkerArray
 
 from seld_ros.audio.pcm import PcmAssembler
+from seld_ros.constants import default_layout
+from seld_ros.health import (
+    Fault,
+    FaultCounter,
+    Level,
+    LevelTracker,
+    NoAudioWatch,
+    Summary,
+    Throttle,
+    diagnostic_values,
+    status_message,
+    watched_counts,
+)
 from seld_ros.msg import MultichannelAudio, SoundEventArray
-from seld_ros.no_audio import NoAudioWatch
 from seld_ros.pipeline import AudioChunk, InputError, PipelineError, SeldPipeline
 from seld_ros.ros import conversions, markers
 from seld_ros.ros.params import PARAMS, PARAMS_BY_NAME, NodeSettings, ParamError, check_value, usage_text, wants_help
@@ -54,56 +66,6 @@ class StartupError(RuntimeError):
     """The node cannot start (missing/corrupt model, unusable backend, bad parameters)."""
 
 
-class _Throttle:
-    """Log a given kind of warning at most once per period, with the count suppressed meanwhile.
-
-    ``flush()`` (called periodically) reports suppressed counts even when no later warning of the kind comes,
-    so a burst never hides behind its first line."""
-
-    def __init__(self, logger, period_s: float):
-        self.logger, self.period_s = logger, period_s
-        self._last: dict[str, float] = {}
-        self._suppressed: collections.Counter = collections.Counter()
-        self._latest: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def warn(self, kind: str, text: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(kind, -1e9) >= self.period_s:
-                n = self._suppressed.pop(kind, 0)
-                extra = f" ({n} similar suppressed)" if n else ""
-                self._last[kind] = now
-            else:
-                self._suppressed[kind] += 1
-                self._latest[kind] = text
-                return
-        self.logger.warning(f"{text}{extra}")
-
-    def flush(self, force: bool = False) -> None:
-        """Log the suppressed count of every kind whose period has passed (or all, with ``force``)."""
-        now = time.monotonic()
-        lines = []
-        with self._lock:
-            for kind in list(self._suppressed):
-                if force or now - self._last.get(kind, -1e9) >= self.period_s:
-                    n = self._suppressed.pop(kind)
-                    lines.append(f"{n} similar warnings suppressed ({kind}); latest: {self._latest.pop(kind, '')}")
-                    self._last[kind] = now
-        for line in lines:
-            self.logger.warning(line)
-
-
-# Counters that are input problems: any increase makes the diagnostics level WARN (ERROR when sustained).
-PROBLEM_COUNTERS = (
-    "chunks_dropped", "chunks_rejected", "chunks_failed", "gaps", "skips", "restarts", "overlaps",
-    "conflicting_chunks", "stamp_jumps", "stamp_backwards", "stamp_zero", "stamp_invalid", "stamps_clamped",
-    "non_finite_samples", "out_of_range_samples", "clipped_samples", "concealed_frames", "qos_incompatible",
-    "large_messages", "extra_publishers", "dds_lost_messages",
-)
-# Samples as received at the input rate: these become seconds in the summary.
-SUSTAINED_S = 5.0  # problems in every diagnostics period for this long: ERROR
-RECENT_S = 10.0  # WARN while a problem counter grew within this window
 # At shutdown, process what was already received for at most this long: the node must end within 2 s of SIGINT
 # under load (ros2 launch escalates to SIGTERM after its sigterm_timeout, 5 s by default).
 DRAIN_TIMEOUT_S = 0.5
@@ -119,7 +81,7 @@ class SeldNode(Node):
         self._log_handler = _route_python_logging(self.get_logger())
         self._check_overrides(sys.argv if argv is None else argv)
         self.settings = self._declare_and_read_parameters()
-        self._throttle = _Throttle(self.get_logger(), self.settings["warn_throttle_s"])
+        self._throttle = Throttle(self.get_logger(), self.settings["warn_throttle_s"])
         self.pipeline = self._build_pipeline()
         _add_pre_set_parameters_callback(self, _widen_integers_for_float_parameters)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -141,7 +103,7 @@ class SeldNode(Node):
         self._discarded_s = 0.0
         self._dropped_since_processed = False
         self._lock = threading.Lock()
-        self.counters = collections.Counter()
+        self.counters = FaultCounter()
         self._latencies_ms: collections.deque = collections.deque(maxlen=2000)
         self._proc_s = 0.0
         self._audio_s = 0.0
@@ -153,9 +115,8 @@ class SeldNode(Node):
         self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", self._on_audio, qos,
                                                   **_qos_event_kwargs(self._on_incompatible_qos, self._on_message_lost))
         self._setup_audio_common(qos)
-        self._health = _Health()
-        self._summary_at = time.monotonic()
-        self._summary_counts: dict = {}
+        self._level = LevelTracker()
+        self._summary = Summary()
         self._no_audio = NoAudioWatch(self.sub_audio.topic_name, self.settings["no_audio_timeout_s"],
                                       time.monotonic())
         self.create_timer(self.settings["diagnostics_period_s"], self._publish_diagnostics)
@@ -269,8 +230,8 @@ class SeldNode(Node):
     def _on_audio(self, msg: MultichannelAudio) -> None:
         self.counters["chunks_in"] += 1
         if self._best_effort and len(msg.data) * 4 > BEST_EFFORT_MAX_BYTES:
-            self.counters["large_messages"] += 1
-            self._throttle.warn("large_message", f"~/audio message of {len(msg.data) * 4} bytes on a best-effort "
+            self.counters.add(Fault.LARGE_MESSAGE)
+            self._throttle.warn(Fault.LARGE_MESSAGE, f"~/audio message of {len(msg.data) * 4} bytes on a best-effort "
                                 f"subscription: messages over {BEST_EFFORT_MAX_BYTES} bytes can be lost without "
                                 "trace over DDS; use qos_reliability: reliable or smaller messages")
         chunk = AudioChunk(
@@ -286,8 +247,7 @@ class SeldNode(Node):
         self._enqueue(chunk)
 
     def _count_discarded(self, chunk: AudioChunk) -> None:
-        self.counters["chunks_discarded_at_shutdown"] += 1
-        self.counters["samples_discarded_at_shutdown"] += int(chunk.samples.shape[0])
+        self.counters.add(Fault.DISCARDED, int(chunk.samples.shape[0]))
         self._discarded_s += chunk.samples.shape[0] / max(int(chunk.sample_rate), 1)
 
     def _enqueue(self, chunk: AudioChunk) -> None:
@@ -311,9 +271,8 @@ class SeldNode(Node):
                 try:
                     dropped = self._queue.get_nowait()
                     self._dropped_since_processed = True
-                    self.counters["chunks_dropped"] += 1
-                    self.counters["samples_dropped"] += int(dropped.samples.shape[0])
-                    self._throttle.warn("drop", "falling behind real time: dropped the oldest queued audio "
+                    self.counters.add(Fault.DROP, int(dropped.samples.shape[0]))
+                    self._throttle.warn(Fault.DROP, "falling behind real time: dropped the oldest queued audio "
                                         f"({self.counters['chunks_dropped']} chunks so far)")
                 except queue.Empty:
                     pass
@@ -379,23 +338,23 @@ class SeldNode(Node):
                 raise ValueError("info.rate is 0 and the audio_common.sample_rate parameter is not set")
             samples = typed_audio_to_float(msg.audio.audio_data, int(info.format), channels)
         except ValueError as exc:
-            self.counters["chunks_rejected"] += 1
-            self._throttle.warn("ac_format", f"~/audio_stamped (AudioStamped): {exc}: chunk dropped")
+            self.counters.add(Fault.AUDIO_COMMON_FORMAT)
+            self._throttle.warn(Fault.AUDIO_COMMON_FORMAT, f"~/audio_stamped (AudioStamped): {exc}: chunk dropped")
             return
         if samples.shape[0] == 0:
             return
         stamp_ns = conversions.time_to_ns(msg.header.stamp)
         index = self._place_by_stamp(self._ac_index, stamp_ns, samples.shape[0], rate)
         self._ac_index = index + samples.shape[0]
-        layout = s["input_layout"] or {4: "foa_acn_sn3d", 2: "stereo"}.get(channels, "")
+        layout = s["input_layout"] or default_layout(channels)
         self._enqueue(AudioChunk(samples=samples, sample_rate=rate, channels=channels, layout=layout,
                                  first_sample_index=index, stamp_ns=stamp_ns, frame_id=msg.header.frame_id,
                                  received_monotonic=time.monotonic()))
 
     def _on_audio_info(self, info) -> None:
         if info.coding_format and info.coding_format.lower() not in ("wave", "wav", "raw", "pcm"):
-            self._throttle.warn("ac_coding", f"audio_common coding_format {info.coding_format!r} is not raw PCM: "
-                                "~/audio_stamped is ignored")
+            self._throttle.warn(Fault.AUDIO_COMMON_CODING, f"audio_common coding_format {info.coding_format!r} is "
+                                "not raw PCM: ~/audio_stamped is ignored")
             self._ac_format = None
             return
         self._ac_format = (info.sample_format, int(info.sample_rate), int(info.channels))
@@ -407,17 +366,17 @@ class SeldNode(Node):
                s["audio_common.channels"] or info[2])
         self.counters["chunks_in"] += 1
         if not all(fmt):
-            self.counters["chunks_rejected"] += 1
-            self._throttle.warn("ac_format", "~/audio_stamped: sample format/rate/channels unknown (no AudioInfo on "
-                                "~/audio_info and no audio_common.* parameters): chunk dropped")
+            self.counters.add(Fault.AUDIO_COMMON_FORMAT)
+            self._throttle.warn(Fault.AUDIO_COMMON_FORMAT, "~/audio_stamped: sample format/rate/channels unknown (no "
+                                "AudioInfo on ~/audio_info and no audio_common.* parameters): chunk dropped")
             return
         if self._ac_assembler is None or (self._ac_assembler.sample_format, self._ac_rate,
                                           self._ac_assembler.channels) != fmt:
             try:
                 self._ac_assembler = PcmAssembler(fmt[0], fmt[2])
             except ValueError as exc:
-                self.counters["chunks_rejected"] += 1
-                self._throttle.warn("ac_format", f"~/audio_stamped: {exc}")
+                self.counters.add(Fault.AUDIO_COMMON_FORMAT)
+                self._throttle.warn(Fault.AUDIO_COMMON_FORMAT, f"~/audio_stamped: {exc}")
                 return
             self._ac_rate = fmt[1]
             self._ac_anchor = None
@@ -429,7 +388,7 @@ class SeldNode(Node):
         samples, index = asm.push(bytes(msg.audio.data))
         if samples.shape[0] == 0:
             return
-        layout = s["input_layout"] or {4: "foa_acn_sn3d", 2: "stereo"}.get(fmt[2], "")
+        layout = s["input_layout"] or default_layout(fmt[2])
         self._enqueue(AudioChunk(samples=samples, sample_rate=fmt[1], channels=fmt[2], layout=layout,
                                  first_sample_index=index, stamp_ns=stamp_ns,
                                  frame_id=msg.header.frame_id, received_monotonic=time.monotonic()))
@@ -450,16 +409,14 @@ class SeldNode(Node):
             try:
                 result = self.pipeline.push(chunk)
             except InputError as exc:
-                self.counters[f"rejected_{exc.kind}"] += 1
-                self.counters["chunks_rejected"] += 1
+                self.counters.add(exc.kind)
                 self._throttle.warn(exc.kind, f"audio chunk rejected: {exc}")
                 continue
             except Exception as exc:  # never let one chunk kill the node
-                self.counters["chunks_failed"] += 1
-                self._throttle.warn("internal", f"processing failed: {type(exc).__name__}: {exc}")
+                self.counters.add(Fault.INTERNAL)
+                self._throttle.warn(Fault.INTERNAL, f"processing failed: {type(exc).__name__}: {exc}")
                 continue
-            for issue in result.issues:
-                self.counters[issue.kind] += 1
+            for issue in result.issues:  # counted by the pipeline (stats())
                 self._throttle.warn(issue.kind, issue.message)
             self._proc_s += time.perf_counter() - t0
             self._audio_s += chunk.samples.shape[0] / max(chunk.sample_rate, 1)
@@ -482,10 +439,10 @@ class SeldNode(Node):
                 s["markers.lifetime_s"], s["markers.show_text"]))
 
     def _on_incompatible_qos(self, event) -> None:
-        self.counters["qos_incompatible"] += 1
+        self.counters.add(Fault.QOS)
         policy = getattr(event, "last_policy_kind", "?")
         mine = "best_effort" if self._best_effort else "reliable"
-        self._throttle.warn("qos", f"a publisher on {self.sub_audio.topic_name} has a QoS incompatible with this "
+        self._throttle.warn(Fault.QOS, f"a publisher on {self.sub_audio.topic_name} has a QoS incompatible with this "
                             f"subscription ({mine}, policy {getattr(policy, 'name', policy)}): its audio is NOT "
                             "received. A best-effort driver needs qos_reliability: best_effort (live mode)")
 
@@ -493,8 +450,8 @@ class SeldNode(Node):
         """The middleware lost messages before this node took them (e.g. a burst beyond qos_depth). Their samples
         show up as a gap or skip once a later message arrives; this also counts the ones at the end of a stream."""
         n = int(getattr(info, "total_count_change", 1) or 1)
-        self.counters["dds_lost_messages"] += n
-        self._throttle.warn("dds_lost", f"DDS lost {n} audio message(s) before the node could take them "
+        self.counters.add(Fault.DDS_LOST, count=n)
+        self._throttle.warn(Fault.DDS_LOST, f"DDS lost {n} audio message(s) before the node could take them "
                             f"({self.counters['dds_lost_messages']} so far): raise qos_depth, or use replay mode")
 
     def _check_publishers(self) -> None:
@@ -504,113 +461,69 @@ class SeldNode(Node):
             return
         self._n_publishers = n
         if n > 1:
-            self.counters["extra_publishers"] = max(self.counters["extra_publishers"], n - 1)
-            self._throttle.warn("publishers", f"{n} publishers on {self.sub_audio.topic_name}: interleaved streams "
+            self.counters[Fault.PUBLISHERS.events] = max(self.counters[Fault.PUBLISHERS.events], n - 1)
+            self._throttle.warn(Fault.PUBLISHERS, f"{n} publishers on {self.sub_audio.topic_name}: interleaved streams "
                                 "are detected by their sample indices; the first stream is kept")
 
     def _lost_audio_s(self, st: dict) -> float:
         return float(st.get("lost_audio_s", 0.0)) + self._discarded_s
 
-    def _problem_counts(self, st: dict) -> dict:
-        merged = dict(self.counters)
-        merged.update({k: v for k, v in st.items() if k in PROBLEM_COUNTERS})
-        counts = {k: int(merged.get(k, 0)) for k in PROBLEM_COUNTERS}
-        # rejections by kind (rejected_bad_layout, ...): the diagnostics message names the reason
-        counts.update({k: int(v) for k, v in sorted(self.counters.items()) if k.startswith("rejected_")})
-        return counts
+    def _counts(self, st: dict) -> dict:
+        """The pipeline's stream counters and the node's own (the node's frames_out: what it published)."""
+        return {**st, **self.counters}
 
     def _log_summary(self, st: dict, force: bool = False) -> None:
         """Periodic summary: what went wrong since the last one (all kinds, suppressed warnings included)."""
-        now = time.monotonic()
-        if not force and now - self._summary_at < max(self.settings["warn_throttle_s"], 5.0):
+        if not force and not self._summary.due(self.settings["warn_throttle_s"]):
             return
-        counts = self._problem_counts(st)
-        delta = {k: v - self._summary_counts.get(k, 0) for k, v in counts.items()
-                 if v != self._summary_counts.get(k, 0)}
         self._throttle.flush(force=force)
-        if delta or (force and any(counts.values())):
-            span = now - self._summary_at
-            what = ", ".join(f"{k} +{v}" for k, v in delta.items()) or "nothing new"
-            self.get_logger().warning(
-                f"input summary (last {span:.0f} s): {what}; totals: lost_audio_s "
-                f"{self._lost_audio_s(st):.3f}, " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
-        self._summary_counts = counts
-        self._summary_at = now
+        line = self._summary.line(watched_counts(self._counts(st)), self._lost_audio_s(st), force=force)
+        if line:
+            self.get_logger().warning(line)
 
     # -- diagnostics ------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         lat = np.asarray(self._latencies_ms, dtype=float)
-        c = self.counters
         st = self.pipeline.stats()
-        status = DiagnosticStatus()
-        status.name = f"{self.get_fully_qualified_name()}: sound event localization"
-        status.hardware_id = self._last_frame_id
         self._check_publishers()
-        counts = self._problem_counts(st)
-        level, recent = self._health.update(counts, time.monotonic())
-        status.level = level
-        if level == DiagnosticStatus.OK:
-            status.message = "ok" if not any(counts.values()) else "ok (earlier input problems: see values)"
-        else:
-            status.message = (("sustained input problems: " if level == DiagnosticStatus.ERROR else
-                               "input problems: ") + ", ".join(recent))
-        silent_level, silent = self._no_audio.update(c["chunks_in"], time.monotonic())
-        if silent:
+        counts = self._counts(st)
+        watched = watched_counts(counts)
+        level, recent = self._level.update(watched, time.monotonic())
+        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: sound event localization",
+                                  hardware_id=self._last_frame_id, level=bytes([level]),
+                                  message=status_message(level, watched, recent))
+        silent_level, silent = self._no_audio.update(self.counters["chunks_in"], time.monotonic())
+        if silent:  # a deaf node is never OK
             self._throttle.warn("no_audio", f"{silent}: is the driver running, and is ~/audio remapped to its "
                                 "topic? (ros2 topic info -v <topic>)")
-            status.message = silent if level == DiagnosticStatus.OK else f"{silent}; {status.message}"
-            status.level = bytes([max(silent_level, _level_number(level))])
-        if self.counters["qos_incompatible"] and not c["chunks_in"]:
+            status.message = silent if level == Level.OK else f"{silent}; {status.message}"
+            status.level = bytes([max(level, silent_level)])
+        if self.counters[Fault.QOS.events] and not self.counters["chunks_in"]:
             status.level = DiagnosticStatus.ERROR
             status.message = "no audio: the audio publisher's QoS is incompatible (see qos_reliability)"
         self._log_summary(st)
-        rtf = self._proc_s / self._audio_s if self._audio_s > 0 else 0.0
-        values = {
+        head = {
             "backend": self.pipeline.info().get("backend", "?"),
             "mode": self.settings["mode"],
             "front_end": self.pipeline.front_end,
             "input_channels": self.pipeline.input_channels,
             "direction_front_folded": str(self.pipeline.doa_front_folded).lower(),
             "input_rate_hz": st.get("input_rate_hz", 0.0),
-            "chunks_in": c["chunks_in"],
-            "chunks_dropped": c["chunks_dropped"],
-            "samples_dropped": c["samples_dropped"],
-            "chunks_rejected": c["chunks_rejected"],
-            **{f"chunks_{k}": v for k, v in sorted(c.items()) if k.startswith("rejected_")},
-            "lost_audio_s": self._lost_audio_s(st),
-            "gaps": st.get("gaps", 0),
-            "gap_samples": st.get("gap_samples", 0),
-            "overlaps": st.get("overlaps", 0),
-            "skips": st.get("skips", 0),
-            "skip_samples": st.get("skip_samples", 0),
-            "restarts": st.get("restarts", 0),
-            "restart_gap_samples": st.get("restart_gap_samples", 0),
-            "conflicting_chunks": st.get("conflicting_chunks", 0),
-            "stamp_jumps": st.get("stamp_jumps", 0),
-            "stamp_backwards": st.get("stamp_backwards", 0),
-            "stamp_zero": st.get("stamp_zero", 0),
-            "stamp_invalid": st.get("stamp_invalid", 0),
-            "stamps_clamped": st.get("stamps_clamped", 0),
-            "non_finite_samples": st.get("non_finite_samples", 0),
-            "out_of_range_samples": st.get("out_of_range_samples", 0),
-            "clipped_samples": st.get("clipped_samples", 0),
-            "concealed_frames": st.get("concealed_frames", 0),
-            "chunks_failed": c["chunks_failed"],
+            "chunks_in": self.counters["chunks_in"],
+        }
+        tail = {
             "qos_reliability": "reliable" if not self._best_effort else "best_effort",
-            "qos_incompatible": c["qos_incompatible"],
-            "large_messages": c["large_messages"],
-            "dds_lost_messages": c["dds_lost_messages"],
             "audio_publishers": getattr(self, "_n_publishers", 0),
             "seconds_without_audio": time.monotonic() - self._no_audio.since,
             "queue_depth": self._queue.qsize(),
-            "frames_out": c["frames_out"],
-            "events_out": c["events_out"],
+            "frames_out": self.counters["frames_out"],
+            "events_out": self.counters["events_out"],
             "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else 0.0,
             "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else 0.0,
-            "real_time_factor": rtf,
+            "real_time_factor": self._proc_s / self._audio_s if self._audio_s > 0 else 0.0,
         }
-        status.values = [KeyValue(key=k, value=(f"{v:.3f}" if isinstance(v, float) else str(v)))
-                         for k, v in values.items()]
+        status.values = [KeyValue(key=k, value=v) for k, v in
+                         diagnostic_values(head, counts, self._lost_audio_s(st), tail)]
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         arr.status = [status]
@@ -651,35 +564,6 @@ class SeldNode(Node):
         except Exception as exc:  # context already shut down
             self.get_logger().debug(f"could not clear markers: {exc}")
         logging.getLogger("seld_ros").removeHandler(self._log_handler)
-
-
-class _Health:
-    """Diagnostics level from the problem counters: WARN while any grew within RECENT_S, ERROR when they grew in
-    every diagnostics period for SUSTAINED_S or more."""
-
-    def __init__(self) -> None:
-        self._prev: dict = {}
-        self._last_growth: dict = {}
-        self._streak_since: float | None = None
-
-    def update(self, counts: dict, now: float):
-        from diagnostic_msgs.msg import DiagnosticStatus
-
-        grew = [k for k, v in counts.items() if v > self._prev.get(k, 0)]
-        self._prev = dict(counts)
-        for k in grew:
-            self._last_growth[k] = now
-        if grew:
-            if self._streak_since is None:
-                self._streak_since = now
-        else:
-            self._streak_since = None
-        recent = sorted(k for k, t in self._last_growth.items() if now - t <= RECENT_S)
-        if self._streak_since is not None and now - self._streak_since >= SUSTAINED_S:
-            return DiagnosticStatus.ERROR, recent
-        if recent:
-            return DiagnosticStatus.WARN, recent
-        return DiagnosticStatus.OK, []
 
 
 def _qos_event_kwargs(callback, lost_callback=None) -> dict:

@@ -36,6 +36,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from visualization_msgs.msg import MarkerArray
 
+from seld_ros.constants import LABEL_HOP_S
 from seld_ros.msg import MultichannelAudio, SoundEventArray
 
 NS = 1_000_000_000
@@ -165,7 +166,7 @@ def replay(args) -> dict:
     first = deserialize_message(audio[0][1], MultichannelAudio)
     last = deserialize_message(audio[-1][1], MultichannelAudio)
     total = int(last.first_sample_index) + len(last.data) // max(int(last.channels), 1)
-    per_frame = int(round(first.sample_rate * 0.1))
+    per_frame = int(round(first.sample_rate * LABEL_HOP_S))
     expected_last = total // per_frame - 1
     node_proc = _start_node(args, out / "node.log") if args.start_node else None
 

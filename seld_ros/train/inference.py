@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from seld_ros.constants import LABEL_HOP_S
 from seld_ros.decode import TrackDecoder
 
 
@@ -36,7 +37,7 @@ def predict_clip(model, features: np.ndarray, chunk_labels: int = 50, frames_per
     return res
 
 
-def events_to_labels(frames, class_names, frame_hop_s: float = 0.1):
+def events_to_labels(frames, class_names, frame_hop_s: float = LABEL_HOP_S):
     """Decoded events per frame -> SceneLabels (source id = rank within frame/class)."""
     from seld_ros.data.labels import SceneLabels
     T = len(frames)

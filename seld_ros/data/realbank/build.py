@@ -408,7 +408,10 @@ def _process_fluidsynth(rule, pkg, items, cfg, stats, rng) -> list[Event]:
 
 # ------------------------------------------------------------------ caching rule results
 def _rule_key(rule: Rule, pkg: Package, cfg: BuildConfig, members: list[str]) -> str:
-    blob = json.dumps([asdict(rule), pkg.name, pkg.version, cfg.max_clips_per_source, cfg.seed, BUILDER_VERSION,
+    fields = asdict(rule)
+    if not fields["playback"]:
+        del fields["playback"]  # added later: rules without it keep the cache keys they had
+    blob = json.dumps([fields, pkg.name, pkg.version, cfg.max_clips_per_source, cfg.seed, BUILDER_VERSION,
                        sorted(members)], sort_keys=True, default=str)
     return f"{rule.id}-{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
 
@@ -681,52 +684,93 @@ def _counts(records: list[ClipRecord]) -> dict:
 ROLE_GROUPS = ("distractor", "ambience")
 
 
+def _pick_val(srcs: dict[str, int], rng: np.random.Generator, val_fraction: float) -> list[str]:
+    """Sources for val, greedily towards ``val_fraction`` of the clips (30 % overshoot allowed), leaving one for
+    train; with three or more sources at least one (the smallest) even when none fits."""
+    names = sorted(srcs)
+    if len(names) < 2:
+        return []
+    target, got, taken = val_fraction * sum(srcs.values()), 0, []
+    for s in (names[i] for i in rng.permutation(len(names))):
+        if len(names) - len(taken) <= 1 or got >= target:
+            break
+        if got + srcs[s] <= 1.3 * target:
+            taken.append(s)
+            got += srcs[s]
+    if not taken and len(names) >= 3:
+        taken.append(min(names, key=lambda s: (srcs[s], s)))
+    return taken
+
+
 def assign_package_splits(groups: dict[str, dict[str, int]], package_of: dict[str, str], seed: int,
-                          val_fraction: float = 0.15, test_fraction: float = 0.15
+                          val_fraction: float = 0.15, test_fraction: float = 0.15, max_loss: float = 0.4
                           ) -> tuple[dict[str, str], dict[str, str]]:
-    """Package-disjoint splits: a package whose recordings are in a test (or val) split is never in train.
+    """Package-disjoint test split: a package with recordings in test has none in train or val, for any class or
+    role.
 
     Recordings of one package share a voice actor, a studio, a sound designer: a test split that shares packages
     with training measures memory of the package, not generalisation. So wherever a target class has material from
-    two or more packages, the unit ``assign_splits`` distributes is the *package* (its clip count summed), and every
-    source of the package follows it, for every class and role. Classes are served thinnest first (fewest
-    packages), so a thin class gets its test package before a rich class claims it for train. A class whose
-    material all comes from one package that no other class placed is split by source inside it (no package-
-    disjoint split exists for it; ``how`` says so). Distractor and ambience sources follow their package where it
-    was placed, else they are split by source. Returns (source -> split, group -> how)."""
-    targets = [g for g in groups if g not in ROLE_GROUPS]
-    pkg_counts = {g: {} for g in targets}
+    two or more packages, its test material is chosen by *package* (thinnest classes first, greedily towards
+    ``test_fraction`` of its clips), and every source of a test package is test. A package is not sent to test when
+    that would leave some class without non-test material or take more than ``max_loss`` of another class's clips
+    (packages such as a soundfont serve several classes). Val and train are then split by source among the
+    remaining packages (val sources never in train; a package may hold both). A class that could not get a test
+    package (one package only, or every candidate blocked) is split by source as before, and ``how`` says it is not
+    package-disjoint; distractors and ambiences are test only where their package is. Returns (source -> split,
+    group -> how)."""
+    rng = np.random.default_rng(seed)
+    targets = sorted(g for g in groups if g not in ROLE_GROUPS)
+    pkg_counts: dict[str, dict[str, int]] = {g: {} for g in targets}
     for g in targets:
         for src, n in groups[g].items():
-            pkg = package_of[src]
-            pkg_counts[g][pkg] = pkg_counts[g].get(pkg, 0) + n
-    package_split: dict[str, str] = {}
+            pkg_counts[g][package_of[src]] = pkg_counts[g].get(package_of[src], 0) + n
+    total = {g: max(1, sum(pkg_counts[g].values())) for g in targets}
+    test_pkgs: set[str] = set()
+
+    def share(h: str, pkgs: set[str]) -> float:
+        return sum(n for p, n in pkg_counts[h].items() if p in pkgs) / total[h]
+
+    def allowed(g: str, cand: set[str], p: str) -> bool:
+        for h in targets:
+            if p not in pkg_counts[h]:
+                continue
+            if share(h, cand) >= 1.0:
+                return False  # h would keep nothing for train
+            limit = max(test_fraction * 1.3 if h == g else max_loss, share(h, test_pkgs))
+            if share(h, cand) > limit and not (h == g and share(g, test_pkgs) == 0 and share(g, cand) <= max_loss):
+                return False
+        return True
+
     how: dict[str, str] = {}
-    multi = sorted((g for g in targets if len(pkg_counts[g]) >= 2), key=lambda g: (len(pkg_counts[g]), g))
-    for g in multi:
-        free = {p: n for p, n in pkg_counts[g].items() if p not in package_split}
-        placed, sub_how = assign_splits({g: free}, seed, val_fraction, test_fraction) if free else ({}, {})
-        package_split.update(placed)
-        how[g] = f"by package ({len(pkg_counts[g])} packages, {len(free)} placed here; {sub_how.get(g, 'none free')})"
+    for g in sorted((g for g in targets if len(pkg_counts[g]) >= 2), key=lambda g: (len(pkg_counts[g]), g)):
+        pkgs = sorted(pkg_counts[g])
+        for p in (pkgs[i] for i in rng.permutation(len(pkgs))):
+            if share(g, test_pkgs) >= test_fraction:
+                break
+            if p not in test_pkgs and allowed(g, test_pkgs | {p}, p):
+                test_pkgs.add(p)
     split: dict[str, str] = {}
     for g in sorted(groups):
         for src in groups[g]:
-            if package_of[src] in package_split and src not in split:
-                split[src] = package_split[package_of[src]]
+            if package_of[src] in test_pkgs:
+                split[src] = "test"
     rest = {g: {s: n for s, n in groups[g].items() if s not in split} for g in sorted(groups)}
-    rest = {g: srcs for g, srcs in rest.items() if srcs}
-    by_source, source_how = assign_splits(rest, seed, val_fraction, test_fraction)
-    split.update(by_source)
+    by_source = {g: srcs for g, srcs in rest.items()
+                 if g not in ROLE_GROUPS and srcs and share(g, test_pkgs) == 0}
+    legacy, legacy_how = assign_splits(by_source, seed, val_fraction, test_fraction)
+    split.update({s: sp for s, sp in legacy.items() if s not in split})
     for g in sorted(groups):
-        if g in how:
+        if g in by_source:
+            how[g] = f"no test package possible: by source, not package-disjoint ({legacy_how.get(g, '')})"
             continue
-        if g not in rest:
-            how[g] = "follows its package's split"
-        elif g in ROLE_GROUPS:
-            how[g] = f"by source where the package was not placed by a class ({source_how.get(g, '')})"
-        else:
-            how[g] = f"1 package: by source inside it, not package-disjoint ({source_how.get(g, '')})"
+        srcs = {s: n for s, n in rest[g].items() if s not in split}
+        for s in _pick_val(srcs, rng, val_fraction):
+            split[s] = "val"
+        for s in srcs:
+            split.setdefault(s, "train")
+        tp = sorted({package_of[s] for s in groups[g] if split[s] == "test"})
+        how[g] = f"test by package ({len(tp)} of {len({package_of[s] for s in groups[g]})}: {', '.join(tp)}); " \
+                 "val by source"
     return split, how
-
 
 __all__ = ["BuildConfig", "Event", "assign_package_splits", "assign_splits", "build_real_bank", "decode_member", "process_rule"]

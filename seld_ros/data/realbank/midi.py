@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seld_ros.constants import SAMPLE_RATE
 from seld_ros.data.realbank.decode import require_tool
 
 # GM programs (0-based) used for musicInstrument renders: pianos, chromatic percussion (not bells), organs, guitars,
@@ -82,7 +83,7 @@ def random_melody(rng: np.random.Generator, seconds: float, low: int = 48, high:
     return notes
 
 
-def render_fluidsynth(soundfont: str | os.PathLike, segments: list[tuple[int, list]], sr: int = 24000,
+def render_fluidsynth(soundfont: str | os.PathLike, segments: list[tuple[int, list]], sr: int = SAMPLE_RATE,
                       tail_s: float = 1.5, gap_s: float = 3.0) -> list[np.ndarray]:
     """Render segments ``(program, notes)`` with ``fluidsynth -F`` in one run (the soundfont is loaded once): they
     are laid out one after another with ``gap_s`` of silence, then cut apart. Mono float32 at ``sr`` each."""
