@@ -72,6 +72,16 @@ def _stop_and_time(proc: subprocess.Popen, sig) -> float:
     return time.monotonic() - t
 
 
+def _assert_stops_quietly(proc: subprocess.Popen, out: Lines, sig, limit_s: float, when: str):
+    """Send ``sig``; the process must end within ``limit_s`` with exit code 0 and no traceback in its output."""
+    took = _stop_and_time(proc, sig)
+    text = out.text()
+    assert took < limit_s, f"{sig.name} {when}: exit took {took:.2f} s\n{text[-2000:]}"
+    assert proc.returncode == 0, text[-3000:]
+    assert not [t for t in TRACEBACKS if t in text], text[-3000:]
+    return took, text
+
+
 def _node(params: dict, env: dict) -> tuple[NodeProcess, Lines]:
     proc = NodeProcess(params, env=env).start()
     return proc, Lines(proc.proc)
@@ -84,11 +94,7 @@ def test_issue25_i02_an_idle_node_ends_within_1s_of_sigint_or_sigterm(bundle, no
     try:
         assert out.wait_for("seld_node ready", 60.0), out.text()[-3000:]
         time.sleep(0.5)  # idle, spinning
-        took = _stop_and_time(proc.proc, getattr(signal, signame))
-        text = out.text()
-        assert took < 1.0, f"{signame}: exit took {took:.2f} s"
-        assert proc.proc.returncode == 0, text[-3000:]
-        assert not [t for t in TRACEBACKS if t in text], text[-3000:]
+        _assert_stops_quietly(proc.proc, out, getattr(signal, signame), 1.0, "idle")
     finally:
         proc.__exit__()
 
@@ -100,11 +106,7 @@ def test_issue25_i02_a_stop_during_start_up_is_quick_and_quiet(bundle, node_env,
         proc, out = _node({"model_file_path": str(bundle), "backend": "torch"}, node_env)
         try:
             time.sleep(delay)
-            took = _stop_and_time(proc.proc, sig)
-            text = out.text()
-            assert took < 1.0, f"{sig.name} {delay} s after start: exit took {took:.2f} s\n{text[-2000:]}"
-            assert proc.proc.returncode == 0, text[-3000:]
-            assert not [t for t in TRACEBACKS if t in text], text[-3000:]
+            _assert_stops_quietly(proc.proc, out, sig, 1.0, f"{delay} s after start")
         finally:
             proc.__exit__()
 
@@ -132,11 +134,7 @@ def test_issue25_i02_sigint_under_load_ends_the_node_within_2s(ros, bundle, node
         for k in range(0, x.shape[0], step):
             pub.publish(audio_to_msg(x[k:k + step], RATE, "foa_acn_sn3d", k, T0 + k * 10**9 // RATE, "mic"))
         assert spin_until(ros, lambda: len(outputs.events) >= 10, 60.0), "the node never got busy"
-        took = _stop_and_time(proc.proc, signal.SIGINT)
-        text = out.text()
-        assert took < 2.0, f"exit under load took {took:.2f} s\n{text[-2000:]}"
-        assert proc.proc.returncode == 0, text[-3000:]
-        assert not [t for t in TRACEBACKS if t in text], text[-3000:]
+        took, text = _assert_stops_quietly(proc.proc, out, signal.SIGINT, 2.0, "under load")
         assert len(outputs.events) < 1800, "the backlog was processed before the signal: no load"
         discarded = re.search(r"shutdown: (\d+) received audio chunks .* were discarded", text)
         assert discarded, text[-2000:]

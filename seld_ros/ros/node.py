@@ -579,11 +579,6 @@ def _qos_event_kwargs(callback, lost_callback=None) -> dict:
     return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=callback, message_lost=lost_callback)}
 
 
-def _level_number(level) -> int:
-    """DiagnosticStatus.level as an int (rclpy gives the byte constants as bytes)."""
-    return level[0] if isinstance(level, (bytes, bytearray)) else int(level)
-
-
 class _RosLogHandler(logging.Handler):
     """seld_ros's ROS-free modules log with Python logging; inside the node their lines go to the node's ROS logger
     (its name, level and time, like every other line), not bare to stderr."""
