@@ -190,3 +190,17 @@ def test_issue25_i09_library_log_lines_reach_the_nodes_ros_logger():
         root.handlers[:], root.level, root.propagate = saved
     assert seen == [("warning", "onnxscript is not installed: legacy exporter"),
                     ("info", "exporting the model to ONNX")]
+
+
+# -- item 6: the deaf-node watch, ROS-free (the node over DDS: test_issue25_ros.py) -----------------------------------
+def test_issue25_i06_no_audio_watch_levels_and_a_long_chunk_covers_its_duration():
+    from seld_ros.health import Level, NoAudioWatch
+
+    w = NoAudioWatch("/mic/foa", 5.0, now=100.0)
+    assert w.update(104.9) == (Level.OK, "")
+    assert w.update(105.0) == (Level.WARN, "no audio yet on /mic/foa for 5 s")
+    assert w.update(130.0) == (Level.ERROR, "no audio yet on /mic/foa for 30 s")
+    w.heard(10.0, now=131.0)  # one 10 s message: audio until 141 s
+    assert w.update(145.9) == (Level.OK, "") and w.silent_s(140.0) == 0.0
+    assert w.update(146.0) == (Level.WARN, "no audio on /mic/foa for 5 s")
+    assert NoAudioWatch("/a", 0.0, now=0.0).update(1e6) == (Level.OK, "")  # 0: off

@@ -251,6 +251,7 @@ class SeldNode(Node):
         self._discarded_s += chunk.samples.shape[0] / max(int(chunk.sample_rate), 1)
 
     def _enqueue(self, chunk: AudioChunk) -> None:
+        self._no_audio.heard(chunk.samples.shape[0] / max(int(chunk.sample_rate), 1), time.monotonic())
         if self._closing.is_set():
             self._count_discarded(chunk)
             return
@@ -492,7 +493,7 @@ class SeldNode(Node):
         status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: sound event localization",
                                   hardware_id=self._last_frame_id, level=bytes([level]),
                                   message=status_message(level, watched, recent))
-        silent_level, silent = self._no_audio.update(self.counters["chunks_in"], time.monotonic())
+        silent_level, silent = self._no_audio.update(time.monotonic())
         if silent:  # a deaf node is never OK
             self._throttle.warn("no_audio", f"{silent}: is the driver running, and is ~/audio remapped to its "
                                 "topic? (ros2 topic info -v <topic>)")
@@ -514,7 +515,7 @@ class SeldNode(Node):
         tail = {
             "qos_reliability": "reliable" if not self._best_effort else "best_effort",
             "audio_publishers": getattr(self, "_n_publishers", 0),
-            "seconds_without_audio": time.monotonic() - self._no_audio.since,
+            "seconds_without_audio": self._no_audio.silent_s(time.monotonic()),
             "queue_depth": self._queue.qsize(),
             "frames_out": self.counters["frames_out"],
             "events_out": self.counters["events_out"],

@@ -92,8 +92,9 @@ PARAMS: tuple[Param, ...] = (
     Param("markers.show_text", True, "Add a text label (class, confidence, track id) above each arrow.",
           dynamic=True),
     Param("diagnostics_period_s", 1.0, "Period of the /diagnostics status.", min=0.1, max=60.0),
-    Param("no_audio_timeout_s", 5.0, "No audio on the input topic for this long (since start or the last "
-          "chunk) makes /diagnostics WARN (\"no audio on <topic> for N s\"), six times as long ERROR; 0: off.",
+    Param("no_audio_timeout_s", 5.0, "No audio on the input topic for this long (since start, or since the end of "
+          "the audio received last) makes /diagnostics WARN (\"no audio on <topic> for N s\"), six times as long "
+          "ERROR; 0: off.",
           min=0.0, max=3600.0),
     Param("warn_throttle_s", 5.0, "Repeated warnings of one kind are logged at most this often.",
           min=0.0, max=3600.0, dynamic=True),
