@@ -64,7 +64,7 @@ from seld_ros.audio import (
     to_acn_sn3d,
 )
 from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS
-from seld_ros.constants import FRONT_END_CHANNELS, LABEL_HOP_S, NS, SAMPLE_RATE, STEREO
+from seld_ros.constants import FOA_LAYOUTS, FRONT_END_CHANNELS, LABEL_HOP_S, NS, SAMPLE_RATE, STEREO
 from seld_ros.decode import fold_front
 from seld_ros.engine.stream import StreamOpenError, StreamOptions, open_stream
 from seld_ros.features import make_streaming_extractor
@@ -301,6 +301,14 @@ class SeldPipeline:
         if not 0.0 < scale:
             raise ValueError(f"threshold scale must be positive, got {scale}")
         self._decoder.thresholds = np.clip(base * float(scale), 0.0, 1.0)
+
+    def layout_mismatch(self, layout: str) -> str:
+        """Why audio in ``layout`` would be rejected by this bundle's front end ('' if it fits or is not set)."""
+        if not layout or (layout == STEREO) == (self.front_end == "stereo"):
+            return ""
+        need = STEREO if self.front_end == "stereo" else "an FOA layout (" + ", ".join(FOA_LAYOUTS) + ")"
+        return (f"input_layout '{layout}' does not fit the model ({self.front_end} bundle, takes {need}): every "
+                "audio chunk will be rejected (bad_layout)")
 
     def frame_stamp_ns(self, frame_index: int) -> int:
         """Acquisition time of the first sample of output frame ``frame_index``."""
@@ -551,16 +559,16 @@ class SeldPipeline:
                     > CONCEAL_FRACTION:
                 dets = []  # mostly filled audio: what the network says about it is not evidence
                 self._counters.add(Fault.CONCEALED)
-            events = self._tracker.update(dets, frame_index)
-            if self.doa_front_folded:
-                # the tracker's alpha-beta prediction can carry a folded direction a little past +-90 deg
-                for ev in events:
-                    ev.doa = fold_front(ev.doa)
             stamp = self._stamp_of_index(start)
             if self._last_stamp_out is not None and stamp <= self._last_stamp_out:
                 self._counters.add(Fault.STAMP_CLAMPED)
                 stamp = min(self._last_stamp_out + 1, MAX_STAMP_NS)
             self._last_stamp_out = stamp
+            events = self._tracker.update(dets, frame_index, stamp)
+            if self.doa_front_folded:
+                # the tracker's alpha-beta prediction can carry a folded direction a little past +-90 deg
+                for ev in events:
+                    ev.doa = fold_front(ev.doa)
             result.frames.append(OutputFrame(
                 frame_index=frame_index,
                 stamp_ns=stamp,

@@ -51,6 +51,7 @@ class TrackedEvent:
     distance: float
     first_frame: int
     age_frames: int
+    first_stamp_ns: int = 0  # acquisition time of the track's first frame (SoundEvent.first_stamp)
 
 
 @dataclass
@@ -98,6 +99,7 @@ class _Track:
     confidence: float
     distance: float
     first_frame: int
+    first_stamp_ns: int = 0
     hits: int = 1
     misses: int = 0
     age: int = 1
@@ -125,8 +127,9 @@ class Tracker:
     def num_tracks(self) -> int:
         return len(self._tracks)
 
-    def update(self, detections: list[Detection], frame_index: int) -> list[TrackedEvent]:
-        """Advance one output frame; return the confirmed tracks observed in this frame."""
+    def update(self, detections: list[Detection], frame_index: int, stamp_ns: int = 0) -> list[TrackedEvent]:
+        """Advance one output frame (its audio time ``stamp_ns``: a track born now keeps it as its first stamp);
+        return the confirmed tracks observed in this frame."""
         cfg = self.config
         cos_gate = math.cos(math.radians(cfg.gate_deg))
         for tr in self._tracks:
@@ -153,7 +156,7 @@ class Tracker:
                     self._correct(tracks[r], dets[c], obs[c])
                     unmatched.discard(c)
             for c in sorted(unmatched):
-                self._birth(dets[c], frame_index)
+                self._birth(dets[c], frame_index, stamp_ns)
 
         survivors = []
         for tr in self._tracks:
@@ -170,12 +173,12 @@ class Tracker:
             if tr.updated and tr.confirmed:
                 out.append(
                     TrackedEvent(tr.track_id, tr.class_id, tr.class_name, tr.confidence, tr.doa.copy(),
-                                 tr.distance, tr.first_frame, tr.age)
+                                 tr.distance, tr.first_frame, tr.age, tr.first_stamp_ns)
                 )
         return out
 
     # -- internals -----------------------------------------------------------------
-    def _birth(self, det: Detection, frame_index: int) -> None:
+    def _birth(self, det: Detection, frame_index: int, stamp_ns: int) -> None:
         tr = _Track(
             track_id=self._next_id,
             class_id=int(det.class_id),
@@ -185,6 +188,7 @@ class Tracker:
             confidence=float(det.confidence),
             distance=float(det.distance),
             first_frame=frame_index,
+            first_stamp_ns=int(stamp_ns),
         )
         self._next_id += 1
         tr.confirmed = tr.hits >= self.config.birth_frames or tr.confidence >= self.config.confirm_confidence

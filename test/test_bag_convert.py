@@ -15,7 +15,8 @@ from seld_ros.bag import messages as M
 from seld_ros.bag.audio import PcmFormat, iter_audio, read_audio
 from seld_ros.bag.convert import from_dcase, sample_stamp_ns, to_wav
 from seld_ros.bag.evaluate import read_reference
-from seld_ros.bag.io import BagError, BagWriter, bag_info
+from seld_ros.bag.audio import bag_info
+from seld_ros.bag.io import BagError, BagWriter
 from seld_ros.classes import STARSS23_CLASSES
 from seld_ros.cli import bag as bag_cli
 from seld_ros.data.dcase import read_labels, write_labels, write_wav

@@ -25,13 +25,14 @@ def _stamp(k: int) -> int:
 
 
 def _frame() -> OutputFrame:
-    evs = [TrackedEvent(7, 3, "telephone", 0.83, np.array([0.6, -0.64, 0.48], np.float32), 2.5, 10, 4),
-           TrackedEvent(2**31 + 5, 12, "knock", 0.4, np.array([-0.3, 0.2, -0.933], np.float32), float("nan"), 12, 2)]
+    evs = [TrackedEvent(7, 3, "telephone", 0.83, np.array([0.6, -0.64, 0.48], np.float32), 2.5, 10, 4, _stamp(10)),
+           TrackedEvent(2**31 + 5, 12, "knock", 0.4, np.array([-0.3, 0.2, -0.933], np.float32), float("nan"), 12, 2,
+                        _stamp(12))]
     return OutputFrame(frame_index=14, stamp_ns=_stamp(14), duration_ns=100_000_000, events=evs)
 
 
 def test_events_message_fields():
-    m = M.frame_to_events_msg(_frame(), "mic", _stamp)
+    m = M.frame_to_events_msg(_frame(), "mic")
     assert M.time_to_ns(m.header.stamp) == _stamp(14) and m.frame_index == 14 and m.header.frame_id == "mic"
     a, b = m.events
     assert (a.track_id, a.class_id, a.class_name) == (7, 3, "telephone")
@@ -44,7 +45,7 @@ def test_events_message_fields():
 
 
 def test_markers_arrow_and_text_per_event():
-    mk = M.build_markers(M.frame_to_events_msg(_frame(), "mic", _stamp), 13, "distance", 2.0, 0.3, True)
+    mk = M.build_markers(M.frame_to_events_msg(_frame(), "mic"), 13, "distance", 2.0, 0.3, True)
     kinds = [(x.ns, x.type, x.id) for x in mk.markers]
     assert kinds == [("telephone", 0, 7), ("telephone/label", 9, 7), ("knock", 0, 5), ("knock/label", 9, 5)]
     arrow = mk.markers[0]
@@ -58,17 +59,17 @@ def test_markers_arrow_and_text_per_event():
 
 def _folded_frame() -> OutputFrame:
     """What a stereo bundle's pipeline emits: directions in the front half-plane, elevation 0, flagged."""
-    evs = [TrackedEvent(9, 2, "clapping", 0.7, np.array([0.6, 0.8, 0.0], np.float32), 3.0, 11, 3)]
+    evs = [TrackedEvent(9, 2, "clapping", 0.7, np.array([0.6, 0.8, 0.0], np.float32), 3.0, 11, 3, _stamp(11))]
     return OutputFrame(frame_index=15, stamp_ns=_stamp(15), duration_ns=100_000_000, events=evs,
                        doa_front_folded=True)
 
 
 def test_front_folded_events_carry_the_flag_and_markers_draw_the_mirror_image():
-    m = M.frame_to_events_msg(_folded_frame(), "mic", _stamp)
+    m = M.frame_to_events_msg(_folded_frame(), "mic")
     ev = m.events[0]
     assert ev.direction_front_folded is True and ev.elevation == 0.0
     assert math.isclose(ev.azimuth, math.atan2(0.8, 0.6), rel_tol=1e-6) and ev.distance == 3.0
-    assert not any(e.direction_front_folded for e in M.frame_to_events_msg(_frame(), "mic", _stamp).events)
+    assert not any(e.direction_front_folded for e in M.frame_to_events_msg(_frame(), "mic").events)
     ts = seld_typestore()
     back = ts.deserialize_cdr(ts.serialize_cdr(m, M.EVENTS_MSGTYPE), M.EVENTS_MSGTYPE)
     assert back.events[0].direction_front_folded is True
@@ -113,11 +114,13 @@ def test_default_message_follows_the_distribution_fields():
 
 
 def test_same_bytes_as_the_node_conversions():
+    """One builder, two type providers: the node's rclpy messages and the bag tools' rosbags ones serialise to the
+    same bytes (audio, events, markers, the shutdown DELETEALL)."""
     pytest.importorskip("rclpy", reason="ROS overlay not sourced: byte comparison with rclpy skipped")
     try:
         from rclpy.serialization import serialize_message
 
-        from seld_ros.ros import conversions, markers
+        from seld_ros.ros.conversions import BUILD as NODE
     except ImportError as exc:
         pytest.skip(f"ROS overlay not sourced ({exc}): byte comparison with rclpy skipped")
     ts = seld_typestore()
@@ -126,18 +129,37 @@ def test_same_bytes_as_the_node_conversions():
         return bytes(ts.serialize_cdr(ts.deserialize_cdr(raw, t), t))
 
     for fr in (_frame(), _folded_frame()):
-        node_events = conversions.events_to_msg(fr, "mic", _stamp)
-        ours = M.frame_to_events_msg(fr, "mic", _stamp)
+        node_events = NODE.frame_events(fr, "mic")
+        ours = M.frame_to_events_msg(fr, "mic")
         assert norm(serialize_message(node_events), M.EVENTS_MSGTYPE) == \
             bytes(ts.serialize_cdr(ours, M.EVENTS_MSGTYPE))
         for n in (13, 5):
             for mode in ("confidence", "distance", "fixed"):
                 for text in (True, False):
-                    a = norm(serialize_message(markers.build_markers(node_events, n, mode, 1.5, 0.7, text)),
+                    a = norm(serialize_message(NODE.markers(node_events, n, mode, 1.5, 0.7, text)),
                              M.MARKERS_MSGTYPE)
                     b = bytes(ts.serialize_cdr(M.build_markers(ours, n, mode, 1.5, 0.7, text), M.MARKERS_MSGTYPE))
                     assert a == b, (n, mode, text)
+    a = norm(serialize_message(NODE.delete_all_markers("mic", 5)), M.MARKERS_MSGTYPE)
+    assert a == bytes(ts.serialize_cdr(M.BUILD.delete_all_markers("mic", 5), M.MARKERS_MSGTYPE))
     x = np.random.default_rng(0).standard_normal((480, 4)).astype(np.float32)
-    a = serialize_message(conversions.audio_to_msg(x, 24000, "a_format_tetra", 960, 123456789, "mic"))
+    a = serialize_message(NODE.audio(x, 24000, "a_format_tetra", 960, 123456789, "mic"))
     b = bytes(ts.serialize_cdr(M.audio_to_msg(x, 24000, "a_format_tetra", 960, 123456789, "mic"), M.AUDIO_MSGTYPE))
     assert norm(a, M.AUDIO_MSGTYPE) == b
+
+
+def test_both_stacks_read_audio_alike_and_refuse_a_ragged_message():
+    """audio_from_msg is one function for rclpy and rosbags messages: same samples, same error."""
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    msg = M.audio_to_msg(x, 24000, "foa_acn_sn3d", 0, 1, "mic")
+    assert np.array_equal(M.audio_from_msg(msg), x)
+    ragged = M.BUILD.make(M.AUDIO_MSGTYPE, channels=4, data=np.zeros(10, np.float32))
+    with pytest.raises(ValueError, match="not a multiple of channels=4"):
+        M.audio_from_msg(ragged)
+    try:
+        from seld_ros.ros.conversions import BUILD as NODE, audio_from_msg
+    except ImportError:
+        return  # no ROS overlay
+    assert np.array_equal(audio_from_msg(NODE.audio(x, 24000, "foa_acn_sn3d", 0, 1, "mic")), x)
+    with pytest.raises(ValueError, match="not a multiple of channels=4"):
+        audio_from_msg(NODE.make(M.AUDIO_MSGTYPE, channels=4, data=NODE.types.float32_array(np.zeros(10))))

@@ -14,7 +14,7 @@ from seld_ros.constants import LAYOUT_CHANNELS
 PACKAGE = Path(seld_ros.__file__).resolve().parent
 OWNER = PACKAGE / "constants.py"
 # names that, assigned a literal number anywhere but constants.py, would be a second definition of a shared fact
-FACT_NAMES = {"LABEL_HOP_FRAMES", "LABEL_HOP_S", "LABEL_HOP_NS", "SAMPLE_RATE", "INTERNAL_RATE",
+FACT_NAMES = {"LABEL_HOP_FRAMES", "LABEL_HOP", "LABEL_HOP_S", "LABEL_HOP_NS", "SAMPLE_RATE", "INTERNAL_RATE",
               "INTERNAL_SAMPLE_RATE", "FS", "SR", "RATE", "HOP_S"}
 
 

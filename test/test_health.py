@@ -1,5 +1,5 @@
 """seld_ros.health: one enumeration of fault kinds, and the counters, level, summary line and /diagnostics list made
-from it (ROS-free; the node's use of it is tested over DDS in test_faults.py / test_ros_node.py)."""
+from it (ROS-free; the node's use of it is tested over DDS in test_node_faults.py / test_ros_node.py)."""
 from __future__ import annotations
 
 import logging

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from seld_ros.cli.pretrain_at import main, make_mixtures
+from seld_ros.cli.pretrain_at import main
+from seld_ros.train.pretrain_at import make_mixtures
 from seld_ros.data.bank import RealBank
 from seld_ros.model.panns import PannsBackbone, load_panns_state_dict
 

@@ -117,7 +117,8 @@ def test_stop_signal_during_spinning_ends_the_spin_loop_without_an_exception(ros
 
     import rclpy
 
-    from seld_ros.ros.node import _spin_until_stopped, _StopRequest
+    from seld_ros.ros.runtime import StopRequest as _StopRequest
+    from seld_ros.ros.runtime import spin_until_stopped as _spin_until_stopped
 
     sig = getattr(signal, signame)
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

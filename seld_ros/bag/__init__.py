@@ -12,7 +12,7 @@ _LAZY = {
     "BagAudio": "audio", "BagChunk": "audio", "PcmFormat": "audio", "iter_audio": "audio", "read_audio": "audio",
     "from_dcase": "convert", "to_wav": "convert",
     "EvalResult": "evaluate", "evaluate_bag": "evaluate",
-    "BagError": "io", "BagWriter": "io", "bag_info": "io", "open_bag": "io",
+    "BagError": "io", "BagWriter": "io", "bag_info": "audio", "open_bag": "io",
 }
 
 

@@ -5,11 +5,11 @@ Both come out as :class:`BagChunk` (float32 ``(samples, channels)``, rate, layou
 acquisition stamp), in bag order, ready for :class:`seld_ros.pipeline.SeldPipeline`.
 
 audio_common bags (the common case in the wild) carry raw PCM bytes and no sample index; the format comes from
-options (:class:`PcmFormat`) or from an ``audio_common_msgs/msg/AudioInfo`` topic in the same bag, and the sample
-index is reconstructed from the byte counts (a partial sample frame at the end of a message is carried into the
-next one). Stamps: the message header stamp, or the bag time when the header is zero or absent (AudioData).
-``AudioStamped`` (mgonzs13/audio_common) carries typed sample arrays and its format (PortAudio constant, channels,
-rate) in every message; its sample index is counted from the samples.
+options (:class:`PcmFormat`) or from an ``audio_common_msgs/msg/AudioInfo`` topic in the same bag. ``AudioStamped``
+(mgonzs13/audio_common) carries typed sample arrays and its format (PortAudio constant, channels, rate) in every
+message. Both are decoded by :mod:`seld_ros.audio.audio_common`, the node's decoders: the sample index is counted
+from the samples and moved past messages whose loss the header stamps show, exactly as the node does live. Stamps:
+the message header stamp, or the bag time when the header is zero or absent (AudioData).
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from typing import Iterator
 
 import numpy as np
 
-from seld_ros.audio.pcm import PCM_FORMATS, PcmAssembler, pcm_to_float, typed_audio_to_float  # noqa: F401
-from seld_ros.bag.io import BagError, connections_for, iter_messages, open_bag
+from seld_ros.audio.audio_common import AudioCommonError, RawPcmDecoder, TypedAudioDecoder
+from seld_ros.audio.pcm import PCM_FORMATS, pcm_to_float  # noqa: F401 (re-exported for the bag tools)
+from seld_ros.bag.io import BagError, connections_for, iter_messages, open_bag, topic_summary
 from seld_ros.bag.messages import (
     AUDIO_COMMON_DATA,
     AUDIO_COMMON_INFO,
@@ -32,6 +33,7 @@ from seld_ros.bag.messages import (
     time_to_ns,
 )
 from seld_ros.constants import LAYOUT_CHANNELS, default_layout
+from seld_ros.pipeline import AudioChunk
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,6 @@ class BagChunk:
     bag_time_ns: int
 
     def to_audio_chunk(self, layout: str | None = None):
-        from seld_ros.pipeline import AudioChunk
-
         return AudioChunk(samples=self.samples, sample_rate=self.sample_rate, channels=self.channels,
                           layout=layout or self.layout, first_sample_index=self.first_sample_index,
                           stamp_ns=self.stamp_ns, frame_id=self.frame_id)
@@ -178,42 +178,40 @@ def iter_audio(path, topic: str | None = None, pcm: PcmFormat | None = None, lay
             yield from _iter_audio_stamped(reader, conns, topic, path, pcm, layout)
             return
         fmt = resolve_pcm(reader, pcm, topic, path)
-        if layout:
-            fmt.layout = layout
-        assembler = PcmAssembler(fmt.sample_format, fmt.channels)
+        decoder = RawPcmDecoder(fmt.sample_format, fmt.sample_rate, fmt.channels, layout or fmt.layout)
         for _, t, msg in iter_messages(reader, conns, path):
             if msgtype == AUDIO_COMMON_STAMPED:
                 raw, stamp, frame_id = bytes(msg.audio.data), time_to_ns(msg.header.stamp), str(msg.header.frame_id)
             else:
                 raw, stamp, frame_id = bytes(msg.data), 0, ""
-            samples, index = assembler.push(raw)
-            if samples.shape[0] == 0:
-                continue
-            yield BagChunk(samples, fmt.sample_rate, fmt.channels, fmt.layout, index, stamp or int(t), frame_id,
-                           int(t))
-        if assembler.pending_bytes:
+            try:
+                got = decoder.decode(raw, stamp)
+            except AudioCommonError as exc:
+                raise BagError(f"{topic} in {path}: {exc}") from None
+            if got is not None:
+                yield BagChunk(got.samples, got.sample_rate, got.channels, got.layout, got.first_sample_index,
+                               stamp or int(t), frame_id, int(t))
+        if decoder.pending_bytes:
             log.warning("%s: %d trailing bytes do not make a whole sample frame (%d bytes): ignored", topic,
-                        assembler.pending_bytes, assembler.frame_bytes)
+                        decoder.pending_bytes, decoder.frame_bytes)
 
 
 def _iter_audio_stamped(reader, conns, topic, path, pcm: PcmFormat | None, layout: str | None):
-    """mgonzs13 AudioStamped: format per message; the sample index is counted from the samples."""
-    index = 0
+    """mgonzs13 AudioStamped: format per message (the node's decoder, seld_ros.audio.audio_common)."""
+    decoder = TypedAudioDecoder(pcm.sample_rate if pcm else 0, pcm.channels if pcm else 0,
+                                layout or (pcm.layout if pcm else ""))
     for _, t, msg in iter_messages(reader, conns, path):
-        info = msg.audio.info
-        rate, channels = int(info.rate) or (pcm.sample_rate if pcm else 0), int(info.channels)
-        try:
-            samples = typed_audio_to_float(msg.audio.audio_data, int(info.format), channels)
-        except ValueError as exc:
-            raise BagError(f"{topic} in {path}, message at sample index {index}: {exc}") from None
-        if not rate:
-            raise BagError(f"{topic} in {path}: AudioStamped with info.rate 0; give --sample-rate")
-        lay = layout or (pcm.layout if pcm and pcm.layout else "") or default_layout(channels)
-        if not lay:
-            raise BagError(f"{channels}-channel audio on {topic}: give its --layout")
         stamp = time_to_ns(msg.header.stamp)
-        yield BagChunk(samples, rate, channels, lay, index, stamp or int(t), str(msg.header.frame_id), int(t))
-        index += samples.shape[0]
+        try:
+            got = decoder.decode(msg, stamp)
+        except AudioCommonError as exc:
+            raise BagError(f"{topic} in {path}, message at sample index {decoder.next_index}: {exc}") from None
+        if got is None:
+            continue
+        if not got.layout:
+            raise BagError(f"{got.channels}-channel audio on {topic}: give its --layout")
+        yield BagChunk(got.samples, got.sample_rate, got.channels, got.layout, got.first_sample_index,
+                       stamp or int(t), str(msg.header.frame_id), int(t))
 
 
 class ContinuityCheck:
@@ -318,3 +316,23 @@ def scan_audio(path, topic: str, pcm: PcmFormat | None = None) -> dict:
 def bag_path_name(path) -> str:
     p = Path(path)
     return p.stem if p.suffix in (".mcap", ".db3") else p.name
+
+
+def bag_info(path, pcm=None) -> dict:
+    """Storage, duration, topics and, for audio topics, format and sample continuity (reads the audio topic).
+    ``pcm``: format of raw audio topics whose bag has no AudioInfo (:class:`seld_ros.bag.audio.PcmFormat`)."""
+    with open_bag(path) as reader:
+        topics = topic_summary(reader)
+        meta = reader
+        start, end = int(meta.start_time), int(meta.end_time)
+        count = int(meta.message_count)
+        fmt = "ROS 1 bag" if reader.ros1 else "rosbag2"
+    info = {"path": str(path), "format": fmt, "messages": count, "start_ns": start if count else None,
+            "duration_s": (end - start) / 1e9 if count else 0.0, "topics": topics, "audio": {}}
+    for topic, d in topics.items():
+        if d["type"] in AUDIO_TYPES:
+            try:
+                info["audio"][topic] = scan_audio(path, topic, pcm)
+            except BagError as exc:
+                info["audio"][topic] = {"error": str(exc)}
+    return info

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from seld_ros.audio.pcm import PCM_FORMATS
 from seld_ros.bag.audio import KNOWN_LAYOUTS, BagAudio, PcmFormat, read_audio
 from seld_ros.bag.io import BagError, BagWriter
 from seld_ros.bag.messages import (
@@ -40,7 +41,11 @@ from seld_ros.bag.messages import (
     header,
     labels_to_events_msgs,
 )
-from seld_ros.constants import default_layout, LABEL_HOP_S
+from seld_ros.bag.types import seld_typestore
+from seld_ros.classes import STARSS23_CLASSES
+from seld_ros.constants import LABEL_HOP_S, default_layout
+from seld_ros.data.dcase import _split_lines, detect_format, read_labels, read_wav, write_wav
+from seld_ros.data.labels import LabelError, SceneLabels
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +64,6 @@ PCM_WRITE_FORMATS = ("S16LE", "S32LE", "F32LE")
 def float_to_pcm(samples: np.ndarray, sample_format: str) -> bytes:
     """(samples, channels) float in [-1, 1] -> interleaved PCM bytes; the inverse of
     ``seld_ros.audio.pcm.pcm_to_float`` for every value it can produce (integers: round, clip to full scale)."""
-    from seld_ros.audio.pcm import PCM_FORMATS
-
     if sample_format not in PCM_WRITE_FORMATS:
         raise BagError(f"cannot write PCM format {sample_format!r}; writable: {', '.join(PCM_WRITE_FORMATS)}")
     _, dtype, scale, _ = PCM_FORMATS[sample_format]
@@ -78,8 +81,6 @@ def sample_stamp_ns(start_ns: int, index: int, rate: int) -> int:
 
 def read_wav_native(path) -> tuple[np.ndarray, int]:
     """A wav at its own rate as float32 (channels, samples), scaled as seld_ros.data.dcase.read_wav does."""
-    from seld_ros.data.dcase import read_wav
-
     try:
         return read_wav(path, target_fs=None)
     except (OSError, ValueError) as exc:
@@ -128,10 +129,6 @@ def from_dcase(wav, csv, out_bag, chunk_ms: float = 100.0, start_time_s: float =
     labels = None
     folded = False
     if csv is not None:
-        from seld_ros.classes import STARSS23_CLASSES
-        from seld_ros.data.dcase import read_labels
-        from seld_ros.data.labels import LabelError
-
         per_frame = int(round(fs * LABEL_HOP_S))
         try:
             labels = read_labels(csv, label_format, tuple(class_names or STARSS23_CLASSES))
@@ -182,15 +179,11 @@ def _label_format(csv, fmt: str) -> str:
         return fmt
     from pathlib import Path
 
-    from seld_ros.data.dcase import _split_lines, detect_format
-
     return detect_format(_split_lines(Path(csv).read_text()))
 
 
 def _audio_common_items(items, samples, fs, channels, mode, sample_format, step, start_ns, audio_topic, frame_id):
     """Append the AudioInfo and PCM audio messages of ``samples`` to ``items``; returns (audio type, {topic: type})."""
-    from seld_ros.bag.types import seld_typestore
-
     ts = seld_typestore("ROS1_NOETIC" if mode == "ros1" else "ROS2_JAZZY").types
     if not 0 < channels < 256:
         raise BagError(f"audio_common AudioInfo.channels is a uint8: {channels} channels cannot be written")
@@ -214,8 +207,6 @@ def _write_ros1(path, items, overwrite: bool) -> dict:
     from pathlib import Path
 
     from rosbags.rosbag1 import Writer
-
-    from seld_ros.bag.types import seld_typestore
 
     path = Path(path)
     if path.exists():
@@ -242,8 +233,6 @@ def _write_ros1(path, items, overwrite: bool) -> dict:
 
 
 def _pad_labels(labels, frames: int):
-    from seld_ros.data.labels import SceneLabels
-
     out = SceneLabels.empty(frames, labels.class_names, labels.max_events, labels.frame_hop_s)
     t = labels.num_frames
     out.class_id[:t], out.source_id[:t], out.doa[:t], out.distance[:t] = (
@@ -255,8 +244,6 @@ def to_wav(bag, out_wav, topic: str | None = None, pcm: PcmFormat | None = None,
            layout: str | None = None) -> BagAudio:
     """Write a bag's audio topic as a float32 wav (bit-exact for float32 audio); returns what was read, with the
     gaps/overlaps found in ``issues`` (each also logged as a warning)."""
-    from seld_ros.data.dcase import write_wav
-
     audio = read_audio(bag, topic, pcm, layout)
     try:
         write_wav(out_wav, audio.samples, audio.sample_rate)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from seld_ros.bag.audio import PcmFormat, bag_path_name, iter_audio, pick_audio_topic
-from seld_ros.bag.convert import DEFAULT_GT_TOPIC
+from seld_ros.bag.convert import DEFAULT_GT_TOPIC, _pad_labels
 from seld_ros.bag.io import BagError, BagWriter, connections_for, iter_messages, open_bag
 from seld_ros.bag.messages import (
     EVENTS_MSGTYPE,
@@ -45,8 +45,13 @@ from seld_ros.bag.messages import (
     frame_to_events_msg,
     time_to_ns,
 )
+from seld_ros.bag.plot import plot_doa
 from seld_ros.constants import LABEL_HOP_S
+from seld_ros.data.dcase import format_dcase2022, format_dcase2024, format_dcase2025, read_labels
+from seld_ros.data.labels import LabelError, SceneLabels
 from seld_ros.health import FaultCounter, watched_counts
+from seld_ros.metrics.seld import MetricsError, score_scenes
+from seld_ros.pipeline import InputError, PipelineConfig, PipelineError, SeldPipeline
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +177,6 @@ def _count_messages(path, topic) -> int:
 
 def read_reference(path, topic: str, class_names, frame_offset: int = 0):
     """The ground-truth topic (SoundEventArray) as SceneLabels (frame 0 = ``frame_offset``), or None if absent."""
-    from seld_ros.data.labels import LabelError
-
     with open_bag(path) as reader:
         conns = connections_for(reader, topic)
         if not conns:
@@ -191,8 +194,6 @@ def read_reference(path, topic: str, class_names, frame_offset: int = 0):
 
 def frames_to_labels(frames, class_names, frame_offset: int = 0, num_frames: int | None = None):
     """Tracked events of OutputFrames -> SceneLabels (source id = track id, distance m, NaN unknown)."""
-    from seld_ros.data.labels import SceneLabels
-
     last = max((f.frame_index for f in frames), default=frame_offset - 1) - frame_offset
     t = last + 1 if num_frames is None else int(num_frames)
     m = max([1] + [len(f.events) for f in frames])
@@ -217,8 +218,6 @@ def write_prediction_csv(path, labels, mode: str = "dcase2024") -> str:
     """DCASE 2024 CSV, distance in cm (2 decimals on angles); direction-only (5 columns) without distances.
     ``mode="dcase2025"`` (stereo): the DCASE 2025 stereo CSV (folded azimuth, integer degrees, cm) when every
     event has a distance."""
-    from seld_ros.data.dcase import format_dcase2024, format_dcase2025
-
     if mode == "dcase2025" and _all_distances(labels):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(format_dcase2025(labels))
@@ -238,8 +237,6 @@ def _format_dcase2022_float(labels) -> str:
 
 
 def write_reference_csv(path, labels, mode: str = "dcase2024") -> str:
-    from seld_ros.data.dcase import format_dcase2022, format_dcase2024, format_dcase2025
-
     if mode == "dcase2025" and _all_distances(labels):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(format_dcase2025(labels))
@@ -272,7 +269,6 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     """
     if metric not in ("auto", "dcase2024", "dcase2025"):
         raise BagError(f"metric must be auto, dcase2024 or dcase2025, got {metric!r}")
-    from seld_ros.pipeline import InputError, PipelineConfig, PipelineError, SeldPipeline
 
     bag = str(bag)
     with open_bag(bag) as reader:
@@ -320,7 +316,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
             frames.append(fr)
             if out is None or not results_bag:
                 continue
-            msg = frame_to_events_msg(fr, fid, pipeline.frame_stamp_ns)
+            msg = frame_to_events_msg(fr, fid)
             t = time_to_ns(msg.header.stamp)
             results_writer().write(EVENTS_TOPIC, t, msg)
             if markers.enable and msg.events:
@@ -372,9 +368,6 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     per_frame = int(round(rate * LABEL_HOP_S))
     frame_offset = first.first_sample_index // per_frame
     if reference_csv is not None:
-        from seld_ros.data.dcase import read_labels
-        from seld_ros.data.labels import LabelError
-
         try:
             reference = read_labels(reference_csv, reference_format, names)
         except (LabelError, OSError) as exc:
@@ -386,7 +379,6 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     n_audio_frames = -(-audio_samples // per_frame)
     num_frames = max(n_audio_frames, reference.num_frames if reference is not None else 0)
     if reference is not None and reference.num_frames < num_frames:  # silence up to the end is ground truth too
-        from seld_ros.bag.convert import _pad_labels
 
         reference = _pad_labels(reference, num_frames)
     prediction = frames_to_labels(frames, names, frame_offset, num_frames)
@@ -394,8 +386,6 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     scores = None
     has_dist = "distance" in pipeline.bundle.output_names
     if reference is not None:
-        from seld_ros.metrics.seld import MetricsError, score_scenes
-
         ref_dist = bool(reference.active.any()) and bool(np.all(np.isfinite(reference.distance[reference.active])))
         if eval_dist is None:
             eval_dist = has_dist and ref_dist
@@ -438,8 +428,6 @@ def _write_outputs(res: EvalResult, out: Path, name: str, results_bag: bool, plo
         (out / "metrics.txt").write_text(res.scores.table() + "\n")
         res.outputs["metrics"] = str(out / "metrics.json")
     if plot:
-        from seld_ros.bag.plot import plot_doa
-
         title = f"{name}: reference (pale squares) and prediction (dots)" if res.reference is not None else name
         res.outputs["plot"] = str(plot_doa(out / f"{name}_doa.png", res.prediction, res.reference, title,
                                            res.audio_seconds))

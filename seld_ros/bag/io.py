@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from seld_ros.bag.types import seld_typestore
+from seld_ros.bag.types import audio_common_flavor, seld_typestore, typestore_for_recorded_definitions
 
 STORAGES = ("mcap", "sqlite3")
 
@@ -25,8 +25,6 @@ class _Bag:
     the audio_common flavour the bag uses); everything else is the reader's own API."""
 
     def __init__(self, reader, ros1: bool):
-        from seld_ros.bag.types import audio_common_flavor, typestore_for_recorded_definitions
-
         self._reader, self.ros1 = reader, ros1
         self.audio_common = audio_common_flavor(c.msgtype for c in reader.connections)
         self.typestore = seld_typestore("ROS1_NOETIC" if ros1 else "ROS2_JAZZY", self.audio_common)
@@ -170,25 +168,3 @@ class BagWriter:
         conn, msgtype = self._conns[topic]
         self._writer.write(conn, int(t_ns), self._ts.serialize_cdr(msg, msgtype))
         self.counts[topic] += 1
-
-
-def bag_info(path, pcm=None) -> dict:
-    """Storage, duration, topics and, for audio topics, format and sample continuity (reads the audio topic).
-    ``pcm``: format of raw audio topics whose bag has no AudioInfo (:class:`seld_ros.bag.audio.PcmFormat`)."""
-    from seld_ros.bag.audio import AUDIO_TYPES, scan_audio
-
-    with open_bag(path) as reader:
-        topics = topic_summary(reader)
-        meta = reader
-        start, end = int(meta.start_time), int(meta.end_time)
-        count = int(meta.message_count)
-        fmt = "ROS 1 bag" if reader.ros1 else "rosbag2"
-    info = {"path": str(path), "format": fmt, "messages": count, "start_ns": start if count else None,
-            "duration_s": (end - start) / 1e9 if count else 0.0, "topics": topics, "audio": {}}
-    for topic, d in topics.items():
-        if d["type"] in AUDIO_TYPES:
-            try:
-                info["audio"][topic] = scan_audio(path, topic, pcm)
-            except BagError as exc:
-                info["audio"][topic] = {"error": str(exc)}
-    return info

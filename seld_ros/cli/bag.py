@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from seld_ros.bag.audio import KNOWN_LAYOUTS, PcmFormat
+from seld_ros.bag.audio import KNOWN_LAYOUTS, PcmFormat, bag_info
 from seld_ros.bag.convert import (
     AUDIO_COMMON_TOPICS,
     DEFAULT_AUDIO_TOPIC,
@@ -26,13 +26,13 @@ from seld_ros.bag.convert import (
     DEFAULT_GT_TOPIC,
     DEFAULT_START_TIME_S,
 )
+from seld_ros.bag.convert import from_dcase, to_wav
 from seld_ros.bag.io import STORAGES, BagError
+from seld_ros.cli import add_alias
+from seld_ros.cli.eval_bag import add_pcm_options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from seld_ros.cli import add_alias
-    from seld_ros.cli.eval_bag import add_pcm_options
-
     p = argparse.ArgumentParser(prog="seld-bag", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="{from-dcase,to-wav,info}")
@@ -109,8 +109,6 @@ def main(argv=None) -> int:
     setup_logging("seld-bag")
     try:
         if args.command == "from-dcase":
-            from seld_ros.bag.convert import from_dcase
-
             classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
             topic = args.audio_topic or (AUDIO_COMMON_TOPICS[args.audio_common] if args.audio_common
                                          else DEFAULT_AUDIO_TOPIC)
@@ -124,15 +122,11 @@ def main(argv=None) -> int:
                   + (f"; {s.gt_messages} ground-truth frames ({s.gt_events} events) on {args.gt_topic}"
                      if s.gt_messages else ""))
         elif args.command == "to-wav":
-            from seld_ros.bag.convert import to_wav
-
             a = to_wav(args.bag, args.out_wav, args.audio_topic, pcm_from_args(args), args.layout or None)
             print(f"wrote {args.out_wav}: {a.samples.shape[0]} ch {a.layout} @ {a.sample_rate} Hz, "
                   f"{a.duration_s:.2f} s from {a.chunks} messages"
                   + (f"; {len(a.issues)} discontinuities (see warnings)" if a.issues else ""))
         else:
-            from seld_ros.bag.io import bag_info
-
             info = bag_info(args.bag, pcm_from_args(args))
             if args.json:
                 print(json.dumps(info, indent=1))

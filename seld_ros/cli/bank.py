@@ -18,6 +18,11 @@ import numpy as np
 
 from seld_ros.classes import STARSS23_CLASSES
 from seld_ros.constants import SAMPLE_RATE
+from seld_ros.data.bank import FolderBank, MixedBank, RealBank, make_bank
+from seld_ros.data.labels import LabelError
+from seld_ros.data.realbank.build import BuildConfig, build_real_bank
+from seld_ros.data.realbank.decode import ToolMissingError
+from seld_ros.data.realbank.mapping import MappingError, load_mapping
 
 
 def render(bank, out: Path, examples: int, seed: int, dpi: int = 60) -> list[Path]:
@@ -55,10 +60,6 @@ DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "config" / "real_bank" /
 
 
 def build_real(args) -> int:
-    from seld_ros.data.realbank.build import BuildConfig, build_real_bank
-    from seld_ros.data.realbank.decode import ToolMissingError
-    from seld_ros.data.realbank.mapping import MappingError, load_mapping
-
     out = Path(args.out).resolve()
     cache = Path(args.cache).resolve() if args.cache else out.parent / "deb_cache"
     try:
@@ -120,8 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "build-real":
         return build_real(args)
-    from seld_ros.data.bank import FolderBank, MixedBank, RealBank, make_bank
-    from seld_ros.data.labels import LabelError
 
     try:
         bank = make_bank(args.bank, STARSS23_CLASSES, split=args.split)

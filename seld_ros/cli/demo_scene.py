@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from seld_ros.constants import SAMPLE_RATE
+from seld_ros.data.bank import ProceduralBank
+from seld_ros.data.dcase import write_labels, write_wav
+from seld_ros.data.synth import Room, SynthConfig, make_event, render_scene
 
 # (class, start s, azimuth deg, elevation deg, distance m, azimuth speed deg/s)
 DEMO_EVENTS = (
@@ -30,9 +33,6 @@ def render_demo_scene(seed: int = 7, duration_s: float = 20.0, events=DEMO_EVENT
                       max_event_s: float | None = None):
     """Render ``events`` ((class, start s, azimuth, elevation, distance m, azimuth speed deg/s), ...) in the
     demo room; ``max_event_s`` cuts each sound to at most that length. Returns a synth Scene (foa, labels)."""
-    from seld_ros.data.bank import ProceduralBank
-    from seld_ros.data.synth import Room, SynthConfig, make_event, render_scene
-
     cfg = SynthConfig(duration_s=duration_s, snr_db=(snr_db, snr_db), rt60_s=(0.35, 0.35))
     room = Room(room_id=-1, dims=(5.0, 4.0, 3.0), rt60=0.35, mic=(2.5, 2.0, 1.4))
     rng = np.random.default_rng(seed)
@@ -53,7 +53,6 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--duration", type=float, default=20.0)
     a = p.parse_args(argv)
-    from seld_ros.data.dcase import write_labels, write_wav
 
     scene = render_demo_scene(a.seed, a.duration)
     out = Path(a.out)

@@ -24,14 +24,16 @@ import sys
 import time
 from pathlib import Path
 
-from seld_ros.bag.audio import PCM_FORMATS, PcmFormat
+from seld_ros.bag.audio import AUDIO_TYPES, PCM_FORMATS, PcmFormat, bag_path_name, pick_audio_topic
 from seld_ros.bag.convert import DEFAULT_GT_TOPIC
-from seld_ros.bag.io import STORAGES, BagError
+from seld_ros.bag.evaluate import evaluate_bag
+from seld_ros.bag.io import STORAGES, BagError, open_bag
+from seld_ros.bag.messages import AUDIO_COMMON_DATA, AUDIO_COMMON_STAMPED, AUDIO_MSGTYPE, AUDIO_STAMPED
+from seld_ros.cli import add_alias, setup_logging
+from seld_ros.pipeline import PipelineConfig, PipelineError, SeldPipeline
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from seld_ros.cli import add_alias
-
     p = argparse.ArgumentParser(prog="seld-eval-bag", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bag", help="rosbag2 folder, .mcap or .db3, or a ROS 1 .bag")
@@ -77,8 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
 def add_pcm_options(p: argparse.ArgumentParser, title: str) -> None:
     """--sample-rate / --channels / --sample-format / --layout (old names --rate / --format stay hidden aliases);
     shared with seld-bag."""
-    from seld_ros.cli import add_alias
-
     g = p.add_argument_group(title)
     g.add_argument("--sample-rate", type=int, default=0, help="sample rate in Hz (default: from AudioInfo)")
     g.add_argument("--channels", type=int, default=0, help="channel count (default: from AudioInfo)")
@@ -92,14 +92,7 @@ def add_pcm_options(p: argparse.ArgumentParser, title: str) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from seld_ros.cli import setup_logging
-
     setup_logging("seld-eval-bag")
-    from seld_ros.bag.audio import AUDIO_TYPES, bag_path_name, pick_audio_topic
-    from seld_ros.bag.evaluate import evaluate_bag
-    from seld_ros.bag.io import open_bag
-    from seld_ros.bag.messages import AUDIO_MSGTYPE
-    from seld_ros.pipeline import PipelineConfig, PipelineError, SeldPipeline
 
     out = Path(args.out) if args.out else Path("runs") / "eval_bag" / bag_path_name(args.bag)
     try:
@@ -141,9 +134,6 @@ def main(argv=None) -> int:
 
 
 def _audio_common_topic(reader, topic, path):
-    from seld_ros.bag.audio import pick_audio_topic
-    from seld_ros.bag.messages import AUDIO_COMMON_DATA, AUDIO_COMMON_STAMPED, AUDIO_STAMPED
-
     if topic:
         return pick_audio_topic(reader, topic, path)
     kinds = (AUDIO_STAMPED,) if reader.audio_common == "mgonzs13" else (AUDIO_COMMON_STAMPED, AUDIO_COMMON_DATA)

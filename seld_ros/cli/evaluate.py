@@ -13,14 +13,18 @@ import json
 import sys
 from pathlib import Path
 
+from seld_ros.cli import add_alias
+from seld_ros.data.dcase import write_labels
+from seld_ros.data.labels import LabelError
+from seld_ros.metrics.seld import score_scenes
+from seld_ros.pipeline import DEFAULT_MODEL
+
 
 def evaluate(bundle_path, data_root, split="test", out=None, merge_angle_deg=20.0, chunk_seconds=None,
              eval_dist=None, progress=True) -> dict:
     import torch
 
-    from seld_ros.data.dcase import write_labels
-    from seld_ros.metrics.seld import score_scenes
-    from seld_ros.model.bundle import load_bundle
+    from seld_ros.model.bundle import load_bundle  # these three import torch: not for --help
     from seld_ros.train.dataset import build_cache, cache_dir, load_cached
     from seld_ros.train.inference import clip_reference, events_to_labels, predict_clip
 
@@ -54,8 +58,6 @@ def evaluate(bundle_path, data_root, split="test", out=None, merge_angle_deg=20.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from seld_ros.cli import add_alias
-
     ap = argparse.ArgumentParser(prog="seld-eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", default="",
@@ -76,9 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from seld_ros.data.labels import LabelError
-    from seld_ros.model.bundle import BundleError
-    from seld_ros.pipeline import DEFAULT_MODEL
+    from seld_ros.model.bundle import BundleError  # imports torch: not for --help
 
     bundle = Path(args.bundle or DEFAULT_MODEL).expanduser()
     if not bundle.is_file():

@@ -17,7 +17,9 @@ from seld_ros.engine import bundle_adapter
 from seld_ros.engine.base import BackendError, BackendUnavailableError
 from seld_ros.engine.cache import DEFAULT_WORKSPACE_BYTES
 from seld_ros.engine.export import DEFAULT_OPSET, PARITY_TOLERANCE, ParityError, check_frames, export_onnx
+from seld_ros.engine.incremental import is_causal, stateful_step
 from seld_ros.engine.streaming_defaults import DEFAULT_WINDOW_FRAMES, window_frames_from_config
+from seld_ros.engine.tensorrt_backend import TensorRTBackend
 
 log = logging.getLogger("seld-export")
 
@@ -56,7 +58,6 @@ def main(argv=None) -> int:
         print(f"seld-export: error: {e}", file=sys.stderr)
         return 2
     model = net.model
-    from seld_ros.engine.incremental import is_causal, stateful_step
     if is_causal(model):  # a causal bundle exports its one-hop step with the state as explicit I/O
         if args.frames not in (None, LABEL_HOP_FRAMES):
             print(f"seld-export: causal bundle: exporting the one-hop stateful step ({LABEL_HOP_FRAMES} frames), "
@@ -72,7 +73,6 @@ def main(argv=None) -> int:
           f"inputs={report.input_shapes}, outputs={report.output_shapes})")
     print(f"parity onnxruntime vs torch: max abs diff = {report.max_abs_diff:.3g} (tolerance {report.tolerance:g}) OK")
     if args.engine:
-        from seld_ros.engine.tensorrt_backend import TensorRTBackend
         try:
             trt_backend = TensorRTBackend().load(args.onnx, args.engine, enable_fp16=args.fp16,
                                                  force_engine_update=args.force,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from seld_ros.cli import add_alias
+
 
 def _apply_set(cfg: dict, items):
     import yaml
@@ -22,8 +24,6 @@ def _apply_set(cfg: dict, items):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from seld_ros.cli import add_alias
-
     ap = argparse.ArgumentParser(prog="seld-train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True,
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from seld_ros.train.trainer import Trainer, load_config
+    from seld_ros.train.trainer import Trainer, load_config  # imports torch: not for --help
     cfg = _apply_set(load_config(args.config), args.set)
     cmd = "seld-train " + " ".join(argv if argv is not None else sys.argv[1:])
     tr = Trainer(cfg, command=cmd)

@@ -25,7 +25,9 @@ import numpy as np
 
 from seld_ros.classes import STARSS23_CLASSES
 from seld_ros.constants import SAMPLE_RATE as FS
+from seld_ros.data.dcase import read_wav
 from seld_ros.data.labels import LabelError
+from seld_ros.data.manifest import SPLITS, ManifestError, read_manifest
 from seld_ros.data.procedural import GENERATORS
 
 
@@ -94,7 +96,6 @@ class FolderBank:
                     g = gcd(int(fs), FS)
                     x = resample_poly(x, FS // g, fs // g, axis=1).astype(np.float32)
             else:
-                from seld_ros.data.dcase import read_wav
                 x, _ = read_wav(path, FS)
             x = x.mean(axis=0)
             peak = float(np.max(np.abs(x))) if x.size else 0.0
@@ -132,8 +133,6 @@ class RealBank:
 
     def __init__(self, root: str | os.PathLike, split: str | None = None,
                  class_names: Sequence[str] = STARSS23_CLASSES, max_seconds: float = 10.0):
-        from seld_ros.data.manifest import SPLITS, ManifestError, read_manifest
-
         self.root = Path(root)
         if split is not None and split not in SPLITS:
             raise LabelError(f"real bank split must be one of {SPLITS}, got {split!r}")
@@ -165,8 +164,6 @@ class RealBank:
     def load(self, rec) -> np.ndarray:
         """The whole clip of a manifest record, float32 mono 24 kHz."""
         if rec.clip not in self._cache:
-            from seld_ros.data.dcase import read_wav
-
             path = self.root / rec.clip
             if not path.is_file():
                 raise LabelError(f"real sound bank {self.root}: clip {rec.clip} listed in the manifest is missing")

@@ -48,8 +48,11 @@ from scipy.signal import fftconvolve
 
 from seld_ros.classes import STARSS23_CLASSES
 from seld_ros.constants import LABEL_HOP_S, SAMPLE_RATE as FS
+from seld_ros.data.bank import ProceduralBank, draw_info, make_bank
+from seld_ros.data.dcase import iter_dataset, read_wav, write_labels, write_wav
 from seld_ros.data.geometry import azel_to_xyz, xyz_to_azel
-from seld_ros.data.labels import SceneLabels
+from seld_ros.data.labels import LabelError, SceneLabels
+from seld_ros.data.manifest import SPLITS
 
 HOP_S = LABEL_HOP_S
 C_SOUND = 343.0
@@ -266,8 +269,6 @@ def _place(rng, room: Room, cfg: SynthConfig, frames: np.ndarray):
 def plan_events(rng: np.random.Generator, room: Room, cfg: SynthConfig, bank) -> list[Event]:
     """Draw the event layers of one scene (timing, class, sound, position or path, activity frames). Classes are
     drawn among those the bank has (a real bank split may lack some)."""
-    from seld_ros.data.bank import draw_info
-
     n_total = int(round(cfg.duration_s * FS))
     num_frames = int(round(cfg.duration_s / HOP_S))
     have = set(getattr(bank, "class_names", cfg.class_names))
@@ -566,7 +567,6 @@ def render_scene(room: Room, cfg: SynthConfig, rng: np.random.Generator, bank=No
     """Render one scene. ``events`` may be given (tests place sources by hand); otherwise drawn from ``bank``
     (plus distractors when the bank has them and ``cfg.distractors_per_min`` > 0)."""
     if bank is None:
-        from seld_ros.data.bank import ProceduralBank
         bank = ProceduralBank(cfg.class_names)
     if events is None:
         events = plan_events(rng, room, cfg, bank) if cfg.targets else []
@@ -632,8 +632,6 @@ def write_stereo_variant(src: str | os.PathLike, split: str, dst: str | os.PathL
     from ``<src>/foa_<split>`` and ``<src>/metadata_<split>`` (dcase2024 labels with distances). With a float
     FOA render this is what ``seld-synth --stereo`` writes for the same scenes (up to the integer-degree rounding
     of the FOA labels it reads back). ``dst`` defaults to ``src``. Returns the number of scenes written."""
-    from seld_ros.data.dcase import iter_dataset, read_wav, write_labels, write_wav
-
     dst = Path(dst if dst is not None else src)
     n = 0
     for name, wav, labels in iter_dataset(src, split, fmt="dcase2024"):
@@ -688,8 +686,6 @@ def _split_key(split: str) -> int:
 
 def _render_task(task: dict) -> dict:
     cfg: SynthConfig = task["cfg"]
-    from seld_ros.data.bank import make_bank
-    from seld_ros.data.dcase import write_labels, write_wav
 
     bank = make_bank(task["bank"], cfg.class_names, split=task.get("bank_split"),
                      real_ratio=task.get("real_ratio"))
@@ -731,10 +727,6 @@ def generate_split(out: str | os.PathLike, split: str, num_scenes: int, cfg: Syn
     ``<out>/summary_<split>.json`` and ``<out>/sources_<split>/<name>.json`` (the clips each scene used); returns
     the summary. ``bank`` is a :func:`~seld_ros.data.bank.make_bank` spec; a real or mixed bank draws from its
     ``bank_split`` (default: ``split`` when that is train / val / test)."""
-    from seld_ros.data.bank import make_bank
-    from seld_ros.data.labels import LabelError
-    from seld_ros.data.manifest import SPLITS
-
     if bank_split is None and split in SPLITS:
         bank_split = split
     try:  # fail here, with the reason, rather than in every worker

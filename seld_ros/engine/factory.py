@@ -29,13 +29,13 @@ BACKENDS = ("tensorrt", "onnxruntime", "torch")
 
 def _backend_class(name: str):
     if name == "torch":
-        from .torch_backend import TorchBackend
+        from .torch_backend import TorchBackend  # imports torch: only the backend asked for is loaded
         return TorchBackend
     if name == "onnxruntime":
-        from .onnxruntime_backend import OnnxRuntimeBackend
+        from .onnxruntime_backend import OnnxRuntimeBackend  # imports onnxruntime
         return OnnxRuntimeBackend
     if name == "tensorrt":
-        from .tensorrt_backend import TensorRTBackend
+        from .tensorrt_backend import TensorRTBackend  # imports tensorrt / pycuda where present
         return TensorRTBackend
     raise ValueError(f"unknown backend {name!r}; choose auto or one of {BACKENDS}")
 
@@ -56,13 +56,13 @@ def available_backends() -> list:
 
 
 def _torch_has_cuda() -> bool:
-    from .torch_backend import TorchBackend
+    from .torch_backend import TorchBackend  # imports torch
     return TorchBackend.cuda_available()
 
 
 def _ensure_onnx(model, onnx_path: Optional[str], frames: Optional[int], bundle_hash: Optional[str]) -> Optional[str]:
     """An ONNX file for TensorRT/onnxruntime: ``onnx_path`` if current, else exported from ``model``."""
-    from .export import export_onnx, onnx_is_current
+    from .export import export_onnx, onnx_is_current  # imports torch and onnx
     if onnx_path and os.path.isfile(onnx_path):
         if model is None or frames is None:
             return onnx_path

@@ -51,13 +51,13 @@ def state_pairs(input_names: Sequence[str], output_names: Sequence[str]) -> List
 
 def state_layout(specs: Sequence[Tuple[str, Sequence[int]]]) -> str:
     """Digest of a state layout [(name, shape)]: '' for a stateless network (one definition, in the model)."""
-    from seld_ros.model.stateful import state_layout as _digest
+    from seld_ros.model.stateful import state_layout as _digest  # imports torch
     return _digest(specs)
 
 
 def stateful_step(model):
     """The exported step module of a causal network (:class:`seld_ros.model.stateful.StatefulStep`)."""
-    from seld_ros.model.stateful import StatefulStep
+    from seld_ros.model.stateful import StatefulStep  # imports torch
     return StatefulStep(model)
 
 

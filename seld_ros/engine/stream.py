@@ -31,6 +31,7 @@ from typing import Optional
 import numpy as np
 
 from seld_ros.constants import LABEL_HOP_FRAMES, LABEL_HOP_S
+from seld_ros.features.stats import FeatureStats
 
 from .base import BackendError
 from .cache import (
@@ -108,7 +109,6 @@ def _mean_feature(bundle):
     its older part is padded with the mean feature: "average background", not silence."""
     if not bundle.feature_stats:
         return 0.0
-    from seld_ros.features.stats import FeatureStats
 
     try:
         return FeatureStats.from_dict(bundle.feature_stats).mean.astype(np.float32)

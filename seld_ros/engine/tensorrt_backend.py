@@ -33,6 +33,7 @@ import numpy as np
 from .base import BackendError, BackendUnavailableError, InferenceBackend, TensorSpec
 from .cache import DEFAULT_WORKSPACE_BYTES, CacheCheck, EngineKey, EngineParams, check_engine, compute_key, \
     ensure_engine, read_sidecar
+from .incremental import state_pairs
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +488,6 @@ class TensorRTBackend(InferenceBackend):
     @property
     def state_pairs(self):
         """[(state input, next-state output)] of a stateful step engine ([] for a plain block engine)."""
-        from .incremental import state_pairs
         return state_pairs(self.input_names, self.output_names) if self._loaded else []
 
     def reset_state(self) -> None:

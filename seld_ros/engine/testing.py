@@ -16,9 +16,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seld_ros.constants import LABEL_HOP_FRAMES
+
 FEATURE_CHANNELS = 13  # 4 log-mel + 3 intensity + ... (the default FOA feature stack)
 MEL_BANDS = 64
-LABEL_HOP = 5  # feature frames (20 ms) per label frame (100 ms)
+LABEL_HOP = LABEL_HOP_FRAMES  # feature frames (20 ms) per label frame (100 ms)
 
 
 class TinySeldNet(nn.Module):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from seld_ros.audio.resample import StreamingResampler, resample_to
+from seld_ros.constants import LABEL_HOP_SAMPLES, SAMPLE_RATE
 from seld_ros.features.spectral import FrameFeatureExtractor, StreamingExtractor, periodic_hann
 
 YAMNET_SAMPLE_RATE = 16000
@@ -38,8 +39,8 @@ YAMNET_FMAX = 7500.0
 YAMNET_LOG_OFFSET = 0.001
 YAMNET_PATCH_FRAMES = 96
 SILENCE_LOG_MEL = float(np.log(np.float32(YAMNET_LOG_OFFSET)))  # log(0 + 0.001): the padding value
-SOURCE_SAMPLE_RATE = 24000  # the SELD pipeline's internal rate
-LABEL_HOP_24K = 2400  # 100 ms label frames at 24 kHz
+SOURCE_SAMPLE_RATE = SAMPLE_RATE  # the SELD pipeline's internal rate
+LABEL_HOP_24K = LABEL_HOP_SAMPLES  # 100 ms label frames at 24 kHz
 FRAMES_PER_LABEL = LABEL_HOP_24K * YAMNET_SAMPLE_RATE // SOURCE_SAMPLE_RATE // YAMNET_HOP_LENGTH  # 10
 # 24 kHz samples past the end of label frame t that must have arrived before its last YAMNet frame (16 kHz sample
 # 1600 (t+1) - 1) leaves the streaming resampler: its centred filter's look-ahead (0.667 ms); the tests measure it.

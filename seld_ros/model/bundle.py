@@ -24,6 +24,10 @@ from typing import Any
 
 import torch
 
+from seld_ros.decode import TrackDecoder
+from seld_ros.features.config import feature_config_from_dict, front_end_of
+from seld_ros.model import build_model
+
 BUNDLE_FORMAT = "seld_ros.bundle"
 BUNDLE_VERSION = 1
 _REQUIRED = ("state_dict", "model_config", "feature_config", "class_names", "thresholds", "output_mode")
@@ -57,14 +61,12 @@ class Bundle:
 
     def make_feature_config(self):
         """The bundle's feature config: ``FeatureConfig`` (FOA) or ``StereoFeatureConfig`` (see ``front_end``)."""
-        from seld_ros.features.config import feature_config_from_dict
         return feature_config_from_dict(self.feature_config)
 
     @property
     def front_end(self) -> str:
         """``"foa"`` (4-channel ACN/SN3D input, full-sphere DOA) or ``"stereo"`` (2-channel L/R input; the DOA is
         front-folded: azimuth in [-90, 90] deg, elevation 0, as DCASE 2025 scores it)."""
-        from seld_ros.features.config import front_end_of
         return front_end_of(self.feature_config)
 
     @property
@@ -72,7 +74,6 @@ class Bundle:
         return self.front_end == "stereo"
 
     def make_decoder(self, merge_angle_deg: float = 20.0):
-        from seld_ros.decode import TrackDecoder
         return TrackDecoder(self.class_names, self.thresholds, self.output_mode, merge_angle_deg,
                             front_folded=self.doa_front_folded)
 
@@ -164,8 +165,6 @@ def read_bundle_dict(path) -> dict:
 
 def load_bundle(path, device: str = "cpu") -> Bundle:
     """Load a bundle: build its network, load the weights strictly, eval mode."""
-    from . import build_model
-
     obj = read_bundle_dict(path)
     try:
         model = build_model(obj["model_config"])

@@ -1,10 +1,14 @@
 """Every node parameter in one table: name, default, description, constraints, and whether it
-may change at run time. The node declares them from here, config/seld.yaml and
-docs/parameters.md are checked against it by the tests, so the three never drift apart."""
+may change at run time. The node declares them from here (:func:`declare_parameters`, the only function here that
+needs ROS), config/seld.yaml and docs/parameters.md are checked against it by the tests, so the three never drift
+apart."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ PARAMS_BY_NAME = {p.name: p for p in PARAMS}
 
 class ParamError(ValueError):
     """A parameter value was rejected (the message says which and why)."""
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (missing/corrupt model, unusable backend, bad parameters)."""
 
 
 def check_value(name: str, value: Any) -> Any:
@@ -212,3 +220,106 @@ def wants_help(argv) -> bool:
     if "--ros-args" in args:
         args = args[:args.index("--ros-args")]
     return "-h" in args or "--help" in args
+
+
+# -- overrides given at start-up ---------------------------------------------------------------------------------
+# Names rcl or rclpy set themselves: never reported as unknown.
+RESERVED_NAMES = ("use_sim_time", "start_type_description_service")
+
+
+def unknown_parameters(names) -> list:
+    """Names that are not in the table, each with a 'did you mean' hint where one is close: ["'x' (did you ...)"]."""
+    unknown = sorted(n for n in set(names) if n not in PARAMS_BY_NAME and n not in RESERVED_NAMES
+                     and not n.startswith("qos_overrides."))
+    hints = []
+    for n in unknown:
+        close = difflib.get_close_matches(n, PARAMS_BY_NAME, n=1, cutoff=0.6)
+        hints.append(f"'{n}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return hints
+
+
+def command_line_overrides(argv) -> list:
+    """[(name, value text)] of every ``-p/--param name:=value`` inside ``--ros-args`` in argv.
+
+    rclpy gives a node its overrides merged (``Node._parameter_overrides``): where a params file sets the same name,
+    rcl keeps the file's value and drops the ``-p`` one without a word. The node reads its values through rclpy and
+    uses this list only to refuse such a shadowed ``-p`` value that is invalid."""
+    out, inside, it = [], False, iter(list(argv or []))
+    for arg in it:
+        if arg == "--ros-args":
+            inside = True
+        elif arg == "--" and inside:
+            inside = False
+        elif inside and arg in ("-p", "--param"):
+            name, sep, text = next(it, "").partition(":=")
+            if sep:
+                out.append((name.rsplit(":", 1)[-1], text))
+    return out
+
+
+def invalid_command_line_overrides(argv) -> list:
+    """'-p name:=value: reason' for every known parameter whose ``-p`` value (read as rcl reads it: YAML) fails."""
+    bad = []
+    for name, text in command_line_overrides(argv):
+        if name in PARAMS_BY_NAME:
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                value = text
+            try:
+                check_value(name, value)
+            except ParamError as exc:
+                bad.append(f"-p {name}:={text}: {exc}")
+    return bad
+
+
+def declare_parameters(node, argv) -> NodeSettings:
+    """Declare every parameter of the table on ``node`` (an rclpy Node) and read the values through rclpy (params
+    file, -p). Unknown names are warned; a wrong value is FATAL, also a -p one shadowed by a params file (see
+    command_line_overrides)."""
+    hints = unknown_parameters(dict(getattr(node, "_parameter_overrides", None) or {}))
+    if hints:
+        node.get_logger().warning(f"unknown parameter(s) ignored: {', '.join(hints)}; see docs/parameters.md "
+                                  "for the known names")
+    bad = invalid_command_line_overrides(argv)
+    if bad:
+        raise StartupError("invalid parameter override(s): " + "; ".join(bad))
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor  # ROS: the node only
+
+    values = {}
+    for p in PARAMS:
+        desc = ParameterDescriptor(description=p.description, dynamic_typing=False, read_only=not p.dynamic)
+        if p.choices:
+            desc.additional_constraints = "one of: " + ", ".join(repr(c) for c in p.choices)
+        if p.min is not None and isinstance(p.default, float):
+            desc.floating_point_range = [FloatingPointRange(from_value=float(p.min), to_value=float(p.max))]
+        elif p.min is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
+            desc.integer_range = [IntegerRange(from_value=int(p.min), to_value=int(p.max), step=1)]
+        try:
+            values[p.name] = check_value(p.name, node.declare_parameter(p.name, p.default, desc).value)
+        except ParamError as exc:
+            raise StartupError(str(exc)) from None
+        except Exception as exc:  # wrong type or out of range in the params file
+            raise StartupError(f"parameter '{p.name}': {exc}") from None
+    return NodeSettings(values)
+
+
+# -- run-time changes ---------------------------------------------------------------------------------------------
+FLOAT_PARAMETERS = frozenset(p.name for p in PARAMS if isinstance(p.default, float))
+
+
+def widen_integers_for_float_parameters(parameters):
+    """`ros2 param set /seld_node threshold_scale 2` sends an INTEGER; users type floats like that, so an integer
+    for a float parameter becomes a DOUBLE before rclpy's type check (which would refuse it)."""
+    from rclpy.parameter import Parameter  # ROS: the node only
+
+    return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+            if p.name in FLOAT_PARAMETERS and p.type_ == Parameter.Type.INTEGER else p for p in parameters]
+
+
+def accept_integers_for_float_parameters(node) -> None:
+    """rclpy >= Iron (Jazzy) runs pre-set callbacks before its type check; Humble has none, so there an integer for
+    a float parameter stays refused as before."""
+    add = getattr(node, "add_pre_set_parameters_callback", None)
+    if add is not None:
+        add(widen_integers_for_float_parameters)

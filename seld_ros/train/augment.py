@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seld_ros.features.stereo import swap_stereo_features
+
 
 def acs_matrices() -> np.ndarray:
     """The 16 ACS transforms as (16, 3, 3) matrices acting on (x, y, z)."""
@@ -146,8 +148,6 @@ class StereoFeatureAugment:
 
     def __call__(self, feats: np.ndarray):
         """Returns (features, R): R is the identity or :data:`MIRROR_Y`; the caller applies it to DOA targets."""
-        from seld_ros.features.stereo import swap_stereo_features
-
         c, rng = self.cfg, self.rng
         db = list(self.config.logmel_channels)
         R = np.eye(3, dtype=np.float32)

@@ -19,6 +19,11 @@ import torch
 from .augment import FeatureAugment, StereoFeatureAugment, feature_layout
 from .targets import build_targets
 
+from seld_ros.data.dcase import iter_dataset, read_wav
+from seld_ros.features import feature_config_from_dict, make_extractor
+from seld_ros.features.config import StereoFeatureConfig
+from seld_ros.features.stats import FeatureStats
+
 
 @dataclass
 class Clip:
@@ -47,10 +52,6 @@ def build_cache(root, split: str, feature_config: dict, class_names, progress: b
     one (``front_end: stereo``), ``<root>/stereo_<split>`` with the DCASE 2025 labels of
     ``<root>/metadata_stereo_<split>`` (azimuth folded to [-90, 90] deg, elevation 0: the DOA targets are
     (cos az, sin az, 0); distances as written there)."""
-    from seld_ros.data.dcase import iter_dataset, read_wav
-    from seld_ros.features import feature_config_from_dict, make_extractor
-    from seld_ros.features.config import StereoFeatureConfig
-
     fcfg = feature_config_from_dict(feature_config)
     out = cache_dir(root, feature_config) / split
     out.mkdir(parents=True, exist_ok=True)
@@ -100,7 +101,6 @@ def load_cached(split_dir) -> list[Clip]:
 
 
 def compute_stats(clips: list[Clip]):
-    from seld_ros.features.stats import FeatureStats
     c, _, f = clips[0].features.shape
     st = FeatureStats(c, f)
     for cl in clips:
@@ -146,7 +146,6 @@ class SeldChunks(torch.utils.data.Dataset):
             self.index = [(i, s) for i, c in enumerate(clips) for s in range(0, c.num_labels, chunk_labels)]
             self.n = len(self.index)
         C = clips[0].features.shape[0]
-        from seld_ros.features.config import StereoFeatureConfig
         # stereo features get their own augmentation (FOA channel swapping would scramble them)
         self.stereo = feature_config if isinstance(feature_config, StereoFeatureConfig) else None
         if self.stereo is not None and self.stereo.num_channels != C:

@@ -5,7 +5,9 @@ import numpy as np
 import torch
 
 from seld_ros.constants import LABEL_HOP_S
+from seld_ros.data.labels import SceneLabels
 from seld_ros.decode import TrackDecoder
+from seld_ros.metrics.seld import score_scenes
 
 
 @torch.no_grad()
@@ -39,7 +41,6 @@ def predict_clip(model, features: np.ndarray, chunk_labels: int = 50, frames_per
 
 def events_to_labels(frames, class_names, frame_hop_s: float = LABEL_HOP_S):
     """Decoded events per frame -> SceneLabels (source id = rank within frame/class)."""
-    from seld_ros.data.labels import SceneLabels
     T = len(frames)
     M = max(1, max((len(f) for f in frames), default=1))
     cid = np.full((T, M), -1, np.int16)
@@ -59,7 +60,6 @@ def events_to_labels(frames, class_names, frame_hop_s: float = LABEL_HOP_S):
 
 
 def clip_reference(clip, class_names):
-    from seld_ros.data.labels import SceneLabels
     return SceneLabels(class_id=clip.class_id.astype(np.int16), source_id=clip.source_id.astype(np.int32),
                        doa=clip.doa.astype(np.float32), distance=clip.distance.astype(np.float32),
                        class_names=tuple(class_names))
@@ -67,7 +67,6 @@ def clip_reference(clip, class_names):
 
 def score(refs, preds, eval_dist: bool = False, mode: str = "dcase2024"):
     """``mode`` "dcase2024" (3-D DOA, FOA models) or "dcase2025" (front-folded azimuth, stereo models)."""
-    from seld_ros.metrics.seld import score_scenes
     return score_scenes(refs, preds, mode=mode, eval_dist=eval_dist)
 
 

@@ -24,8 +24,12 @@ import numpy as np
 import torch
 
 from seld_ros.classes import STARSS23_CLASSES
+from seld_ros.decode import TrackDecoder
+from seld_ros.features.config import StereoFeatureConfig, feature_config_from_dict, front_end_of
+from seld_ros.features.stats import FeatureStats
 from seld_ros.model import build_model, count_parameters, load_panns_state_dict
-from seld_ros.model.bundle import save_bundle
+from seld_ros.model.bundle import load_bundle, save_bundle
+from seld_ros.train.optim import adamw, save_checkpoint, warmup_cosine
 
 from .dataset import SeldChunks, build_cache, cache_dir, compute_stats, load_cached
 from .inference import (calibrate_thresholds, clip_reference, events_to_labels, predict_clip, score,
@@ -114,7 +118,6 @@ class Trainer:
     # .............................................................. data
     def _prepare_data(self):
         d = self.cfg["data"]
-        from seld_ros.features.config import StereoFeatureConfig, feature_config_from_dict, front_end_of
         feats = dict(d["features"])
         if front_end_of(feats) == "stereo":  # DEFAULTS' FOA feature_set merged into a stereo YAML: not a stereo key
             feats.pop("feature_set", None)
@@ -135,7 +138,6 @@ class Trainer:
         self.train_clips = load_cached(cdir / d["train_split"])
         self.val_clips = load_cached(cdir / d["val_split"])
         stats_path = cdir / f"stats_{d['train_split']}.json"
-        from seld_ros.features.stats import FeatureStats
         if stats_path.exists():
             self.stats = FeatureStats.from_dict(json.loads(stats_path.read_text()))
         else:
@@ -196,11 +198,9 @@ class Trainer:
     def fit(self) -> dict:
         t = self.cfg["training"]
         params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=float(t["lr"]), weight_decay=float(t["weight_decay"]))
+        opt = adamw(params, t["lr"], t["weight_decay"])
         epochs = int(t["epochs"])
-        warm = float(t.get("warmup_epochs", 1))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda e: min(1.0, (e + 1) / max(warm, 1e-9)) * 0.5 * (1 + math.cos(math.pi * min(e, epochs) / epochs)))
+        sched = warmup_cosine(opt, epochs, float(t.get("warmup_epochs", 1)))
         train_ds = SeldChunks(self.train_clips, len(self.class_names), self.num_tracks, self.chunk, True,
                               t["augment"], int(t["seed"]), t.get("chunks_per_epoch"), self.fpl, self.fcfg)
         val_ds = SeldChunks(self.val_clips, len(self.class_names), self.num_tracks, self.chunk, False,
@@ -255,12 +255,10 @@ class Trainer:
                     score_v = -math.inf
                 if score_v >= best:  # ties: prefer the later epoch
                     best = score_v
-                    torch.save({"model": self.model.state_dict(), "epoch": epoch, "metric": best},
-                               self.out / "checkpoint_best.pt")
-                torch.save({"model": self.model.state_dict(), "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "epoch": epoch, "best": best},
-                           self.out / "checkpoint_last.tmp")
-                os.replace(self.out / "checkpoint_last.tmp", ck)
+                    save_checkpoint(self.out / "checkpoint_best.pt",
+                                    {"model": self.model.state_dict(), "epoch": epoch, "metric": best})
+                save_checkpoint(ck, {"model": self.model.state_dict(), "optimizer": opt.state_dict(),
+                                     "scheduler": sched.state_dict(), "epoch": epoch, "best": best})
                 self._write_csv(row)
                 self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
             if self.world > 1:
@@ -297,7 +295,6 @@ class Trainer:
             tot += float(loss)
             n += 1
         outs, refs = self.predict(self.val_clips)
-        from seld_ros.decode import TrackDecoder
         res = {"val_loss": tot / max(n, 1)}
         # Focal-trained activities are under-confident early on: F at 0.5 alone can stay 0 for
         # many epochs, so model selection also sees the best F over a small shared-threshold grid
@@ -343,7 +340,6 @@ class Trainer:
                                              default=inf["default_threshold"], metric_mode=self.metric_mode)
         else:
             th, sweep = [inf["default_threshold"]] * len(self.class_names), {}
-        from seld_ros.decode import TrackDecoder
         dec = TrackDecoder(self.class_names, th, self.mode, inf["merge_angle_deg"])
         sc = score(refs, [events_to_labels(dec.decode(o), self.class_names) for o in outs], mode=self.metric_mode)
         metrics = {"val_calibrated": summarize(sc), "val_threshold_sweep_macro_f": sweep}
@@ -372,8 +368,6 @@ class Trainer:
 def init_weights_from_bundle(model: torch.nn.Module, path: str) -> str:
     """Copy every parameter and buffer of the model bundle at ``path`` into ``model``; names and shapes must match
     exactly (an architecture change such as ``causal: true`` keeps them). Loaded with ``weights_only=True``."""
-    from seld_ros.model.bundle import load_bundle
-
     src = load_bundle(str(path)).model.state_dict()
     dst = model.state_dict()
     missing = sorted(set(dst) - set(src))

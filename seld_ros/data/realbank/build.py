@@ -28,7 +28,7 @@ from seld_ros.data.realbank import dsp
 from seld_ros.data.realbank.containers import CONTAINER_SUFFIXES, ContainerError, open_container
 from seld_ros.data.realbank.decode import SOUND_SUFFIXES, DecodeError, decode_bytes
 from seld_ros.data.realbank.fetch import DebCache, FetchError, Package
-from seld_ros.data.realbank.mapping import Mapping, Rule
+from seld_ros.data.realbank.mapping import Mapping, Rule, _glob_match
 from seld_ros.data.realbank.midi import random_melody, render_fluidsynth
 
 BUILDER_VERSION = 3
@@ -97,8 +97,6 @@ def _iter_members(pkg: Package, rules: list[Rule], stats: Stats, log) -> Iterabl
 
 
 def _fn(path: str, glob: str) -> bool:
-    from seld_ros.data.realbank.mapping import _glob_match
-
     return _glob_match(glob, path)
 
 

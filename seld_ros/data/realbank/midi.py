@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seld_ros.audio.resample import resample_to
 from seld_ros.constants import SAMPLE_RATE
 from seld_ros.data.realbank.decode import require_tool
 
@@ -106,8 +107,6 @@ def render_fluidsynth(soundfont: str | os.PathLike, segments: list[tuple[int, li
         x, got = sf.read(wav, dtype="float32", always_2d=True)
     x = x.mean(axis=1)
     if got != sr:
-        from seld_ros.audio.resample import resample_to
-
         x = resample_to(x[None, :], got, sr)[0]
     out = []
     for o, _p, _n, end in layout:

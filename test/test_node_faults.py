@@ -1,5 +1,6 @@
-"""Issue 19: nothing lost without a word. One test per finding (f1..f9); the node is a separate process talking
-real DDS wherever the finding is about the node (a tiny real model made here, or the shipped default model)."""
+"""The node under bad input and bad transport: nothing lost without a word (QoS, health level, stamps, a second
+stream, levels, gaps, throttled warnings, shutdown, parameters, cache trust); the node is a separate process talking
+real DDS wherever the behaviour is the node's (a tiny real model made here, or the shipped default model)."""
 from __future__ import annotations
 
 import json
@@ -51,9 +52,9 @@ def stamp_ns(msg):
     return msg.header.stamp.sec * NS + msg.header.stamp.nanosec
 
 
-# -- f1: QoS ------------------------------------------------------------------------------------------------------
+# -- QoS ------------------------------------------------------------------------------------------------------
 
-def test_issue19_f1_a_single_10_s_message_arrives_with_the_default_qos(ros, bundle, node_env):
+def test_a_single_10_s_message_arrives_with_the_default_qos(ros, bundle, node_env):
     """A 3.84 MB message (10 s, 4 ch float32) from a reliable driver never arrived over best effort; the default is
     now reliable. A best-effort publisher is reported as incompatible instead of being silently unheard."""
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -89,7 +90,7 @@ def test_issue19_f1_a_single_10_s_message_arrives_with_the_default_qos(ros, bund
         proc.__exit__()
 
 
-def test_issue19_f1_best_effort_warns_about_messages_larger_than_it_carries(ros, bundle, node_env):
+def test_best_effort_warns_about_messages_larger_than_it_carries(ros, bundle, node_env):
     proc, h = start(ros, bundle, node_env, qos_reliability="best_effort", warn_throttle_s=60.0)
     try:
         from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -112,9 +113,9 @@ def test_issue19_f1_best_effort_warns_about_messages_larger_than_it_carries(ros,
     assert rc == 0 and "can be lost without trace" in out and "384000 bytes" in out, out[-3000:]
 
 
-# -- f2: health level -----------------------------------------------------------------------------------------------
+# -- health level -----------------------------------------------------------------------------------------------
 
-def test_issue19_f2_stopped_node_and_restart_gap_make_diagnostics_warn_with_lost_audio(ros, bundle, node_env):
+def test_stopped_node_and_restart_gap_make_diagnostics_warn_with_lost_audio(ros, bundle, node_env):
     """SIGSTOP while audio streams in real time, then a 5.5 s index gap (a restart): both lose audio, and both must
     show in the level and in lost_audio_s (they used to leave diagnostics OK)."""
     proc, h = start(ros, bundle, node_env, queue_size=4, qos_depth=5, diagnostics_period_s=0.2)
@@ -151,9 +152,9 @@ def test_issue19_f2_stopped_node_and_restart_gap_make_diagnostics_warn_with_lost
     assert rc == 0 and "input summary" in out, out[-3000:]
 
 
-# -- f3: stamps -------------------------------------------------------------------------------------------------------
+# -- stamps -------------------------------------------------------------------------------------------------------
 
-def test_issue19_f3_zero_backwards_and_overflowing_stamps_are_reported_and_outputs_stay_monotonic(ros, bundle,
+def test_zero_backwards_and_overflowing_stamps_are_reported_and_outputs_stay_monotonic(ros, bundle,
                                                                                                   node_env):
     proc, h = start(ros, bundle, node_env, warn_throttle_s=0.0)
     try:
@@ -183,9 +184,9 @@ def test_issue19_f3_zero_backwards_and_overflowing_stamps_are_reported_and_outpu
         assert what in out, (what, out[-3000:])
 
 
-# -- f4: a second publisher -------------------------------------------------------------------------------------------
+# -- a second publisher -------------------------------------------------------------------------------------------
 
-def test_issue19_f4_a_second_stream_on_the_topic_is_detected_and_the_first_is_kept(ros, bundle, node_env):
+def test_a_second_stream_on_the_topic_is_detected_and_the_first_is_kept(ros, bundle, node_env):
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     from seld_ros.msg import MultichannelAudio
@@ -214,9 +215,9 @@ def test_issue19_f4_a_second_stream_on_the_topic_is_detected_and_the_first_is_ke
     assert "second stream is publishing" in out and "2 publishers on" in out, out[-3000:]
 
 
-# -- f5: amplitude ----------------------------------------------------------------------------------------------------
+# -- amplitude ----------------------------------------------------------------------------------------------------
 
-def test_issue19_f5_features_are_finite_for_any_finite_input():
+def test_features_are_finite_for_any_finite_input():
     from seld_ros.features.config import FeatureConfig
     from seld_ros.features.foa import FoaFeatures
 
@@ -230,7 +231,7 @@ def test_issue19_f5_features_are_finite_for_any_finite_input():
                 assert np.isfinite(f).all(), (scale, fs)
 
 
-def test_issue19_f5_out_of_range_and_clipped_input_is_counted_and_warned(ros, bundle, node_env):
+def test_out_of_range_and_clipped_input_is_counted_and_warned(ros, bundle, node_env):
     proc, h = start(ros, bundle, node_env, warn_throttle_s=60.0)
     try:
         x = noise(3.0)
@@ -253,9 +254,9 @@ def test_issue19_f5_out_of_range_and_clipped_input_is_counted_and_warned(ros, bu
     assert "RuntimeWarning" not in out and "overflow" not in out
 
 
-# -- f6: gaps and non-finite samples ------------------------------------------------------------------------------
+# -- gaps and non-finite samples ------------------------------------------------------------------------------
 
-def test_issue19_f6_filled_gaps_make_no_events_and_one_nan_keeps_its_chunk(ros, bundle, node_env):
+def test_filled_gaps_make_no_events_and_one_nan_keeps_its_chunk(ros, bundle, node_env):
     """LOW thresholds: the tiny model reports events in every clean frame. Frames with filled (lost) audio must be
     published without events and counted as concealed; a NaN sample no longer throws its 100 ms away."""
     proc, h = start(ros, bundle, node_env, warn_throttle_s=60.0)
@@ -287,7 +288,7 @@ def test_issue19_f6_filled_gaps_make_no_events_and_one_nan_keeps_its_chunk(ros, 
     assert "concealed" in out and "replaced by 0" in out, out[-3000:]
 
 
-def test_issue19_f6_gap_fill_is_a_ramp_not_a_click():
+def test_gap_fill_is_a_ramp_not_a_click():
     from seld_ros.audio import RingBuffer
 
     buf = RingBuffer(1, 100, gap_fill="linear")
@@ -296,9 +297,9 @@ def test_issue19_f6_gap_fill_is_a_ramp_not_a_click():
     np.testing.assert_allclose(buf.read(0, 6)[0], [1, 1, 2, 3, 4, 5])
 
 
-# -- f7: logs and shutdown ----------------------------------------------------------------------------------------
+# -- logs and shutdown ----------------------------------------------------------------------------------------
 
-def test_issue19_f7_suppressed_counts_reach_the_log_without_a_later_message(ros, bundle, node_env):
+def test_suppressed_counts_reach_the_log_without_a_later_message(ros, bundle, node_env):
     proc, h = start(ros, bundle, node_env, warn_throttle_s=1.0, diagnostics_period_s=0.2)
     try:
         x = noise(2.0)
@@ -315,7 +316,7 @@ def test_issue19_f7_suppressed_counts_reach_the_log_without_a_later_message(ros,
     assert "input summary" in out and "non_finite_samples +" in out and "non_finite_samples 10" in out, out[-3000:]
 
 
-def test_issue19_f7_sigterm_during_a_replay_burst_drains_or_counts_every_received_chunk(ros, bundle, node_env):
+def test_sigterm_during_a_replay_burst_drains_or_counts_every_received_chunk(ros, bundle, node_env):
     env = dict(node_env, SELD_NODE_REPORT_ON_EXIT="1")
     proc, h = start(ros, bundle, env, mode="replay", queue_size=64)
     try:
@@ -337,9 +338,9 @@ def test_issue19_f7_sigterm_during_a_replay_burst_drains_or_counts_every_receive
         assert "could not be processed" in out
 
 
-# -- f8: parameters -----------------------------------------------------------------------------------------------
+# -- parameters -----------------------------------------------------------------------------------------------
 
-def test_issue19_f8_misspelt_parameters_are_listed_and_wrong_overrides_are_fatal(ros, bundle, node_env, tmp_path):
+def test_misspelt_parameters_are_listed_and_wrong_overrides_are_fatal(ros, bundle, node_env, tmp_path):
     from ros_helpers.ros_env import REPO_ROOT
 
     text = (REPO_ROOT / "config" / "seld.yaml").read_text()
@@ -361,7 +362,7 @@ def test_issue19_f8_misspelt_parameters_are_listed_and_wrong_overrides_are_fatal
     assert rc == 1 and "FATAL" in out and "context_seconds" in out and "abc" in out, out[-3000:]
 
 
-# -- f9: model cache trust ----------------------------------------------------------------------------------------
+# -- model cache trust ----------------------------------------------------------------------------------------
 
 def _onnx_pipe(bundle, cache):
     return SeldPipeline(PipelineConfig(model_file_path=str(bundle), backend="onnxruntime", context_seconds=1.0,
@@ -378,7 +379,7 @@ def _scores(pipe, x):
     return out
 
 
-def test_issue19_f9_a_foreign_onnx_with_a_matching_sidecar_is_not_loaded(bundle, tmp_path, caplog):
+def test_a_foreign_onnx_with_a_matching_sidecar_is_not_loaded(bundle, tmp_path, caplog):
     pytest.importorskip("onnxruntime")
     other = make_tiny_bundle(tmp_path / "other.pt", seed=7)
     cache, cache2 = tmp_path / "cache", tmp_path / "cache2"
@@ -406,7 +407,7 @@ def test_issue19_f9_a_foreign_onnx_with_a_matching_sidecar_is_not_loaded(bundle,
     os.chmod(cache, 0o700)
 
 
-def test_issue19_f9_engine_cache_trusts_only_what_it_wrote_and_engine_path_must_be_private(tmp_path):
+def test_engine_cache_trusts_only_what_it_wrote_and_engine_path_must_be_private(tmp_path):
     from seld_ros.engine.cache import CacheTrustError, EngineKey, EngineParams, ensure_engine, write_engine
 
     key = EngineKey("b" * 64, "o" * 64, "10.3.0", "Orin", "8.7", "fp16")

@@ -1,4 +1,4 @@
-"""Issue 25 over real DDS: the installed seld_node and seld_replay as their own processes (ros2 run style).
+"""The node's life over real DDS: the installed seld_node and seld_replay as their own processes (ros2 run style).
 
 Ctrl-C and SIGTERM at every moment (while Python imports, while the model loads, idle, under load), --help, a node
 that hears nothing, `ros2 param set` with an integer for a float parameter, seld_replay's waits and its reasons, and
@@ -89,7 +89,7 @@ def _node(params: dict, env: dict) -> tuple[NodeProcess, Lines]:
 
 # -- item 2: Ctrl-C / SIGTERM --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
-def test_issue25_i02_an_idle_node_ends_within_1s_of_sigint_or_sigterm(bundle, node_env, signame):
+def test_an_idle_node_ends_within_1s_of_sigint_or_sigterm(bundle, node_env, signame):
     proc, out = _node({"model_file_path": str(bundle), "backend": "torch"}, node_env)
     try:
         assert out.wait_for("seld_node ready", 60.0), out.text()[-3000:]
@@ -100,7 +100,7 @@ def test_issue25_i02_an_idle_node_ends_within_1s_of_sigint_or_sigterm(bundle, no
 
 
 @pytest.mark.parametrize("delay", [0.3, 1.0, 2.5])
-def test_issue25_i02_a_stop_during_start_up_is_quick_and_quiet(bundle, node_env, delay):
+def test_a_stop_during_start_up_is_quick_and_quiet(bundle, node_env, delay):
     """0.3 s: Python is still importing; later: rclpy is up and the model loads. No traceback at any moment."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         proc, out = _node({"model_file_path": str(bundle), "backend": "torch"}, node_env)
@@ -111,7 +111,7 @@ def test_issue25_i02_a_stop_during_start_up_is_quick_and_quiet(bundle, node_env,
             proc.__exit__()
 
 
-def test_issue25_i02_sigint_under_load_ends_the_node_within_2s(ros, bundle, node_env):
+def test_sigint_under_load_ends_the_node_within_2s(ros, bundle, node_env):
     """The shipped model in replay mode (back-pressure, nothing dropped) with a 3 min backlog: SIGINT while it works
     through it. It stops within 2 s (ros2 launch escalates after 5 s) and says what it left unprocessed."""
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -146,17 +146,17 @@ def test_issue25_i02_sigint_under_load_ends_the_node_within_2s(ros, bundle, node
         proc.__exit__()
 
 
-def test_issue25_i02_launch_file_states_its_stop_timeouts(monkeypatch):
+def test_launch_file_states_its_stop_timeouts(monkeypatch):
     """launch sends SIGINT, waits sigterm_timeout, then SIGTERM: the launch file sets it, above the node's 2 s."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_issue16_ux import _launch, _nodes
+    from test_launch import _launch, _nodes
 
     (node,) = _nodes(_launch(monkeypatch, {}), "seld_ros")
     assert float(node.kwargs["sigterm_timeout"]) >= 4.0 and float(node.kwargs["sigkill_timeout"]) >= 2.0
 
 
 # -- item 7: --help ------------------------------------------------------------------------------------------------------
-def test_issue25_i07_help_prints_parameters_and_remaps_and_starts_no_node():
+def test_help_prints_parameters_and_remaps_and_starts_no_node():
     for flag in ("--help", "-h"):
         t = time.monotonic()
         r = subprocess.run([str(node_executable()), flag], capture_output=True, text=True, timeout=30)
@@ -170,7 +170,7 @@ def test_issue25_i07_help_prints_parameters_and_remaps_and_starts_no_node():
 
 
 # -- item 6: a deaf node -------------------------------------------------------------------------------------------------
-def test_issue25_i06_a_node_that_gets_no_audio_is_warn_then_error_and_ok_once_audio_flows(ros, bundle, node_env):
+def test_a_node_that_gets_no_audio_is_warn_then_error_and_ok_once_audio_flows(ros, bundle, node_env):
     from seld_ros.msg import MultichannelAudio
     from seld_ros.ros.conversions import audio_to_msg
 
@@ -208,7 +208,7 @@ def test_issue25_i06_a_node_that_gets_no_audio_is_warn_then_error_and_ok_once_au
 
 
 # -- item 8: ros2 param set with an integer ------------------------------------------------------------------------------
-def test_issue25_i08_an_integer_for_a_float_parameter_is_accepted_and_the_change_logged(ros, bundle, node_env):
+def test_an_integer_for_a_float_parameter_is_accepted_and_the_change_logged(ros, bundle, node_env):
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import GetParameters, SetParameters
 
@@ -243,7 +243,7 @@ def test_issue25_i08_an_integer_for_a_float_parameter_is_accepted_and_the_change
 
 
 # -- items 4 and 9: the first start's export line and the onnxscript fallback, as the node's ROS log lines ----------
-def test_issue25_i04_i09_first_start_export_is_announced_in_the_nodes_log(bundle, tmp_path):
+def test_first_start_export_is_announced_in_the_nodes_log(bundle, tmp_path):
     """Empty cache, onnxruntime, onnxscript missing (a stand-in package that fails to import, first on the path):
     the export is announced before it runs, timed after, and the fallback warning is a ROS log line of the node."""
     blocker = tmp_path / "no_onnxscript" / "onnxscript"
@@ -287,7 +287,7 @@ def _replay(args, timeout):
     return r, time.monotonic() - t
 
 
-def test_issue25_i04_replay_to_a_topic_nobody_listens_on_says_so_and_honours_timeout(tmp_path):
+def test_replay_to_a_topic_nobody_listens_on_says_so_and_honours_timeout(tmp_path):
     bag = _bag(tmp_path, 4)
     r, took = _replay([bag, "--out", tmp_path / "out", "--node", "/nobody_here/seld_node", "--timeout", "3"], 60)
     assert r.returncode != 0
@@ -297,7 +297,7 @@ def test_issue25_i04_replay_to_a_topic_nobody_listens_on_says_so_and_honours_tim
     assert took < 20, took  # was: 120 s whatever --timeout said
 
 
-def test_issue25_i05_replay_of_stereo_into_an_foa_node_names_the_reason(tmp_path, bundle, node_env):
+def test_replay_of_stereo_into_an_foa_node_names_the_reason(tmp_path, bundle, node_env):
     bag = _bag(tmp_path, 2)
     out_dir = tmp_path / "out"
     env = dict(os.environ, **node_env)

@@ -1,6 +1,6 @@
-"""Issue 25, "a ROS user's first hour, second round": the items that need no ROS graph (README rows, tool output,
-help texts, first-time step lines). The node's items (Ctrl-C, --help, a deaf node, runtime parameters) are in
-test_issue25_ros.py, over real DDS."""
+"""What a new user meets in the first hour, without a ROS graph: the README's install rows and colcon note, what the
+tools print (first-time steps, a bag whose every chunk is rejected, wav warnings), one help-text scheme, the deaf-node
+watch. The node's side (Ctrl-C, --help, no audio, runtime parameters) is in test_node_lifecycle.py, over real DDS."""
 from __future__ import annotations
 
 import re
@@ -18,7 +18,7 @@ def _readme() -> str:
 
 
 # -- item 3: what PyPI's torch really pulls ---------------------------------------------------------------------------
-def test_issue25_i03_readme_gpu_rows_say_pypi_torch_is_cuda13_and_how_to_get_cuda12():
+def test_readme_gpu_rows_say_pypi_torch_is_cuda13_and_how_to_get_cuda12():
     """torch==2.13.0's wheel metadata on PyPI (x86-64 and aarch64, read with `pip install --dry-run --no-deps
     --report`) requires cuda-toolkit==13.0.3 and nvidia-*-cu13: the README must not promise CUDA 12 from PyPI, and
     must give the CUDA 12 route (PyTorch's cu126 index) for older drivers."""
@@ -34,7 +34,7 @@ def test_issue25_i03_readme_gpu_rows_say_pypi_torch_is_cuda13_and_how_to_get_cud
 
 
 # -- item 10: colcon with ROS from PyPI ---------------------------------------------------------------------------------
-def test_issue25_i10_readme_says_where_colcon_needs_the_venv_on_the_ament_path():
+def test_readme_says_where_colcon_needs_the_venv_on_the_ament_path():
     readme = _readme()
     block = readme[readme.index("cd ~/seld_ws && colcon build"):]
     block = block[:block.index("```")]
@@ -47,7 +47,7 @@ def test_issue25_i10_readme_says_where_colcon_needs_the_venv_on_the_ament_path()
 def tiny(tmp_path_factory):
     from model_helpers import make_tiny_bundle
 
-    return make_tiny_bundle(tmp_path_factory.mktemp("issue25") / "tiny.pt", thresholds=0.001)
+    return make_tiny_bundle(tmp_path_factory.mktemp("first_hour") / "tiny.pt", thresholds=0.001)
 
 
 def _stereo_bag(tmp_path, seconds=3.0):
@@ -62,7 +62,7 @@ def _stereo_bag(tmp_path, seconds=3.0):
     return tmp_path / "stereo_bag"
 
 
-def test_issue25_i05_eval_bag_all_rejected_says_the_length_and_reason_once_and_writes_no_results(tiny, tmp_path,
+def test_eval_bag_all_rejected_says_the_length_and_reason_once_and_writes_no_results(tiny, tmp_path,
                                                                                                   capsys):
     from seld_ros.cli import eval_bag
 
@@ -81,7 +81,7 @@ def test_issue25_i05_eval_bag_all_rejected_says_the_length_and_reason_once_and_w
 
 
 # -- item 4: the export on a first start is announced and timed -------------------------------------------------------
-def test_issue25_i04_first_start_export_is_announced_and_eval_bag_reports_total_time(tiny, tmp_path, capsys,
+def test_first_start_export_is_announced_and_eval_bag_reports_total_time(tiny, tmp_path, capsys,
                                                                                       monkeypatch):
     import numpy as np
 
@@ -104,7 +104,7 @@ def test_issue25_i04_first_start_export_is_announced_and_eval_bag_reports_total_
 
 
 # -- item 9: output hygiene ---------------------------------------------------------------------------------------------
-def test_issue25_i09_float_wav_from_soundfile_reads_without_scipy_warnings(tmp_path):
+def test_float_wav_from_soundfile_reads_without_scipy_warnings(tmp_path):
     import warnings
 
     import numpy as np
@@ -126,13 +126,13 @@ def test_issue25_i09_float_wav_from_soundfile_reads_without_scipy_warnings(tmp_p
 
 def _parsers():
     sys.path.insert(0, str(REPO / "test"))
-    from test_issue16_ux import _all_actions, _parser_for
+    from test_cli_options import _all_actions, _parser_for
 
     tools = sorted(set(re.findall(r'"(seld-[a-z-]+)=', (REPO / "setup.py").read_text())) | {"seld_replay"})
     return {t: _parser_for(t) for t in tools}, _all_actions
 
 
-def test_issue25_i09_help_texts_follow_one_scheme():
+def test_help_texts_follow_one_scheme():
     """Fixed value sets are listed as choices in every tool; every required option says "(required)"; no tool has
     options only it has for the same thing (-v/--verbose); descriptions print as written (no joined lines)."""
     import argparse
@@ -156,7 +156,7 @@ def test_issue25_i09_help_texts_follow_one_scheme():
     assert not problems, "\n".join(problems)
 
 
-def test_issue25_i09_library_log_lines_reach_the_nodes_ros_logger():
+def test_library_log_lines_reach_the_nodes_ros_logger():
     """The ONNX exporter's onnxscript fallback (and every seld_ros log line) logs through Python logging; in the node
     they go to its ROS logger. Real rclpy logger, no ROS graph needed."""
     from ros_helpers.ros_env import require_ros
@@ -164,7 +164,7 @@ def test_issue25_i09_library_log_lines_reach_the_nodes_ros_logger():
     require_ros()
     import logging
 
-    from seld_ros.ros.node import _route_python_logging
+    from seld_ros.ros.runtime import route_python_logging
 
     seen = []
 
@@ -180,7 +180,7 @@ def test_issue25_i09_library_log_lines_reach_the_nodes_ros_logger():
 
     root = logging.getLogger("seld_ros")
     saved = (list(root.handlers), root.level, root.propagate)
-    handler = _route_python_logging(Recorder())
+    handler = route_python_logging(Recorder())
     try:
         logging.getLogger("seld_ros.engine.export").warning("onnxscript is not installed: %s", "legacy exporter")
         logging.getLogger("seld_ros.engine.factory").info("exporting the model to ONNX")
@@ -192,8 +192,8 @@ def test_issue25_i09_library_log_lines_reach_the_nodes_ros_logger():
                     ("info", "exporting the model to ONNX")]
 
 
-# -- item 6: the deaf-node watch, ROS-free (the node over DDS: test_issue25_ros.py) -----------------------------------
-def test_issue25_i06_no_audio_watch_levels_and_a_long_chunk_covers_its_duration():
+# -- item 6: the deaf-node watch, ROS-free (the node over DDS: test_node_lifecycle.py) -----------------------------------
+def test_no_audio_watch_levels_and_a_long_chunk_covers_its_duration():
     from seld_ros.health import Level, NoAudioWatch
 
     w = NoAudioWatch("/mic/foa", 5.0, now=100.0)

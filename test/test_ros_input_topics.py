@@ -1,16 +1,13 @@
-"""Issue 16 over real DDS: seld_replay feeding a node whose input is remapped (as the launch file does), at 48 kHz;
-mgonzs13/audio_common AudioStamped into the node (its fixture package overlay, scripts/setup.sh)."""
+"""What reaches the node over real DDS: seld_replay feeding a node whose input is remapped (as the launch file
+does), at 48 kHz; mgonzs13/audio_common AudioStamped into the node (its fixture package overlay, scripts/setup.sh)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ros_helpers.node_outputs import NodeOutputs
 from ros_helpers.node_proc import NodeProcess, spin_until
@@ -20,7 +17,7 @@ LOW = "[" + ",".join(["0.001"] * 13) + "]"
 T0 = 1_700_000_000_000_000_000
 
 
-def test_issue16_f03_replay_feeds_a_node_with_a_remapped_input_topic_at_48khz(tmp_path, bundle):
+def test_replay_feeds_a_node_with_a_remapped_input_topic_at_48khz(tmp_path, bundle):
     """A node started like the launch file starts it (~/audio remapped to input_topic) is fed by
     `seld_replay --input-topic`; 5.0 s at 48 kHz give all 50 frames (finding 10 end to end: exit 0, not 3)."""
     require_ros()
@@ -49,7 +46,7 @@ def test_issue16_f03_replay_feeds_a_node_with_a_remapped_input_topic_at_48khz(tm
         proc.__exit__()
 
 
-def test_issue16_audio_stamped_input_reaches_the_node_over_dds(ros, tmp_path, bundle):
+def test_audio_stamped_input_reaches_the_node_over_dds(ros, tmp_path, bundle):
     """mgonzs13 audio_common_msgs/AudioStamped (int16 typed samples, format in each message) on ~/audio_stamped,
     two messages lost: 30 frames at their audio time, the gap counted. Both processes see the mgonzs13 package
     through its overlay (it shares the name audio_common_msgs with the ros-drivers one in ws/)."""
@@ -89,7 +86,7 @@ def test_issue16_audio_stamped_input_reaches_the_node_over_dds(ros, tmp_path, bu
         proc.__exit__()
 
 
-def test_issue16_audio_stamped_asked_for_but_not_installed_is_fatal_and_clear(tmp_path, bundle):
+def test_audio_stamped_asked_for_but_not_installed_is_fatal_and_clear(tmp_path, bundle):
     """audio_common.msg_type: AudioStamped where only ros-drivers' audio_common_msgs is installed."""
     require_ros()
     rc, out = NodeProcess({"model_file_path": str(bundle), "backend": "torch",
