@@ -4,8 +4,8 @@ watch. The node's side (Ctrl-C, --help, no audio, runtime parameters) is in test
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -204,3 +204,39 @@ def test_no_audio_watch_levels_and_a_long_chunk_covers_its_duration():
     assert w.update(145.9) == (Level.OK, "") and w.silent_s(140.0) == 0.0
     assert w.update(146.0) == (Level.WARN, "no audio on /mic/foa for 5 s")
     assert NoAudioWatch("/a", 0.0, now=0.0).update(1e6) == (Level.OK, "")  # 0: off
+
+
+# -- long first-time steps: an engine build that runs for minutes says it is still at work --------------------------
+def test_a_long_engine_build_logs_that_it_is_still_at_work(tmp_path, monkeypatch, caplog):
+    """The TensorRT build itself prints nothing for minutes on a Jetson: the cache logs a line when it starts (what
+    and roughly how long) and then every PROGRESS_EVERY_S. The build here is a slow callable (no GPU here); the cache,
+    its files and its log lines are the real ones."""
+    import logging
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from seld_ros.engine import cache
+
+    model = helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                                                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]))
+    onnx_path = tmp_path / "m.onnx"
+    onnx.save(model, onnx_path)
+    monkeypatch.setattr(cache, "PROGRESS_EVERY_S", 0.1)
+    params = cache.EngineParams(model_file_path=str(onnx_path), engine_file_path=str(tmp_path / "m.plan"))
+    digest = cache.file_sha256(str(onnx_path))
+    key = cache.EngineKey(bundle_hash=digest, onnx_sha256=digest, tensorrt_version="10.0.0",
+                          gpu_name="test GPU", compute_capability="8.7", precision="fp16")
+
+    def slow_build():
+        time.sleep(0.45)
+        return b"PLAN"
+
+    with caplog.at_level(logging.INFO, logger="seld_ros.engine.cache"):
+        data, check = cache.ensure_engine(params, key, slow_build)
+    lines = [r.getMessage() for r in caplog.records]
+    assert data == b"PLAN" and check.status == "missing"
+    assert any("typically 1-5 min on a Jetson" in line for line in lines), lines
+    ticks = [line for line in lines if "building TensorRT engine m.plan: still at work" in line]
+    assert 2 <= len(ticks) <= 5, lines
