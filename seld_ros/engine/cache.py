@@ -50,6 +50,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Optional
 
+from seld_ros.model.bundle import file_sha256  # noqa: F401  (re-exported: engine users call it from here)
+
 log = logging.getLogger(__name__)
 
 SIDECAR_FORMAT = 1
@@ -106,14 +108,6 @@ def compute_key(*, bundle_hash: Optional[str], onnx_path: str, tensorrt_version:
                      tensorrt_version=str(tensorrt_version), gpu_name=str(gpu_name).strip(),
                      compute_capability=str(compute_capability), precision=precision,
                      state_layout=str(state_layout or ""))
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sidecar_path(engine_file_path: str) -> str:

@@ -37,6 +37,15 @@ class BundleError(RuntimeError):
     """A bundle file is missing, unreadable, or does not match its architecture."""
 
 
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    """sha256 of a file (bundles, wheels, ONNX graphs, engines), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 @dataclass
 class Bundle:
     model: torch.nn.Module
