@@ -304,7 +304,7 @@ def test_replay_of_stereo_into_an_foa_node_names_the_reason(tmp_path, bundle, no
     exe = install_prefix() / "lib" / "seld_ros" / "seld_replay"
     ns = f"/t{os.getpid()}r"
     r = subprocess.run([str(exe), str(bag), "--out", str(out_dir), "--start-node", "--bundle", str(bundle),
-                        "--backend", "torch", "--node", f"{ns}/seld_node", "--timeout", "10", "--quiet"],
+                        "--backend", "torch", "--node", f"{ns}/seld_node", "--timeout", "3", "--quiet"],
                        capture_output=True, text=True, timeout=240, env=env)
     assert r.returncode == 3, r.stdout[-2000:] + r.stderr[-2000:]
     assert "node published 0 frames (expected 10)" in r.stdout
