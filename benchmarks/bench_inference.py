@@ -1,6 +1,6 @@
 """Per-hop inference cost of the SELD network, per available backend, at the streaming block size.
 
-    .venv/bin/python benchmarks/bench_inference.py [--bundle B] [--context-seconds 2.0] [--iters 300]
+    .venv/bin/python benchmarks/bench_inference.py [--bundle B | --config C] [--context-seconds 2.0] [--iters 300]
 
 What is timed: ``backend.infer({"features": block})`` for one (1, 13, 5W, 64) float32 block — exactly
 what ``StreamingInference`` runs every 100 ms hop (the network only; features are bench_features.py).
@@ -9,7 +9,9 @@ one core where possible). GPU backends (torch CUDA fp32/fp16/CUDA graphs, onnxru
 are timed when present and reported as not run otherwise.
 
 Model: the default bundle (seld_ros/models/default.pt) when it exists, else the default AT2SELD
-architecture with random weights (cost does not depend on the weights). MACs from torch's FLOP counter.
+architecture with random weights (cost does not depend on the weights); ``--config`` times the network a seld-train
+config describes instead (random weights; e.g. config/train/at2seld_yamnet.yaml for AT2SELD with YAMNet). MACs from
+torch's FLOP counter.
 
 Incremental vs sliding window (``incremental_*``, ``window_*``): the same architecture made causal
 (``causal: true``, weights of the bundle where they fit — cost does not depend on them) run as the
@@ -52,6 +54,19 @@ from seld_ros.engine.torch_backend import TorchBackend  # noqa: E402
 
 HOP_MS = 100.0
 DEFAULT_BUNDLE = REPO / "seld_ros" / "models" / "default.pt"
+
+
+def model_of_config(path: str):
+    """The network of a seld-train config (random weights), and its description."""
+    from seld_ros.features.config import feature_config_from_dict
+    from seld_ros.model import build_model
+    from seld_ros.train.trainer import load_config, network_config
+    cfg = load_config(path)
+    m = {k: v for k, v in cfg["model"].items() if k not in ("pretrained_backbone", "init_from", "pretrained_yamnet")}
+    torch.manual_seed(0)
+    net = build_model(network_config(m, feature_config_from_dict(cfg["data"]["features"]),
+                                     len(cfg["data"]["class_names"])))
+    return net.eval(), f"network of {Path(path).name}", "random"
 
 
 def load_model(bundle: str | None):
@@ -154,6 +169,7 @@ def incremental(model, res: dict, args, rows) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bundle", default=None)
+    p.add_argument("--config", default=None, help="time the network of this seld-train config (random weights)")
     p.add_argument("--context-seconds", type=float, default=2.0, help="streaming window (default %(default)s s)")
     p.add_argument("--iters", type=int, default=300)
     p.add_argument("--warmup", type=int, default=30)
@@ -168,7 +184,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
 
-    model, model_desc, weights = load_model(args.bundle)
+    model, model_desc, weights = model_of_config(args.config) if args.config else load_model(args.bundle)
     frames = int(round(args.context_seconds / 0.1)) * 5
     cost = count_macs(model, frames)
     res = {"model": model_desc, "weights": weights, "block_frames": frames, "context_seconds": frames * 0.02,

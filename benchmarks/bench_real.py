@@ -120,6 +120,15 @@ def offline_predict(bundle, audio: np.ndarray, num_frames: int, gain_db: float =
     return pred.with_num_frames(num_frames)
 
 
+def backbone_of(bundle) -> str:
+    """The pretrained model the bundle's semantic stream is (issue 27 asks bench_real.json to name it)."""
+    if bundle.model_config.get("semantic") == "yamnet":
+        src = (bundle.provenance.get("backbone_weights") or {}).get("provenance", {}).get("source_requirement")
+        return "yamnet" + (f" (AudioSet, from {src})" if src else " (weights not from the AudioSet file)")
+    pre = bundle.provenance.get("pretrained_backbone")
+    return f"panns-style CNN from {Path(str(pre)).name}" if pre else "panns-style CNN trained in this project"
+
+
 def node_predict(pipeline, audio: np.ndarray, num_frames: int, chunk_ms: int = 100):
     """The node's path: 100 ms chunks through SeldPipeline (tracker on), confirmed tracks as labels."""
     from seld_ros.bag.evaluate import frames_to_labels
@@ -203,6 +212,7 @@ def main(argv=None) -> int:
                  "bank_manifest_sha1": manifest_stamp(bank), "real_test_set": str(real_root),
                  "real_test_clips": len(real), "real_test_seconds": sum(a.shape[1] for _, a, _ in real) / 24000,
                  "false_alarm_seconds": sum(a.shape[1] for _, a, _ in fa) / 24000,
+                 "backbone": backbone_of(b),
                  "level_db": list(args.level_db), "gains_db": list(args.gains),
                  "distractors_per_min": args.distractors_per_min, "ambience_dirs": args.ambience_dirs}
 

@@ -30,6 +30,26 @@ def tiny_causal_config(**over) -> dict:
     return tiny_at2seld_config(**over)
 
 
+def tiny_yamnet_config(**over) -> dict:
+    """The tiny causal AT2SELD with the YAMNet semantic stream (a narrow random YAMNet: width 1/8)."""
+    over = {"semantic": "yamnet", "yamnet": {"width": 0.125, "proj_dim": 16}, **over}
+    return tiny_causal_config(**over)
+
+
+def make_tiny_yamnet_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, config: dict | None = None,
+                            feature_set: str = "logmel+iv+phase") -> Path:
+    """A real ``semantic: yamnet`` AT2SELD bundle (random narrow YAMNet) on features with ``yamnet: true``."""
+    from seld_ros.features.config import FeatureConfig
+    from seld_ros.features.foa import FoaFeatures
+    from seld_ros.model import build_model
+
+    fcfg = FeatureConfig(feature_set=feature_set, yamnet=True)
+    torch.manual_seed(seed)
+    model = build_model(config or tiny_yamnet_config(in_channels=fcfg.spatial_channels)).eval()
+    return _save_with_noise_stats(path, model, fcfg, FoaFeatures(fcfg), 4, seed, thresholds,
+                                  "test YAMNet bundle, random weights")
+
+
 def make_tiny_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal: bool = False,
                      config: dict | None = None) -> Path:
     """A real AT2SELD bundle (tiny widths, random weights; ``config`` replaces the tiny network config) with feature

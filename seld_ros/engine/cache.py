@@ -50,7 +50,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Optional
 
-from seld_ros.model.bundle import file_sha256  # noqa: F401  (re-exported: engine users call it from here)
+from seld_ros.digests import file_sha256  # noqa: F401  (re-exported: engine users call it from here)
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from seld_ros.constants import FEATURE_HOP_SAMPLES, FRONT_END_CHANNELS, FRONT_EN
 
 FEATURE_SETS = ("logmel", "logmel+iv", "logmel+iv+phase")
 FEATURE_SET_CHANNELS = {"logmel": 4, "logmel+iv": 7, "logmel+iv+phase": 13}
+YAMNET_FEATURE_CHANNELS = 2  # two 10 ms YAMNet frames per 20 ms feature frame
 LOG_SCALES = ("db", "ln")
 
 
@@ -57,6 +58,10 @@ class FeatureConfig:
       4-6   intensity vector of Y, Z, X (ACN order), normalised per bin, mel-projected     ("logmel+iv" and up)
       7-9   cos of the phase of Y, Z, X relative to W, energy-weighted mel pooling        ("logmel+iv+phase")
       10-12 sin of the same phases
+    With ``yamnet: true`` two more channels follow (``yamnet_channels``): YAMNet's own log-mel of the W channel
+    (``seld_ros.features.yamnet``: 16 kHz, 10 ms hop, 64 HTK bands, ln(mel + 0.001)), YAMNet frames 2t - 1 and 2t
+    in feature frame t (10 per 100 ms label frame; why 2t - 1: ``seld_ros.features.foa``). They are raw (never
+    normalised): YAMNet expects them as they are.
     """
 
     sample_rate: int = SAMPLE_RATE
@@ -69,9 +74,15 @@ class FeatureConfig:
     feature_set: str = "logmel+iv+phase"
     label_hop_length: int = LABEL_HOP_SAMPLES  # 100 ms output/label frame
     amin: float = 1e-10  # power floor of the dB log-mel
+    yamnet: bool = False  # append YAMNet's log-mel of W (two channels; see the class docstring)
 
     def __post_init__(self) -> None:
         _check_stft(self.sample_rate, self.hop_length, self.win_length, self.n_fft, self.n_mels, self.fmin, self.fmax)
+        if not isinstance(self.yamnet, bool):
+            raise FeatureConfigError(f"yamnet must be true or false, got {self.yamnet!r}")
+        if self.yamnet and (self.sample_rate, self.hop_length, self.n_mels) != (SAMPLE_RATE, FEATURE_HOP_SAMPLES, 64):
+            raise FeatureConfigError("yamnet: true needs the 24 kHz, 20 ms hop, 64-band front end (two 10 ms YAMNet "
+                                     "frames of 64 bands per feature frame)")
         if self.feature_set not in FEATURE_SETS:
             raise FeatureConfigError(f"feature_set must be one of {FEATURE_SETS}, got {self.feature_set!r}")
         if self.label_hop_length % self.hop_length:
@@ -80,8 +91,18 @@ class FeatureConfig:
             )
 
     @property
-    def num_channels(self) -> int:
+    def spatial_channels(self) -> int:
+        """Channels of the spatial descriptors (the normalised ones): 4 / 7 / 13 by ``feature_set``."""
         return FEATURE_SET_CHANNELS[self.feature_set]
+
+    @property
+    def num_channels(self) -> int:
+        return self.spatial_channels + (YAMNET_FEATURE_CHANNELS if self.yamnet else 0)
+
+    @property
+    def yamnet_channels(self) -> tuple[int, ...]:
+        """Indices of the YAMNet log-mel channels (empty without ``yamnet``)."""
+        return tuple(range(self.spatial_channels, self.num_channels))
 
     @property
     def frames_per_label(self) -> int:
@@ -93,7 +114,10 @@ class FeatureConfig:
         return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.yamnet:  # configs (bundles, cache hashes) from before the switch existed stay byte-identical
+            del data["yamnet"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:

@@ -26,6 +26,16 @@ construction. State layout (:meth:`AT2SELD.state_specs`, batch B):
 fusion), then ``state_gru`` (layers, B, d_model), in that order.
 ``fusion.mode = "early"`` is the ablation: a single backbone that sees all
 C channels at its input and no spatial stream.
+
+``semantic: yamnet`` replaces the PANNs-style stream by the AudioSet-pretrained
+YAMNet (:mod:`seld_ros.model.yamnet_stream`), fed by the two raw YAMNet log-mel
+channels that follow the C spatial channels (``FeatureConfig.yamnet``; input
+(B, C + 2, T, 64), only the first C normalised). It runs once per 100 ms hop on
+the causal 0.96 s window ending in the label frame; its frame vector joins the
+spatial stream's late, at the frame level (the grids differ, so no
+cross-stitch). State: ``state_s*`` (spatial), ``state_yamnet`` (B, 1, 86, 64),
+``state_gru``. ``forward(features, semantic=cached)`` / ``step(..., semantic=)``
+take YAMNet's fixed part precomputed (``YamnetStream.encode``) instead of running it.
 """
 from __future__ import annotations
 
@@ -36,6 +46,9 @@ import torch.nn as nn
 
 from .layers import CrossStitch, InputNorm, SeldHead, SpatialEncoder, Temporal
 from .panns import PannsBackbone, backbone_config
+from .yamnet_stream import YamnetStream, default_yamnet_stream_config
+
+SEMANTIC_STREAMS = ("panns", "yamnet")
 
 from seld_ros.constants import LABEL_HOP_FRAMES
 
@@ -63,6 +76,10 @@ def default_at2seld_config(**overrides) -> dict:
         # causal: time-causal convs (left context only) + a unidirectional GRU, run incrementally one 100 ms
         # hop at a time with carried state (see AT2SELD.step); False keeps the symmetric convs of older bundles
         "causal": False,
+        # semantic stream: "panns" (the backbone above, trained here) or "yamnet" (AudioSet-pretrained, see
+        # seld_ros.model.yamnet_stream; needs causal: true and features with yamnet: true)
+        "semantic": "panns",
+        "yamnet": default_yamnet_stream_config(),
     }
     for k, v in overrides.items():
         if isinstance(v, dict) and isinstance(cfg.get(k), dict):
@@ -86,6 +103,15 @@ class AT2SELD(nn.Module):
         self.config = config
         C, F_ = int(config["in_channels"]), int(config["n_mels"])
         self.norm = InputNorm(C, F_)
+        self.semantic_kind = config.setdefault("semantic", "panns")
+        if self.semantic_kind not in SEMANTIC_STREAMS:
+            raise ValueError(f"semantic: one of {SEMANTIC_STREAMS}, got {self.semantic_kind!r}")
+        # the network's input channels: C spatial ones (normalised) [+ 2 raw YAMNet log-mel channels]
+        self.input_channels = C + (2 if self.semantic_kind == "yamnet" else 0)
+        if self.semantic_kind == "yamnet":
+            self._init_yamnet(config, C, F_)
+            return
+        self.yamnet = None
         self.early = config["fusion"]["mode"] == "early"
         if config["fusion"]["mode"] not in ("cross_stitch", "early", "none"):
             raise ValueError("fusion.mode: cross_stitch | early | none")
@@ -137,6 +163,10 @@ class AT2SELD(nn.Module):
             else:
                 raise ValueError(f"spatial_pool: meanmax | flatten, got {self.spatial_pool!r}")
             d_cat = bcfg["emb_dim"] + d_spa
+        self._init_temporal_and_head(config, d_cat)
+
+    def _init_temporal_and_head(self, config: dict, d_cat: int) -> None:
+        """Frame vector (d_cat) -> Linear -> GRU / Conformer -> heads."""
         t = config["temporal"]
         if self.causal and (t["kind"] != "gru" or t.get("bidirectional", True)):
             raise ValueError("causal: true needs temporal kind=gru with bidirectional: false")
@@ -150,10 +180,36 @@ class AT2SELD(nn.Module):
                              h["mode"], h.get("distance", False), h.get("hidden", 128))
         self.output_names = self.head.output_names
 
+    def _init_yamnet(self, config: dict, C: int, F_: int) -> None:
+        """``semantic: yamnet``: YAMNet stream + spatial stream, late fusion (see module docstring)."""
+        self.causal = bool(config.get("causal", False))
+        if not self.causal:
+            raise ValueError("semantic: yamnet needs causal: true (YAMNet runs on the causal window of each hop)")
+        config["causal"] = True
+        if config["fusion"]["mode"] == "early":
+            raise ValueError("semantic: yamnet joins the spatial stream late; fusion.mode early is not possible")
+        config["fusion"] = {"mode": "late", "after_blocks": []}
+        self.early, self.after, self.backbone = False, [], None
+        config["yamnet"] = default_yamnet_stream_config(**config.get("yamnet", {}))
+        self.yamnet = YamnetStream(config["yamnet"], dropout=config.get("dropout", 0.1))
+        sch = list(config["spatial_channels"])
+        # the first block pools time by 5 (one label frame), every block frequency by 2
+        pools = [(5, 2)] + [(1, 2)] * (len(sch) - 1)
+        self.frames_per_label = 5
+        self.spatial = SpatialEncoder(C, sch, pools, dropout=config.get("dropout", 0.1), causal=True)
+        self.spatial_pool = config.get("spatial_pool", "meanmax")
+        if self.spatial_pool == "meanmax":
+            d_spa = 2 * sch[-1]
+        elif self.spatial_pool == "flatten":
+            d_spa = sch[-1] * (F_ // 2 ** len(sch))
+        else:
+            raise ValueError(f"spatial_pool: meanmax | flatten, got {self.spatial_pool!r}")
+        self._init_temporal_and_head(config, self.yamnet.out_dim + d_spa)
+
     def example_inputs(self, batch: int = 1, frames: int = 50) -> tuple[torch.Tensor, ...]:
         if frames % 5:
             raise ValueError("frames must be a multiple of 5")
-        return (torch.randn(batch, self.config["in_channels"], frames, self.config["n_mels"]),)
+        return (torch.randn(batch, self.input_channels, frames, self.config["n_mels"]),)
 
     # -- causal streaming ------------------------------------------------------------------------
     def state_specs(self, batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:
@@ -161,11 +217,14 @@ class AT2SELD(nn.Module):
         if not self.causal:
             raise ValueError("state_specs: this network is not causal (model.causal: false)")
         specs = []
-        for k, shape in enumerate(self.backbone.cache_shapes(batch)):
-            specs.append((f"state_b{k // 2 + 1}c{k % 2 + 1}", shape))
+        if self.backbone is not None:
+            for k, shape in enumerate(self.backbone.cache_shapes(batch)):
+                specs.append((f"state_b{k // 2 + 1}c{k % 2 + 1}", shape))
         if self.spatial is not None:
             for k, shape in enumerate(self.spatial.cache_shapes(self.config["n_mels"], batch)):
                 specs.append((f"state_s{k // 2 + 1}c{k % 2 + 1}", shape))
+        if self.yamnet is not None:
+            specs.append(("state_yamnet", self.yamnet.state_shape(self.config["n_mels"], batch)))
         rnn = self.temporal.rnn
         specs.append(("state_gru", (rnn.num_layers, batch, rnn.hidden_size)))
         return specs
@@ -176,12 +235,18 @@ class AT2SELD(nn.Module):
         return [torch.zeros(shape, device=device, dtype=self.norm.mean.dtype)
                 for _, shape in self.state_specs(batch)]
 
-    def step(self, features: torch.Tensor, state: list) -> tuple[tuple[torch.Tensor, ...], list]:
+    def step(self, features: torch.Tensor, state: list,
+             semantic: torch.Tensor | None = None) -> tuple[tuple[torch.Tensor, ...], list]:
         """Run ``features`` (B, C, 5 n, F) — n >= 1 hops of 100 ms — after the stream whose ``state``
         is given; returns (outputs for the n label frames, new state). One hop per call is what the
-        node does; the whole clip from :meth:`initial_state` is what :meth:`forward` does."""
+        node does; the whole clip from :meth:`initial_state` is what :meth:`forward` does.
+        ``semantic`` (``semantic: yamnet`` only): YAMNet's fixed part for the n hops, precomputed."""
         if not self.causal:
             raise ValueError("step: this network is not causal (model.causal: false)")
+        if self.yamnet is not None:
+            return self._step_yamnet(features, state, semantic)
+        if semantic is not None:
+            raise ValueError("semantic= is for semantic: yamnet networks")
         nb = self.backbone.num_blocks
         x = self.norm(features)
         new_state: list = []
@@ -207,14 +272,33 @@ class AT2SELD(nn.Module):
         h, h_gru = self.temporal.forward_stateful(self.pre(h), state[-1])
         return self.head(h), new_state + [h_gru]
 
+    def _step_yamnet(self, features, state, semantic):
+        C = self.config["in_channels"]
+        p = self.norm(features[:, :C])
+        new_state: list = []
+        for i in range(len(self.spatial.blocks)):
+            p, c = self.spatial.run_block_causal(i, p, state[2 * i:2 * i + 2])
+            new_state += c
+        frames = self.yamnet.frames_of(features[:, C:C + 2])
+        if semantic is None:
+            windows, yam_state = self.yamnet.windows(frames, state[-2])
+            semantic = self.yamnet.encode(windows)
+        else:  # YAMNet's fixed part precomputed (training on the cache)
+            yam_state = self.yamnet.next_state(frames, state[-2])
+        h = torch.cat([self.yamnet(self.yamnet.decode(semantic)), self._spatial_vector(p)], dim=2)
+        h, h_gru = self.temporal.forward_stateful(self.pre(h), state[-1])
+        return self.head(h), new_state + [yam_state, h_gru]
+
     def _spatial_vector(self, p: torch.Tensor) -> torch.Tensor:
         if self.spatial_pool == "flatten":
             return p.permute(0, 2, 1, 3).flatten(2)              # (B, L, C * F')
         return torch.cat([p.mean(dim=3), p.amax(dim=3)], dim=1).transpose(1, 2)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, features: torch.Tensor, semantic: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         if self.causal:  # the streaming step over the whole clip, from the zero state
-            return self.step(features, self.initial_state(features.shape[0], features.device))[0]
+            return self.step(features, self.initial_state(features.shape[0], features.device), semantic)[0]
+        if semantic is not None:
+            raise ValueError("semantic= is for semantic: yamnet networks")
         x = self.norm(features)
         if self.early:
             s = self.backbone.stem(x)

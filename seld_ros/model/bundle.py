@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from seld_ros.decode import TrackDecoder
+from seld_ros.digests import file_sha256  # noqa: F401  (model users call it from here)
 from seld_ros.features.config import feature_config_from_dict, front_end_of
 from seld_ros.model import build_model
 
@@ -35,15 +36,6 @@ _REQUIRED = ("state_dict", "model_config", "feature_config", "class_names", "thr
 
 class BundleError(RuntimeError):
     """A bundle file is missing, unreadable, or does not match its architecture."""
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    """sha256 of a file (bundles, wheels, ONNX graphs, engines), read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

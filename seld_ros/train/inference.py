@@ -12,10 +12,11 @@ from seld_ros.metrics.seld import score_scenes
 
 @torch.no_grad()
 def predict_clip(model, features: np.ndarray, chunk_labels: int = 50, frames_per_label: int = 5,
-                 device="cpu", batch: int = 16) -> dict[str, np.ndarray]:
+                 device="cpu", batch: int = 16, semantic: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """features (C, T, F) -> outputs dict (batch dim removed), L = T // 5 frames.
     The clip is cut into consecutive windows of ``chunk_labels`` frames (the
-    length the network was trained on); the last window is padded."""
+    length the network was trained on); the last window is padded.
+    ``semantic`` (L, *D): YAMNet's cached fixed part per label frame (``semantic: yamnet`` networks)."""
     model.eval()
     C, T, F = features.shape
     L = T // frames_per_label
@@ -28,9 +29,15 @@ def predict_clip(model, features: np.ndarray, chunk_labels: int = 50, frames_per
             fill = np.broadcast_to(features.min(axis=1, keepdims=True), (C, w - seg.shape[1], F))
             seg = np.concatenate([seg, fill], axis=1)
         x[j] = seg
+    sem = None
+    if semantic is not None:
+        sem = np.zeros((n * chunk_labels,) + semantic.shape[1:], np.float32)
+        sem[:min(L, semantic.shape[0])] = semantic[:L]
+        sem = sem.reshape((n, chunk_labels) + semantic.shape[1:])
     outs = []
     for j in range(0, n, batch):
-        o = model(torch.from_numpy(x[j:j + batch]).to(device))
+        kw = {} if sem is None else {"semantic": torch.from_numpy(sem[j:j + batch]).to(device)}
+        o = model(torch.from_numpy(x[j:j + batch]).to(device), **kw)
         outs.append([t.float().cpu().numpy() for t in o])
     res = {}
     for k, name in enumerate(model.output_names):

