@@ -1,0 +1,79 @@
+"""A virtual first-order microphone steered at any direction, from ACN/SN3D first-order B-format (W, Y, Z, X).
+
+A first-order pattern pointed at unit direction d hears a plane wave from unit direction u with gain
+
+    p(u) = a + (1 - a) (d . u) = a + (1 - a) cos(theta)          (theta = angle between d and u)
+
+with ``a`` the omni share: 1 omni, 0.5 cardioid (rear null), 0.366 supercardioid (best front/back energy ratio),
+0.25 hypercardioid (highest directivity; gain 0.25 at 90 degrees, rear lobe -0.5), 0 figure-8.
+
+Derivation for ACN/SN3D (``seld_ros.audio.formats``): a plane wave s(t) from u encodes to W = s and
+(X, Y, Z) = s u, every first-order SN3D gain being 1. So
+
+    y = a W + (1 - a) (d_x X + d_y Y + d_z Z) = s (a + (1 - a) d . u) = s p(u),
+
+a fixed linear combination: gains ``[a, (1 - a) d_y, (1 - a) d_z, (1 - a) d_x]`` on the channels in ACN order
+W, Y, Z, X. On axis (u = d) the gain is exactly 1 for every ``a``, so the steered signal keeps the level of the
+source it points at (what the tagger was trained on: the omni level of a lone source).
+
+Other conventions (not needed here: every layout is converted to ACN/SN3D at the edge, ``formats.to_acn_sn3d``):
+FuMa (W, X, Y, Z) carries W at 1/sqrt(2), so its W gain would be ``a sqrt(2)`` and the channel order W, X, Y, Z;
+N3D scales the dipoles by sqrt(3), so their gains would be ``(1 - a) d / sqrt(3)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from seld_ros.audio.errors import AudioFormatError
+
+CARDIOID = 0.5
+SUPERCARDIOID = 0.366  # (sqrt(3) - 1) / 2: the largest front-to-back energy ratio
+HYPERCARDIOID = 0.25  # the largest directivity factor of a first-order pattern
+FIGURE_OF_EIGHT = 0.0
+OMNI = 1.0
+
+
+def _check_pattern(omni_share: float) -> float:
+    a = float(omni_share)
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"omni_share must be in [0, 1] (1 omni, 0.5 cardioid, 0.25 hypercardioid, 0 figure-8), "
+                         f"got {omni_share}")
+    return a
+
+
+def _unit_directions(directions) -> np.ndarray:
+    d = np.asarray(directions, dtype=np.float64)
+    if d.ndim not in (1, 2) or d.shape[-1] != 3:
+        raise ValueError(f"directions must be (3,) or (K, 3) vectors (x forward, y left, z up), got shape {d.shape}")
+    norm = np.linalg.norm(d, axis=-1, keepdims=True)
+    if not np.all(np.isfinite(d)) or np.any(norm < 1e-9):
+        raise ValueError(f"directions must be finite and non-zero, got {d.tolist()}")
+    return d / norm
+
+
+def pattern_gain(omni_share: float, cos_theta) -> np.ndarray:
+    """p(theta) = a + (1 - a) cos(theta): the gain of the pattern at angle theta from its axis."""
+    a = _check_pattern(omni_share)
+    return a + (1.0 - a) * np.asarray(cos_theta, dtype=np.float64)
+
+
+def steering_gains(directions, omni_share: float = CARDIOID) -> np.ndarray:
+    """Channel gains on ACN/SN3D (W, Y, Z, X) of virtual microphones pointed at ``directions``: (4,) for one
+    direction (3,), (K, 4) for K directions (K, 3). Directions need not be unit length (they are normalised)."""
+    a = _check_pattern(omni_share)
+    d = _unit_directions(directions)
+    gains = np.empty(d.shape[:-1] + (4,))
+    gains[..., 0] = a
+    gains[..., 1] = (1.0 - a) * d[..., 1]
+    gains[..., 2] = (1.0 - a) * d[..., 2]
+    gains[..., 3] = (1.0 - a) * d[..., 0]
+    return gains
+
+
+def steer(foa: np.ndarray, directions, omni_share: float = CARDIOID) -> np.ndarray:
+    """ACN/SN3D audio (4, N) -> the virtual microphone's signal: (N,) for one direction (3,), (K, N) for K (K, 3).
+    float32, like the pipeline's audio."""
+    foa = np.asarray(foa)
+    if foa.ndim != 2 or foa.shape[0] != 4:
+        raise AudioFormatError(f"steer: expected ACN/SN3D first-order audio of shape (4, samples), got {foa.shape}")
+    return (steering_gains(directions, omni_share).astype(np.float32) @ foa.astype(np.float32, copy=False))
