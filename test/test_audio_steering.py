@@ -112,3 +112,18 @@ def test_in_a_low_reverb_room_steering_favours_the_source_pointed_at():
     for k in range(2):
         heard = [np.mean(steer(s.astype(np.float32), dirs[k]).astype(np.float64) ** 2) for s in sources]
         assert 10 * np.log10(heard[k] / heard[1 - k]) >= 3.0
+
+
+def test_null_steering_keeps_the_look_gain_and_silences_the_known_others(noise):
+    from seld_ros.audio.steering import apply_gains, null_steering_gains
+    look, others = DIRECTIONS[0], DIRECTIONS[[4, 10, 20]]
+    gains = null_steering_gains(look, others)
+    assert _gain(apply_gains(_plane_wave(noise, look), gains), noise) == pytest.approx(1.0, abs=1e-6)
+    for u in others:
+        assert abs(_gain(apply_gains(_plane_wave(noise, u), gains), noise)) < 1e-6
+    one = null_steering_gains(look, others[:1])
+    assert abs(_gain(apply_gains(_plane_wave(noise, others[0]), one), noise)) < 1e-6
+    # no nulls, or only nulls too close to the look direction: the plain pattern
+    assert np.allclose(null_steering_gains(look, np.zeros((0, 3))), steering_gains(look))
+    near = azel_to_xyz(AZ[0] + 10.0, EL[0])
+    assert np.allclose(null_steering_gains(look, near[None]), steering_gains(look))

@@ -19,6 +19,12 @@ source it points at (what the tagger was trained on: the omni level of a lone so
 Other conventions (not needed here: every layout is converted to ACN/SN3D at the edge, ``formats.to_acn_sn3d``):
 FuMa (W, X, Y, Z) carries W at 1/sqrt(2), so its W gain would be ``a sqrt(2)`` and the channel order W, X, Y, Z;
 N3D scales the dipoles by sqrt(3), so their gains would be ``(1 - a) d / sqrt(3)``.
+
+A first-order pattern suppresses a source 90 degrees away by only 6 dB (cardioid) or 12 dB (hypercardioid), too
+little for a tagger when that source is loud and broadband (measured: the converted YAMNet calls a phone ring
+"Music" with a synthetic bass at equal level 90 degrees away through either pattern). When the other sources'
+directions are known (the tracker's other tracks), :func:`null_steering_gains` keeps gain 1 towards the look
+direction and puts exact plane-wave nulls on up to three of them.
 """
 from __future__ import annotations
 
@@ -73,7 +79,45 @@ def steering_gains(directions, omni_share: float = CARDIOID) -> np.ndarray:
 def steer(foa: np.ndarray, directions, omni_share: float = CARDIOID) -> np.ndarray:
     """ACN/SN3D audio (4, N) -> the virtual microphone's signal: (N,) for one direction (3,), (K, N) for K (K, 3).
     float32, like the pipeline's audio."""
+    return apply_gains(foa, steering_gains(directions, omni_share))
+
+
+def apply_gains(foa: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """ACN/SN3D audio (4, N) and gains (4,) or (K, 4) -> (N,) or (K, N) float32."""
     foa = np.asarray(foa)
     if foa.ndim != 2 or foa.shape[0] != 4:
         raise AudioFormatError(f"steer: expected ACN/SN3D first-order audio of shape (4, samples), got {foa.shape}")
-    return (steering_gains(directions, omni_share).astype(np.float32) @ foa.astype(np.float32, copy=False))
+    return np.asarray(gains, np.float32) @ foa.astype(np.float32, copy=False)
+
+
+def _plane_wave_response(directions: np.ndarray) -> np.ndarray:
+    """(K, 4) ACN/SN3D encoding [1, u_y, u_z, u_x] of unit plane waves from unit ``directions`` (K, 3)."""
+    d = np.atleast_2d(directions)
+    return np.stack([np.ones(len(d)), d[:, 1], d[:, 2], d[:, 0]], axis=1)
+
+
+MIN_NULL_SEPARATION_DEG = 30.0
+
+
+def null_steering_gains(direction, nulls, omni_share: float = CARDIOID,
+                        min_separation_deg: float = MIN_NULL_SEPARATION_DEG) -> np.ndarray:
+    """(4,) gains of the microphone closest to the pattern of :func:`steering_gains` (least squares in the gains)
+    that still has gain 1 towards ``direction`` and gain 0 towards each of ``nulls`` (M, 3): the other sources the
+    caller knows of (the tracker's other tracks). With four channels at most three nulls fit; nulls closer than
+    ``min_separation_deg`` to the look direction (or to a null already kept) cannot be placed without a huge gain
+    elsewhere and are left out, as are those beyond the third. For plane waves the nulled sources vanish exactly;
+    in a room their reflections from other directions remain."""
+    look = _unit_directions(direction)
+    base = steering_gains(look, omni_share)
+    kept = [look]
+    cos_min = np.cos(np.deg2rad(min_separation_deg))
+    for u in (_unit_directions(nulls).reshape(-1, 3) if len(np.atleast_1d(nulls)) else ()):
+        if len(kept) < 4 and all(float(np.dot(u, k)) < cos_min for k in kept):
+            kept.append(u)
+    if len(kept) == 1:
+        return base
+    constraints = _plane_wave_response(np.array(kept))  # (C, 4): gain 1 at look, 0 at each null
+    wanted = np.zeros(len(kept))
+    wanted[0] = 1.0
+    correction = constraints.T @ np.linalg.solve(constraints @ constraints.T, wanted - constraints @ base)
+    return base + correction
