@@ -32,6 +32,7 @@ from seld_ros.features.yamnet import (FRAMES_PER_LABEL, YAMNET_HOP_LENGTH, YAMNE
 YAMNetNetwork = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 FRAME_S = YAMNET_HOP_LENGTH / YAMNET_SAMPLE_RATE  # 10 ms
 PATCH_S = YAMNET_PATCH_FRAMES * FRAME_S  # 0.96 s
+PATCH_AUDIO_LABEL_FRAMES = 11  # 1.1 s of audio hold a whole 0.96 s patch and its first window's 15 ms lead
 ONNX_PARITY_TOLERANCE = 1e-3  # on logits of order 10
 
 
@@ -285,46 +286,54 @@ def steered_patches(foa: np.ndarray, directions: np.ndarray, omni_share: float =
 
 
 def _steered(foa, directions, omni_share, nulls) -> tuple[np.ndarray, np.ndarray]:
-    """(patches (K, 1, 96, 64), beam power (K,)): the power of each steered signal over the patch's last 0.96 s
-    divided by the squared norm of its gains (a beam with a null close to its look direction has large gains that
-    would let noise and reflections win)."""
+    """(patches (K, 1, 96, 64), beam power (K,)): each steered signal's power over the patch's last 0.96 s divided
+    by its squared gain norm (see ``null_steering_gains``: with one null this peaks at the remaining source)."""
+    directions = np.atleast_2d(directions)
     nulls = np.asarray(nulls, np.float64).reshape(-1, 3)
-    gains = np.stack([null_steering_gains(d, nulls, omni_share) for d in np.atleast_2d(directions)])
-    signals = apply_gains(foa, gains)
+    gains = np.stack([null_steering_gains(d, nulls, omni_share) for d in directions])
+    end = foa.shape[1] // LABEL_HOP_SAMPLES * LABEL_HOP_SAMPLES
+    # the last patch needs 0.96 s + 15 ms of audio before the end: 1.1 s, a whole number of label frames
+    signals = apply_gains(foa[:, max(0, end - PATCH_AUDIO_LABEL_FRAMES * LABEL_HOP_SAMPLES):end], gains)
     patches = np.concatenate([yamnet_patches(yamnet_log_mel(y))[-1:] for y in signals])
-    end = signals.shape[1] // LABEL_HOP_SAMPLES * LABEL_HOP_SAMPLES
-    window = signals[:, max(0, end - int(PATCH_S * SAMPLE_RATE)):end].astype(np.float64)
+    window = signals[:, -int(PATCH_S * SAMPLE_RATE):].astype(np.float64)
     return patches, np.mean(window ** 2, axis=1) / np.sum(gains ** 2, axis=1)
 
 
 def locate(foa: np.ndarray, label_index: int, network: YAMNetNetwork, *, omni_share: float = CARDIOID,
            nulls: np.ndarray | Sequence = (), azimuths: int = 8, elevations: Sequence[float] = (-30.0, 0.0, 30.0),
-           refinements: int = 2) -> tuple[np.ndarray, float]:
+           refinements: int = 2, gate: float = 0.5) -> tuple[np.ndarray, float]:
     """Where the sound labelled ``label_index`` comes from in ``foa`` (4, n) at 24 kHz (its last 0.96 s):
     (unit vector, the label's sigmoid score there). ``nulls``: directions of sources already known (the current
     tracks), silenced in every steered microphone whose look direction is at least 30 degrees from them.
 
-    Criterion: log(label score) + log(beam power). YAMNet's score hardly depends on level, so once the other
-    sources are nulled the label is heard almost everywhere and the score alone does not point at the source
-    (measured: 149 degrees off in the two-source test); without nulls it peaks where the *other* source is nulled
-    by the pattern (87 degrees off). The beam power points at the loudest direction; the score term vetoes the
-    directions where another sound dominates. Coarse grid (8 azimuths x 3 elevations), then ``refinements``
-    rounds of the 8 neighbours at half the step: 24 + 9 per round patches (42 by default)."""
+    Criterion: the beam power among the directions where the label is heard. YAMNet's score hardly depends on
+    level, so once the other sources are nulled the label is heard almost everywhere and the score alone does not
+    point at the source (measured: 149 degrees off in the two-source test); without nulls it peaks where the
+    *other* source is nulled by the pattern (64-87 degrees off). The power of the nulled cardioid (normalised by
+    its gains) peaks at the remaining source for plane waves; the label gates it: a direction counts only where the label scores at least
+    ``gate`` times its best score on the coarse grid (another sound dominates elsewhere). Coarse grid
+    (8 azimuths x 3 elevations), then ``refinements`` rounds of the 8 neighbours at half the step: 24 + 9 per
+    round patches (42 by default)."""
     az_step = 360.0 / azimuths
     el_step = float(np.diff(elevations).min()) if len(elevations) > 1 else 30.0
     grid = np.array([(a, e) for e in elevations for a in np.arange(azimuths) * az_step])
 
-    def best_of(az_el: np.ndarray) -> tuple[np.ndarray, float, float]:
+    def scored(az_el: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         patches, power = _steered(foa, _unit(az_el[:, 0], az_el[:, 1]), omni_share, nulls)
-        score = sigmoid(network(patches)[0][:, label_index])
-        merit = np.log(np.maximum(score, 1e-30)) + np.log(np.maximum(power, 1e-30))
-        k = int(np.argmax(merit))
-        return az_el[k], float(merit[k]), float(score[k])
+        return sigmoid(network(patches)[0][:, label_index]), power
 
-    (az, el), _, score = best_of(grid)
+    def best_of(az_el: np.ndarray, floor: float) -> tuple[np.ndarray, float]:
+        score, power = scored(az_el)
+        k = int(np.argmax(np.where(score >= floor, power, -np.inf)))
+        return az_el[k], float(score[k])
+
+    score, power = scored(grid)
+    floor = gate * float(score.max())
+    k = int(np.argmax(np.where(score >= floor, power, -np.inf)))
+    (az, el), score = grid[k], float(score[k])
     for _ in range(refinements):
         az_step, el_step = az_step / 2.0, el_step / 2.0
         around = np.array([(az + i * az_step, np.clip(el + j * el_step, -90.0, 90.0))
                            for i in (-1, 0, 1) for j in (-1, 0, 1)])
-        (az, el), _, score = best_of(around)  # the centre is among them: never worse than before
+        (az, el), score = best_of(around, min(floor, score))  # the centre passes its own gate: never worse
     return _unit(az, el), score

@@ -127,3 +127,18 @@ def test_null_steering_keeps_the_look_gain_and_silences_the_known_others(noise):
     assert np.allclose(null_steering_gains(look, np.zeros((0, 3))), steering_gains(look))
     near = azel_to_xyz(AZ[0] + 10.0, EL[0])
     assert np.allclose(null_steering_gains(look, near[None]), steering_gains(look))
+
+
+
+def test_nulled_cardioid_power_peaks_at_the_source_left(noise):
+    """One null, cardioid: the beam power over |gains|^2 is largest at the remaining plane wave (what
+    seld_ros.tagging.locate relies on), away from the null's 30-degree neighbourhood where the null is dropped."""
+    from seld_ros.audio.steering import apply_gains, null_steering_gains
+    source, known = azel_to_xyz(30.0, 10.0), azel_to_xyz(120.0, 10.0)
+    other = np.random.default_rng(2).standard_normal(noise.size).astype(np.float32)
+    foa = _plane_wave(noise, source) + _plane_wave(other, known)
+    fine = azel_to_xyz(*np.meshgrid(np.arange(0.0, 360.0, 2.0), np.arange(-80.0, 81.0, 2.0))).reshape(-1, 3)
+    fine = fine[fine @ known < np.cos(np.radians(31.0))]  # 30 degrees and closer: the null is dropped
+    gains = np.stack([null_steering_gains(d, known[None]) for d in fine])
+    power = np.mean(apply_gains(foa, gains).astype(np.float64) ** 2, axis=1) / np.sum(gains ** 2, axis=1)
+    assert float(np.degrees(np.arccos(np.clip(fine[np.argmax(power)] @ source, -1, 1)))) <= 2.0

@@ -90,9 +90,9 @@ def apply_gains(foa: np.ndarray, gains: np.ndarray) -> np.ndarray:
     return np.asarray(gains, np.float32) @ foa.astype(np.float32, copy=False)
 
 
-def _plane_wave_response(directions: np.ndarray) -> np.ndarray:
-    """(K, 4) ACN/SN3D encoding [1, u_y, u_z, u_x] of unit plane waves from unit ``directions`` (K, 3)."""
-    d = np.atleast_2d(directions)
+def plane_wave_response(directions) -> np.ndarray:
+    """(K, 4) ACN/SN3D encoding [1, u_y, u_z, u_x] of unit plane waves from ``directions`` (K, 3)."""
+    d = np.atleast_2d(_unit_directions(directions))
     return np.stack([np.ones(len(d)), d[:, 1], d[:, 2], d[:, 0]], axis=1)
 
 
@@ -106,7 +106,12 @@ def null_steering_gains(direction, nulls, omni_share: float = CARDIOID,
     caller knows of (the tracker's other tracks). With four channels at most three nulls fit; nulls closer than
     ``min_separation_deg`` to the look direction (or to a null already kept) cannot be placed without a huge gain
     elsewhere and are left out, as are those beyond the third. For plane waves the nulled sources vanish exactly;
-    in a room their reflections from other directions remain."""
+    in a room their reflections from other directions remain.
+
+    With one null and the cardioid (a = 0.5) this is the matched beam P e(d) / (e(d)' P e(d)), P projecting out
+    the null's plane-wave response e(.) (both are the one beam in span{e(d), e(null)} with these two gains), so
+    its output power divided by |gains|^2 is largest exactly at a remaining plane-wave source (Cauchy-Schwarz):
+    a direction search can use it."""
     look = _unit_directions(direction)
     base = steering_gains(look, omni_share)
     kept = [look]
@@ -116,8 +121,9 @@ def null_steering_gains(direction, nulls, omni_share: float = CARDIOID,
             kept.append(u)
     if len(kept) == 1:
         return base
-    constraints = _plane_wave_response(np.array(kept))  # (C, 4): gain 1 at look, 0 at each null
+    constraints = plane_wave_response(np.array(kept))  # (C, 4): gain 1 at look, 0 at each null
     wanted = np.zeros(len(kept))
     wanted[0] = 1.0
     correction = constraints.T @ np.linalg.solve(constraints @ constraints.T, wanted - constraints @ base)
     return base + correction
+
