@@ -53,19 +53,24 @@ def torch_yamnet(model) -> YAMNetNetwork:
 
 
 def export_yamnet_onnx(model, path: str | os.PathLike) -> str:
-    """Export the torch YAMNet to ONNX (dynamic batch) and check onnxruntime against torch on random patches
-    (max |logit difference| <= 1e-3, else ParityError and no file). Returns the path."""
+    """Export the torch YAMNet to ONNX with the project's exporter (``seld_ros.engine.export``; batch 1) and check
+    onnxruntime against torch on random patches (max |logit difference| <= 1e-3, else ParityError and no file).
+    Returns the path."""
+    import contextlib
+    import io
+    import warnings
+
     import torch  # the optional heavy dependency
 
-    from seld_ros.engine.export import ParityError
+    from seld_ros.engine.export import DEFAULT_OPSET, ParityError, _quiet_loggers, _torch_onnx_export
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     probe = torch.randn(3, 1, YAMNET_PATCH_FRAMES, 64) * 2.0 - 4.0  # log-mel values lie around -7..3
-    tmp = path + ".tmp"
+    tmp = path + ".tmp.onnx"
     model = model.eval()
-    torch.onnx.export(model, (probe,), tmp, input_names=["patch"], output_names=["logits", "embedding"],
-                      dynamic_axes={"patch": {0: "batch"}, "logits": {0: "batch"}, "embedding": {0: "batch"}},
-                      opset_version=17, dynamo=False)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _quiet_loggers():
+        warnings.simplefilter("ignore")  # the exporter's progress and deprecation chatter; parity proves the graph
+        _torch_onnx_export(model, (probe[:1],), tmp, DEFAULT_OPSET)
     want = torch_yamnet(model)(probe.numpy())[0]
     got = OnnxYAMNet(tmp)(probe.numpy())[0]
     error = float(np.max(np.abs(want - got)))
@@ -78,7 +83,8 @@ def export_yamnet_onnx(model, path: str | os.PathLike) -> str:
 
 
 class OnnxYAMNet:
-    """YAMNet exported by :func:`export_yamnet_onnx`, run by onnxruntime on ``threads`` CPU threads."""
+    """YAMNet exported by :func:`export_yamnet_onnx`, run by onnxruntime on ``threads`` CPU threads, one patch
+    at a time (the export has batch 1; on one thread a batch costs the same per patch)."""
 
     def __init__(self, path: str | os.PathLike, threads: int = 1):
         import onnxruntime as ort  # the optional heavy dependency
@@ -86,10 +92,12 @@ class OnnxYAMNet:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, embedding = self.session.run(None, {"patch": np.ascontiguousarray(patches, np.float32)})
-        return logits, embedding
+        patches = np.ascontiguousarray(patches, np.float32)
+        outs = [self.session.run(None, {self.input_name: patches[i:i + 1]}) for i in range(len(patches))]
+        return np.concatenate([o[0] for o in outs]), np.concatenate([o[1].reshape(1, -1) for o in outs])
 
 
 def onnx_yamnet(model, path: str | os.PathLike, threads: int = 1) -> OnnxYAMNet:
