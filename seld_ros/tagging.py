@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seld_ros.audio.steering import CARDIOID, apply_gains, null_steering_gains
+from seld_ros.audio.errors import AudioFormatError
+from seld_ros.audio.steering import CARDIOID, apply_gains, null_steering_gains, unit_directions
 from seld_ros.constants import LABEL_HOP_SAMPLES, SAMPLE_RATE
 from seld_ros.features.yamnet import (FRAMES_PER_LABEL, YAMNET_HOP_LENGTH, YAMNET_PATCH_FRAMES, YAMNET_SAMPLE_RATE,
                                       StreamingYAMNetPatches, yamnet_log_mel, yamnet_patches)
@@ -153,14 +154,24 @@ class SteeredTagger:
         self.taggings = 0
         self.latest: dict[object, TrackTags] = {}
 
+    @property
+    def track_ids(self) -> list:
+        """The tracks that have a front end (those given with the last accepted chunk)."""
+        return list(self._tracks)
+
     def push(self, foa: np.ndarray, directions: Mapping[object, Sequence[float]]) -> list[TrackTags]:
         foa = np.asarray(foa, np.float32)
-        n = foa.shape[1] if foa.ndim == 2 else 0
+        if foa.ndim != 2 or foa.shape[0] != 4:  # checked before any state changes: a bad chunk changes nothing
+            raise AudioFormatError(f"SteeredTagger.push: expected ACN/SN3D audio of shape (4, samples) at 24 kHz, "
+                                   f"got {foa.shape}")
+        try:
+            pointed = {t: tuple(float(v) for v in unit_directions(d)) for t, d in directions.items()}
+        except ValueError as err:
+            raise ValueError(f"SteeredTagger.push: bad track direction: {err}") from None
+        n = foa.shape[1]
         for gone in set(self._tracks) - set(directions):
             del self._tracks[gone]
             self.latest.pop(gone, None)
-        pointed = {t: tuple(float(v) for v in np.asarray(d, np.float64) / np.linalg.norm(d))
-                   for t, d in directions.items()}
         for track_id, d in pointed.items():
             front = self._tracks.setdefault(track_id, _TrackFrontEnd(self.samples_seen))
             others = [o for t, o in pointed.items() if t != track_id] if self.null_other_tracks else []
@@ -318,10 +329,10 @@ def locate(foa: np.ndarray, label_index: int, network: YAMNetNetwork, *, omni_sh
     level, so once the other sources are nulled the label is heard almost everywhere and the score alone does not
     point at the source (measured: 149 degrees off in the two-source test); without nulls it peaks where the
     *other* source is nulled by the pattern (64-87 degrees off). The power of the nulled cardioid (normalised by
-    its gains) peaks at the remaining source for plane waves; the label gates it: a direction counts only where the label scores at least
-    ``gate`` times its best score on the coarse grid (another sound dominates elsewhere). Coarse grid
-    (8 azimuths x 3 elevations), then ``refinements`` rounds of the 8 neighbours at half the step: 24 + 9 per
-    round patches (42 by default)."""
+    its gains) peaks at the remaining source for plane waves; the label gates it: a direction counts only where
+    the label scores at least ``gate`` times its best score on the coarse grid (another sound dominates
+    elsewhere). Coarse grid (8 azimuths x 3 elevations), then ``refinements`` rounds of the 8 neighbours at half
+    the step: 24 + 9 per round patches (42 by default)."""
     az_step = 360.0 / azimuths
     el_step = float(np.diff(elevations).min()) if len(elevations) > 1 else 30.0
     grid = np.array([(a, e) for e in elevations for a in np.arange(azimuths) * az_step])

@@ -89,7 +89,8 @@ def test_default_safety_list_names_exist_and_parse_names_ids_and_thresholds(yamn
     names, mids = yamnet[1]["class_names"], yamnet[1]["class_mids"]
     default = WatchList.default(names, mids)
     assert [e.name for e in default.entries] == [n for n, _ in DEFAULT_SAFETY_WATCH_LIST]
-    assert {"Siren", "Glass", "Dog", "Baby cry, infant cry", "Screaming", "Fire alarm"} <= {e.name for e in default.entries}
+    assert {"Siren", "Glass", "Dog", "Baby cry, infant cry", "Screaming", "Fire alarm"} <= \
+        {e.name for e in default.entries}
     wl = WatchList.parse(["Siren=0.25", "/m/07pp8cl", ("Dog", 0.6)], names, mids, default_threshold=0.35)
     assert [(e.name, e.mid, e.threshold) for e in wl.entries] == [
         ("Siren", "/m/03kmc9", 0.25), ("Telephone bell ringing", "/m/07pp8cl", 0.35), ("Dog", "/m/0bt9lr", 0.6)]
@@ -120,7 +121,8 @@ def test_watch_list_detects_the_phone_on_the_omni_channel(yamnet, network, sourc
     scores = sigmoid(network(yamnet_patches(yamnet_log_mel(omni))[15:16])[0])[0]
     heard = wl.detect(scores)
     assert {e.name for e, _ in heard} >= {"Alarm", "Telephone"} and "Dog" not in {e.name for e, _ in heard}
-    assert all(s >= e.threshold for e, s in heard) and [s for _, s in heard] == sorted((s for _, s in heard), reverse=True)
+    assert all(s >= e.threshold for e, s in heard)
+    assert [s for _, s in heard] == sorted((s for _, s in heard), reverse=True)
 
 
 # ------------------------------------------------------------------------------ steering and the direction search
@@ -225,6 +227,14 @@ def test_bad_tagger_settings_are_clear_errors(network, yamnet):
         SteeredTagger(network, names, max_taggings_per_s=0)
     with pytest.raises(ValueError, match="top_k"):
         SteeredTagger(network, names, top_k=0)
+    from seld_ros.audio.errors import AudioFormatError
+    tagger = SteeredTagger(network, names)
+    tagger.push(np.zeros((4, 2400), np.float32), {"a": PHONE_DIR})
+    with pytest.raises(AudioFormatError, match=r"\(4, samples\)"):
+        tagger.push(np.zeros((2, 2400), np.float32), {"a": PHONE_DIR})
+    with pytest.raises(ValueError, match="bad track direction.*non-zero"):
+        tagger.push(np.zeros((4, 2400), np.float32), {"a": PHONE_DIR, "b": [0.0, 0.0, 0.0]})
+    assert tagger.samples_seen == 2400 and tagger.track_ids == ["a"]  # the refused chunks changed nothing
 
 
 def test_onnxruntime_matches_torch_on_real_patches_and_is_cheaper(yamnet, network, sources, capsys):

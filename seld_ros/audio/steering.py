@@ -47,7 +47,8 @@ def _check_pattern(omni_share: float) -> float:
     return a
 
 
-def _unit_directions(directions) -> np.ndarray:
+def unit_directions(directions) -> np.ndarray:
+    """(3,) or (K, 3) directions -> unit vectors; ValueError for a wrong shape, a zero or a non-finite vector."""
     d = np.asarray(directions, dtype=np.float64)
     if d.ndim not in (1, 2) or d.shape[-1] != 3:
         raise ValueError(f"directions must be (3,) or (K, 3) vectors (x forward, y left, z up), got shape {d.shape}")
@@ -67,7 +68,7 @@ def steering_gains(directions, omni_share: float = CARDIOID) -> np.ndarray:
     """Channel gains on ACN/SN3D (W, Y, Z, X) of virtual microphones pointed at ``directions``: (4,) for one
     direction (3,), (K, 4) for K directions (K, 3). Directions need not be unit length (they are normalised)."""
     a = _check_pattern(omni_share)
-    d = _unit_directions(directions)
+    d = unit_directions(directions)
     gains = np.empty(d.shape[:-1] + (4,))
     gains[..., 0] = a
     gains[..., 1] = (1.0 - a) * d[..., 1]
@@ -92,7 +93,7 @@ def apply_gains(foa: np.ndarray, gains: np.ndarray) -> np.ndarray:
 
 def plane_wave_response(directions) -> np.ndarray:
     """(K, 4) ACN/SN3D encoding [1, u_y, u_z, u_x] of unit plane waves from ``directions`` (K, 3)."""
-    d = np.atleast_2d(_unit_directions(directions))
+    d = np.atleast_2d(unit_directions(directions))
     return np.stack([np.ones(len(d)), d[:, 1], d[:, 2], d[:, 0]], axis=1)
 
 
@@ -112,11 +113,11 @@ def null_steering_gains(direction, nulls, omni_share: float = CARDIOID,
     the null's plane-wave response e(.) (both are the one beam in span{e(d), e(null)} with these two gains), so
     its output power divided by |gains|^2 is largest exactly at a remaining plane-wave source (Cauchy-Schwarz):
     a direction search can use it."""
-    look = _unit_directions(direction)
+    look = unit_directions(direction)
     base = steering_gains(look, omni_share)
     kept = [look]
     cos_min = np.cos(np.deg2rad(min_separation_deg))
-    for u in (_unit_directions(nulls).reshape(-1, 3) if len(np.atleast_1d(nulls)) else ()):
+    for u in (unit_directions(nulls).reshape(-1, 3) if len(np.atleast_1d(nulls)) else ()):
         if len(kept) < 4 and all(float(np.dot(u, k)) < cos_min for k in kept):
             kept.append(u)
     if len(kept) == 1:
