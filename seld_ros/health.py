@@ -21,6 +21,7 @@ from typing import Iterable, Mapping
 SUSTAINED_S = 5.0  # problems in every diagnostics period for this long: ERROR
 RECENT_S = 10.0  # WARN while a watched counter grew within this window
 SUMMARY_MIN_PERIOD_S = 5.0  # the periodic summary comes at most this often (or every warn_throttle_s when longer)
+NO_AUDIO_ERROR_FACTOR = 6.0  # no audio for no_audio_timeout_s: WARN; six times as long: ERROR
 
 
 class Level(enum.IntEnum):
@@ -191,6 +192,32 @@ class LevelTracker:
             return Level.WARN, recent
         return Level.OK, []
 
+
+class NoAudioWatch:
+    """A deaf node is not healthy: a node whose input topic has no publisher, a driver that died, a remap that points
+    nowhere keeps every fault counter at zero. ``heard(seconds, now)`` for every chunk taken in; ``update(now)`` ->
+    (Level, message; "" while audio flows): WARN once no audio was due for ``timeout_s``, ERROR once that lasts
+    NO_AUDIO_ERROR_FACTOR times as long. A chunk covers its own duration (a driver sending 10 s messages is not deaf
+    between them). ``timeout_s`` <= 0 turns it off."""
+
+    def __init__(self, topic: str, timeout_s: float, now: float):
+        self.topic, self.timeout_s = topic, float(timeout_s)
+        self.since = now  # start, or the end of the audio taken in so far, on the monotonic clock
+        self._ever = False
+
+    def heard(self, seconds: float, now: float) -> None:
+        self.since = max(self.since, now + max(float(seconds), 0.0))
+        self._ever = True
+
+    def silent_s(self, now: float) -> float:
+        return max(now - self.since, 0.0)
+
+    def update(self, now: float) -> tuple:
+        silent = self.silent_s(now)
+        if self.timeout_s <= 0 or silent < self.timeout_s:
+            return Level.OK, ""
+        level = Level.ERROR if silent >= self.timeout_s * NO_AUDIO_ERROR_FACTOR else Level.WARN
+        return level, f"{'no audio' if self._ever else 'no audio yet'} on {self.topic} for {silent:.0f} s"
 
 def status_message(level: Level, counts: Mapping[str, int], recent: Iterable[str]) -> str:
     if level == Level.OK:

@@ -16,13 +16,20 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# pytest-xdist (scripts/test.sh runs `-n 2`): each worker process (gw0, gw1, ...) gets a domain of its own, the
+# base plus its number, so two workers' nodes never see each other either. The controller picks the base before it
+# starts the workers, which inherit it through the environment.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+_worker_offset = int(_worker[2:]) + 1 if _worker.startswith("gw") and _worker[2:].isdigit() else 0
 if "SELD_TEST_DOMAIN_ID" in os.environ:
-    _domain = int(os.environ["SELD_TEST_DOMAIN_ID"])
+    _domain = int(os.environ["SELD_TEST_DOMAIN_ID"]) + _worker_offset
 else:
     # 1..100: inside the range every RMW accepts (ports stay below 65535 for
     # up to ~120 participants per domain). Random, not pid-derived, so two
     # runs started at the same time on different machines/containers differ too.
-    _domain = random.SystemRandom().randint(1, 100)
+    if "SELD_TEST_DOMAIN_BASE" not in os.environ:
+        os.environ["SELD_TEST_DOMAIN_BASE"] = str(random.SystemRandom().randint(1, 92))
+    _domain = int(os.environ["SELD_TEST_DOMAIN_BASE"]) + _worker_offset
 os.environ["ROS_DOMAIN_ID"] = str(_domain)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")

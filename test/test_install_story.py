@@ -119,9 +119,13 @@ def test_readme_node_dependencies_install_build_and_run_in_a_fresh_venv(ros, tmp
         assert spin_until(ros, lambda: len(outputs.events) >= 30, 120.0), len(outputs.events)
         assert [m.frame_index for m in outputs.events[:30]] == list(range(30))
         assert sum(len(m.events) for m in outputs.events) > 0
+        t_stop = time.monotonic()
         proc.send_signal(2)
         out, _ = proc.communicate(timeout=60)
+        stop_s = time.monotonic() - t_stop
         assert proc.returncode == 0, out[-3000:]
+        assert stop_s < 2.0, f"SIGINT to exit took {stop_s:.2f} s (issue 25: within 2 s)"
+        assert "exporting the model to ONNX" in out  # the first start says what it spends its time on
         assert "backend onnxruntime" in out, out[-3000:]  # auto picked onnxruntime: the export worked
         assert list(cache.glob("*.onnx")), "the first start exported the model into the (empty) cache"
         assert "Traceback" not in out

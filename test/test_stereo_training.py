@@ -47,13 +47,17 @@ def test_stereo_variant_audio_and_folded_labels(stereo_root):
         np.testing.assert_allclose(lab.distance[act], 2.0)
 
 
-def test_stereo_cache_holds_stereo_features_and_folded_targets(stereo_root):
+def test_stereo_cache_holds_stereo_features_and_folded_targets(stereo_root, capsys):
     from seld_ros.features.config import StereoFeatureConfig
     from seld_ros.train.dataset import build_cache, load_cached
 
     root, _ = stereo_root
     fc = StereoFeatureConfig().to_dict()
-    clips = load_cached(build_cache(root, "train", fc, CLASSES, progress=False))
+    clips = load_cached(build_cache(root, "train", fc, CLASSES, progress=True))
+    # a first-time step says what it does (issue 25); a second run finds the cache and says nothing
+    assert "computing features of 3 train clips once (cached in" in capsys.readouterr().out
+    build_cache(root, "train", fc, CLASSES, progress=True)
+    assert "computing features" not in capsys.readouterr().out
     assert len(clips) == 3
     for c in clips:
         assert c.features.shape == (8, 5 * 40, 64) and c.class_id.shape[0] == 40

@@ -25,3 +25,27 @@ def test_a_bundle_of_another_shape_is_refused_by_name(tmp_path):
     m = build_model(tiny_causal_config())  # unidirectional 2-layer GRU: other tensors
     with pytest.raises(ValueError, match="does not match.*missing"):
         init_weights_from_bundle(m, str(src))
+
+
+def test_a_yamnet_network_starts_from_an_old_bundle_but_keeps_its_pretrained_yamnet(tmp_path):
+    """init_from_skip: the spatial stream, GRU and heads of a CNN-semantic bundle seed a YAMNet AT2SELD; the old CNN
+    and cross-stitch units are left out, YAMNet keeps its own weights, and any other mismatch is still refused."""
+    from model_helpers import tiny_yamnet_config
+    from seld_ros.model.bundle import load_bundle
+
+    src = make_tiny_bundle(tmp_path / "old.pt", seed=5, causal=True)
+    torch.manual_seed(1)
+    # proj_dim 128: YAMNet's frame vector as wide as the tiny CNN's, so the fusion layer keeps its shape (as in the
+    # full-size networks: both 128)
+    m = build_model(tiny_yamnet_config(yamnet={"width": 0.125, "proj_dim": 128}))
+    yamnet_before = {k: v.clone() for k, v in m.state_dict().items() if k.startswith("yamnet.")}
+    with pytest.raises(ValueError, match="does not match"):
+        init_weights_from_bundle(m, str(src))  # without skip the old CNN and the YAMNet stream differ
+    report = init_weights_from_bundle(m, str(src), skip=("backbone.", "yamnet.", "stitch."))
+    assert "kept as they were" in report
+    ref = load_bundle(str(src)).model.state_dict()
+    copied = [k for k in m.state_dict() if not k.startswith("yamnet.")]
+    assert copied and all(torch.equal(m.state_dict()[k], ref[k]) for k in copied)
+    assert all(torch.equal(m.state_dict()[k], v) for k, v in yamnet_before.items())
+    with pytest.raises(ValueError, match="does not match"):
+        init_weights_from_bundle(m, str(src), skip=("yamnet.",))  # the old CNN's tensors are not skipped

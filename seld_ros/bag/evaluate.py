@@ -96,6 +96,7 @@ class EvalResult:
     metric_mode: str = "dcase2024"  # dcase2024 (FOA bundles) | dcase2025 (stereo bundles: folded azimuth)
     front_end: str = "foa"
     doa_front_folded: bool = False
+    received_seconds: float = 0.0  # audio in the bag's messages, rejected chunks included (audio_seconds: processed)
 
     @property
     def x_realtime(self) -> float:
@@ -121,7 +122,8 @@ class EvalResult:
         return {
             "bag": self.bag, "bundle": self.bundle, "backend": self.backend, "audio_topic": self.audio_topic,
             "sample_rate": self.sample_rate, "layout": self.layout, "audio_seconds": self.audio_seconds,
-            "audio_messages": self.audio_messages, "frames": len(self.frames), "frame_offset": self.frame_offset,
+            "audio_messages": self.audio_messages, "received_seconds": self.received_seconds,
+            "frames": len(self.frames), "frame_offset": self.frame_offset,
             "events_per_class": self.events_per_class(), "tracks_per_class": self.tracks_per_class(),
             "wall_seconds": self.wall_seconds, "pipeline_seconds": self.pipeline_seconds,
             "x_realtime": self.x_realtime, "x_realtime_pipeline": self.x_realtime_pipeline,
@@ -132,26 +134,28 @@ class EvalResult:
         }
 
     def summary(self) -> str:
-        lines = [f"bag {self.bag}: {self.audio_seconds:.1f} s of {self.layout} audio @ {self.sample_rate} Hz on "
-                 f"{self.audio_topic} ({self.audio_messages} messages) -> {len(self.frames)} output frames"]
+        received = max(self.received_seconds, self.audio_seconds)
+        lines = [f"bag {self.bag}: {received:.1f} s of {self.layout} audio @ {self.sample_rate} Hz on "
+                 f"{self.audio_topic} ({self.audio_messages} messages) -> {len(self.frames)} output frames"
+                 + (f" ({self.audio_seconds:.1f} s of it processed)" if self.audio_seconds < received - 1e-6 else "")]
         if self.doa_front_folded:
             lines.append(f"{self.front_end} model: directions are front-folded (azimuth in [-90, 90] deg, elevation "
                          "0; a source behind is reported at its mirror image in front)")
         ev, tr = self.events_per_class(), self.tracks_per_class()
         if self.audio_messages and not self.audio_seconds:
             lines.append(f"NO AUDIO PROCESSED: all {self.audio_messages} audio chunks were rejected by the pipeline "
-                         "(" + ", ".join(f"{k} {v}" for k, v in self.rejected.items()) + ")"
-                         + (f"; first: {self.issues[0]}" if self.issues else ""))
+                         "(" + ", ".join(f"{k} {v}" for k, v in self.rejected.items()) + ")")
         elif ev:
             lines.append("events per class (event-frames / tracks): "
                          + ", ".join(f"{n} {ev[n]}/{tr.get(n, 0)}" for n in ev))
         else:
             lines.append("no events detected")
-        if self.rejected:
+        nothing_processed = self.audio_messages and not self.audio_seconds  # seld-eval-bag says why, once
+        if self.rejected and not nothing_processed:
             lines.append("rejected chunks: " + ", ".join(f"{k} {v}" for k, v in self.rejected.items()))
-        if self.faults:
+        if self.faults and not nothing_processed:
             lines.append("input faults: " + ", ".join(f"{k} {v}" for k, v in self.faults.items()))
-        if self.issues:
+        if self.issues and not nothing_processed:
             lines.append(f"input issues: {len(self.issues)} (first: {self.issues[0]})")
         if self.scores is not None:
             lines.append(f"metric: {self.metric_mode}" + (" (DCASE 2025 stereo: folded azimuth + distance)"
@@ -285,11 +289,16 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     name = bag_path_name(bag)
 
     writer = None
-    if out is not None and results_bag:
-        writer = BagWriter(out / "results", storage, overwrite=overwrite).__enter__()
-        writer.add(EVENTS_TOPIC, EVENTS_MSGTYPE)
-        if markers.enable:
-            writer.add(MARKERS_TOPIC, MARKERS_MSGTYPE)
+
+    def results_writer():
+        """The results bag, opened at the first output frame: a bag whose every chunk is rejected gets none."""
+        nonlocal writer
+        if writer is None:
+            writer = BagWriter(out / "results", storage, overwrite=overwrite).__enter__()
+            writer.add(EVENTS_TOPIC, EVENTS_MSGTYPE)
+            if markers.enable:
+                writer.add(MARKERS_TOPIC, MARKERS_MSGTYPE)
+        return writer
 
     frames: list = []
     rejected: Counter = Counter()
@@ -298,20 +307,21 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     first = None
     n_msgs = 0
     audio_samples = 0
+    received_s = 0.0  # audio in the bag's messages, processed or rejected
     pipe_s = 0.0
     fid = frame_id
 
     def publish(result):
         for fr in result.frames:
             frames.append(fr)
-            if writer is None:
+            if out is None or not results_bag:
                 continue
             msg = frame_to_events_msg(fr, fid)
             t = time_to_ns(msg.header.stamp)
-            writer.write(EVENTS_TOPIC, t, msg)
+            results_writer().write(EVENTS_TOPIC, t, msg)
             if markers.enable and msg.events:
-                writer.write(MARKERS_TOPIC, t, build_markers(msg, len(names), markers.arrow_length, markers.scale,
-                                                             markers.lifetime_s, markers.show_text))
+                results_writer().write(MARKERS_TOPIC, t, build_markers(
+                    msg, len(names), markers.arrow_length, markers.scale, markers.lifetime_s, markers.show_text))
         issues.extend(f"{i.kind}: {i.message}" for i in result.issues)
 
     bar = None
@@ -326,6 +336,7 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
                 first = chunk
                 fid = frame_id or chunk.frame_id or "mic_array"
             n_msgs += 1
+            received_s += chunk.samples.shape[0] / max(int(chunk.sample_rate), 1)
             t0 = time.perf_counter()
             try:
                 result = pipeline.push(chunk.to_audio_chunk())
@@ -386,14 +397,19 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     counts.update({k: v - stats_before.get(k, 0) for k, v in stats.items() if isinstance(v, int)})
     res = EvalResult(bag=bag, bundle=str(pipeline.model_path), class_names=names, audio_topic=audio_topic,
                      sample_rate=rate, layout=first.layout, audio_seconds=audio_samples / rate,
-                     audio_messages=n_msgs, frame_offset=frame_offset, frames=frames, prediction=prediction,
+                     audio_messages=n_msgs, received_seconds=received_s, frame_offset=frame_offset, frames=frames,
+                     prediction=prediction,
                      reference=reference, scores=scores, eval_dist=bool(eval_dist), wall_seconds=wall,
                      pipeline_seconds=pipe_s, rejected=rejected, issues=issues,
                      faults={k: v for k, v in watched_counts(counts).items() if v},
                      backend=str(pipeline.info().get("backend", "")), metric_mode=mode,
                      front_end=str(getattr(pipeline, "front_end", "foa")), doa_front_folded=folded)
-    if out is not None:
+    if out is not None and audio_samples:
         _write_outputs(res, out, name, results_bag, plot)
+    elif out is not None:  # nothing processed: no empty CSV, plot or results bag, only the summary saying why
+        out.mkdir(parents=True, exist_ok=True)
+        res.outputs["summary"] = str(out / "summary.json")
+        (out / "summary.json").write_text(json.dumps(res.to_dict(), indent=1, default=_json_default))
     return res
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
 from seld_ros.bag.audio import KNOWN_LAYOUTS, PcmFormat, bag_info
@@ -105,7 +104,9 @@ def _print_info(info: dict) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="seld-bag: warning: %(message)s")
+    from seld_ros.cli import setup_logging
+
+    setup_logging("seld-bag")
     try:
         if args.command == "from-dcase":
             classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None

@@ -20,8 +20,8 @@ frame) instead of the ground-truth topic: audio_common recordings have none.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+import time
 from pathlib import Path
 
 from seld_ros.bag.audio import AUDIO_TYPES, PCM_FORMATS, PcmFormat, bag_path_name, pick_audio_topic
@@ -29,7 +29,7 @@ from seld_ros.bag.convert import DEFAULT_GT_TOPIC
 from seld_ros.bag.evaluate import evaluate_bag
 from seld_ros.bag.io import STORAGES, BagError, open_bag
 from seld_ros.bag.messages import AUDIO_COMMON_DATA, AUDIO_COMMON_STAMPED, AUDIO_MSGTYPE, AUDIO_STAMPED
-from seld_ros.cli import add_alias
+from seld_ros.cli import add_alias, setup_logging
 from seld_ros.pipeline import PipelineConfig, PipelineError, SeldPipeline
 
 
@@ -92,7 +92,7 @@ def add_pcm_options(p: argparse.ArgumentParser, title: str) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="seld-eval-bag: warning: %(message)s")
+    setup_logging("seld-eval-bag")
 
     out = Path(args.out) if args.out else Path("runs") / "eval_bag" / bag_path_name(args.bag)
     try:
@@ -101,6 +101,7 @@ def main(argv=None) -> int:
                 _audio_common_topic(reader, args.audio_topic, args.bag)
         if args.audio_common and msgtype == AUDIO_MSGTYPE:
             raise BagError(f"{topic} is {msgtype}, not audio_common ({', '.join(AUDIO_TYPES[1:])})")
+        t_start = time.perf_counter()
         try:
             pipe = SeldPipeline(PipelineConfig(model_file_path=args.bundle, backend=args.backend,
                                                context_seconds=args.context_seconds, num_threads=args.threads))
@@ -108,6 +109,7 @@ def main(argv=None) -> int:
         except Exception as exc:  # noqa: BLE001 - any start-up failure is exit 2 with one line, not a traceback
             detail = str(exc) if isinstance(exc, (PipelineError, ValueError)) else f"{type(exc).__name__}: {exc}"
             raise BagError(f"cannot start the pipeline: {detail}") from None
+        start_s = time.perf_counter() - t_start
         res = evaluate_bag(args.bag, out_dir=out, audio_topic=topic, gt_topic=args.gt_topic,
                            pcm=PcmFormat(args.sample_rate, args.channels, args.sample_format, args.layout),
                            layout=args.layout or None, frame_id=args.frame_id, progress=not args.quiet,
@@ -118,10 +120,15 @@ def main(argv=None) -> int:
         print(f"seld-eval-bag: error: {exc}", file=sys.stderr)
         return 2
     print(res.summary())
+    # the summary's "processed in" is the pass over the bag; a first start also loads (and may export) the model
+    print(f"total {start_s + res.wall_seconds:.1f} s: model start-up {start_s:.1f} s"
+          + (" (includes the first-start ONNX export, cached for the next run)" if start_s > 5 else "")
+          + f" + bag {res.wall_seconds:.1f} s")
     if res.audio_messages and not res.audio_seconds:
         print(f"seld-eval-bag: error: all {res.audio_messages} audio chunks were rejected ("
-              + ", ".join(f"{k}: {v}" for k, v in res.rejected.items()) + f"); first: {res.issues[0]}",
-              file=sys.stderr)
+              + ", ".join(f"{k}: {v}" for k, v in res.rejected.items()) + f"), {res.received_seconds:.1f} s of "
+              f"{res.layout} audio: {res.issues[0] if res.issues else '?'}; no results bag, CSV or plot written, only "
+              f"{res.outputs.get('summary', 'nothing')}", file=sys.stderr)
         return 3
     return 0
 

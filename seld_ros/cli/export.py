@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TensorRT builder workspace in MiB (default: %(default)s)")
     p.add_argument("--force", action="store_true",
                    help="rebuild the engine even if the cached one matches (default: reuse a matching one)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (default: info)")
+    # debug logging; hidden: the other tools have no -v either (one option scheme, docs/cli.md)
+    p.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     return p
 
 

@@ -12,9 +12,9 @@ The log-mel front end is the SELD one (the W channel of ``FoaFeatures``), normal
 network normalises its input, so the weights transfer as they are. Output: a PANNs-format checkpoint
 ``{"model": state_dict, ...}`` that ``model.pretrained_backbone`` (or ``load_panns_state_dict``) loads.
 
-    seld-pretrain-at --config config/train/at2seld_default.yaml --clips 2000 --epochs 10 \
+    seld-pretrain-at --config config/train/at2seld_default.yaml --clips 2000 --epochs 10 \\
         --out runs/at_pretrain/backbone.pt
-    seld-pretrain-at --config config/train/at2seld_default.yaml --bank mix:/data/real_bank:0.7 \
+    seld-pretrain-at --config config/train/at2seld_default.yaml --bank mix:/data/real_bank:0.7 \\
         --clips 20000 --epochs 30 --out runs/at_pretrain_real/backbone.pt
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ from seld_ros.train.pretrain_at import pretrain
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="seld-pretrain-at", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", required=True, help="seld-train YAML: its model.backbone is pretrained")
-    ap.add_argument("--out", required=True, help="backbone checkpoint to write (.pt)")
+    ap.add_argument("--config", required=True, help="seld-train YAML: its model.backbone is pretrained (required)")
+    ap.add_argument("--out", required=True, help="backbone checkpoint to write (.pt) (required)")
     ap.add_argument("--bank", default=None,
                     help="procedural (default), real:DIR, mix:DIR:RATIO (a seld-bank build-real bank; its train "
                          "split is used) or a folder root/<class>/*.wav (default: procedural)")

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from seld_ros.bag.audio import PcmFormat, iter_audio, pick_audio_topic
+from seld_ros.bag.audio import PCM_FORMATS, PcmFormat, iter_audio, pick_audio_topic
 from seld_ros.bag.evaluate import evaluate_bag
 from seld_ros.bag.io import BagError, connections_for, open_bag
 from seld_ros.bag.types import seld_typestore
@@ -62,18 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the installed seld_node for the replay (default: feed a running one)")
     p.add_argument("--bundle", default="",
                    help="model bundle for --start-node / --compare (default: the shipped model)")
-    p.add_argument("--backend", default="auto", help="backend for --start-node / --compare (default: %(default)s)")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "tensorrt"),
+                   help="backend for --start-node / --compare (default: %(default)s)")
     p.add_argument("--params-file", default="",
                    help="params file for --start-node (default: the installed config/seld.yaml)")
     p.add_argument("--compare", action="store_true",
                    help="also evaluate the bag offline and compare (default: off)")
     p.add_argument("--quiet", action="store_true", help="do not print every event (default: printed)")
     p.add_argument("--timeout", type=float, default=60.0,
-                   help="seconds to wait for the node's last frame (default: %(default)s)")
+                   help="seconds to wait for a node to subscribe (with --start-node: plus 120 s for its start-up) "
+                        "and for its last frame (default: %(default)s)")
     g = p.add_argument_group("raw audio topics (audio_common; default: the format from an AudioInfo topic in the bag)")
     g.add_argument("--sample-rate", type=int, default=0, help="sample rate in Hz (default: from AudioInfo)")
     g.add_argument("--channels", type=int, default=0, help="channel count (default: from AudioInfo)")
-    g.add_argument("--sample-format", default="", help="PCM sample format, e.g. S16LE (default: from AudioInfo)")
+    g.add_argument("--sample-format", choices=sorted(PCM_FORMATS), default="",
+                   help="PCM sample format (default: from AudioInfo)")
     g.add_argument("--layout", default="", help="channel layout (default by channels: 4 foa_acn_sn3d, 2 stereo)")
     return p
 
@@ -127,6 +130,10 @@ def replay(args) -> dict:
                "events_per_class": dict(counts), "output_bag": str(out / "node_outputs")}
     print(f"seld_replay: node published {len(played.events)} frames (expected {played.expected_frames}), "
           f"{sum(counts.values())} events: {dict(counts)}")
+    if len(played.events) < played.expected_frames:
+        summary["node_diagnostics"] = played.node_diagnostics
+        print(f"seld_replay: why: {played.why_frames_are_missing()}"
+              + (f"; node log: {out / 'node.log'}" if node_proc is not None else ""), flush=True)
     if args.compare:
         summary["comparison"] = compare_with_offline(args, played.events, out)
     return summary
@@ -188,7 +195,14 @@ def compare_with_offline(args, received, out: Path) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    summary = replay(args)
+    # Ctrl-C / SIGTERM: stop the node it started (replay's finally) and leave with 130, without a traceback
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        summary = replay(args)
+    except KeyboardInterrupt:
+        print("seld_replay: interrupted", file=sys.stderr, flush=True)
+        return 130
     Path(args.out, "replay_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     if args.compare and not summary["comparison"]["agree"]:
         return 2

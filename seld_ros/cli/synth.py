@@ -32,7 +32,7 @@ from seld_ros.data.synth import SynthConfig, generate_split
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seld-synth", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True, help="dataset root")
+    p.add_argument("--out", required=True, help="dataset root (required)")
     p.add_argument("--split", default="train", help="split name (train / val / test / anything; default: train)")
     n = p.add_mutually_exclusive_group(required=True)
     n.add_argument("--num-scenes", type=int, help="number of scenes (this or --minutes; no default)")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 import re
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -317,7 +318,10 @@ def read_wav(path: str | os.PathLike, target_fs: int | None = SAMPLE_RATE) -> tu
     from scipy.io import wavfile
     from scipy.signal import resample_poly
 
-    fs, x = wavfile.read(str(path))
+    with warnings.catch_warnings():
+        # soundfile and sox write float wavs with PEAK/fact chunks, which scipy skips with a WavFileWarning: harmless
+        warnings.filterwarnings("ignore", message="Chunk .non-data. not understood", category=wavfile.WavFileWarning)
+        fs, x = wavfile.read(str(path))
     if x.dtype == np.int16:
         x = x.astype(np.float32) / 32768.0
     elif x.dtype == np.int32:

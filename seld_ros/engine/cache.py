@@ -38,12 +38,14 @@ Parameter names follow Isaac ROS (``isaac_ros_tensor_rt`` / GXF TensorRtInferenc
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import stat
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Optional
@@ -331,6 +333,29 @@ def check_engine(engine_file_path: str, key: EngineKey, verify_hash: bool = True
     return CacheCheck("ok", "engine matches the wanted key")
 
 
+PROGRESS_EVERY_S = 30.0  # a step that runs for minutes says it is still at work this often
+
+
+@contextlib.contextmanager
+def _still_working(logger: logging.Logger, what: str):
+    """While the body runs (a TensorRT build: minutes on a Jetson, with no output of its own), log
+    "<what>: still at work, N s so far" every PROGRESS_EVERY_S, so a user sees it has not hung."""
+    done = threading.Event()
+    t0 = time.monotonic()
+
+    def tick():
+        while not done.wait(PROGRESS_EVERY_S):
+            logger.info("%s: still at work, %.0f s so far", what, time.monotonic() - t0)
+
+    ticker = threading.Thread(target=tick, name="seld_progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join(timeout=1.0)
+
+
 def ensure_engine(params: EngineParams, key: EngineKey, build: Callable[[], bytes],
                   logger: logging.Logger = log) -> tuple:
     """Return (engine bytes, CacheCheck of what was found) — building and caching when needed.
@@ -355,9 +380,12 @@ def ensure_engine(params: EngineParams, key: EngineKey, build: Callable[[], byte
                     key.precision, key.tensorrt_version, key.gpu_name)
         return data, check
     level = logging.INFO if check.status in ("missing", "forced") else logging.WARNING
-    logger.log(level, "building TensorRT engine %s: %s [%s]", params.engine_file_path, check.reason, check.status)
+    logger.log(level, "building TensorRT engine %s: %s [%s]; once per bundle, GPU and TensorRT version, typically "
+               "1-5 min on a Jetson, under a minute on a desktop GPU", params.engine_file_path, check.reason,
+               check.status)
     t0 = time.perf_counter()
-    data = bytes(build())
+    with _still_working(logger, f"building TensorRT engine {os.path.basename(params.engine_file_path)}"):
+        data = bytes(build())
     record_trusted_digest(directory, key_id(key), params.engine_file_path, hashlib.sha256(data).hexdigest())
     write_engine(params.engine_file_path, data, key,
                  extra={"model_file_path": os.path.abspath(params.model_file_path) if params.model_file_path else "",

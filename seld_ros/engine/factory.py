@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from typing import Dict, Optional, Tuple
 
 from .base import BackendError, BackendUnavailableError, InferenceBackend
@@ -73,7 +74,12 @@ def _ensure_onnx(model, onnx_path: Optional[str], frames: Optional[int], bundle_
         return None
     if not onnx_path:
         onnx_path = os.path.join(tempfile.mkdtemp(prefix="seld_onnx_"), "model.onnx")
+    # a first start with an empty cache spends its time here: say so before, and how long it took after
+    log.info("exporting the model to ONNX (once per bundle; typically 10-30 s on a CPU) into %s",
+             os.path.dirname(os.path.abspath(onnx_path)))
+    t0 = time.perf_counter()
     export_onnx(model, onnx_path, frames, bundle_hash=bundle_hash)
+    log.info("ONNX export done in %.1f s; later starts load %s", time.perf_counter() - t0, onnx_path)
     return onnx_path
 
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from seld_ros.health import Fault, LevelTracker, Summary, diagnostic_values, status_message, watched_counts
+from seld_ros.health import Fault, Level, LevelTracker, Summary, diagnostic_values, status_message, watched_counts
 
 
 class NodeDiagnostics:
@@ -44,6 +44,12 @@ class NodeDiagnostics:
         status = DiagnosticStatus(name=f"{node.get_fully_qualified_name()}: sound event localization",
                                   hardware_id=node.last_frame_id, level=bytes([level]),
                                   message=status_message(level, watched, recent))
+        silent_level, silent = node.no_audio.update(time.monotonic())
+        if silent:  # a deaf node is never OK
+            node.throttle.warn("no_audio", f"{silent}: is the driver running, and is ~/audio remapped to its topic? "
+                               "(ros2 topic info -v <topic>)")
+            status.message = silent if level == Level.OK else f"{silent}; {status.message}"
+            status.level = bytes([max(level, silent_level)])
         if node.counters[Fault.QOS.events] and not node.counters["chunks_in"]:
             status.level = DiagnosticStatus.ERROR
             status.message = "no audio: the audio publisher's QoS is incompatible (see qos_reliability)"
@@ -56,7 +62,8 @@ class NodeDiagnostics:
                 "input_rate_hz": stats.get("input_rate_hz", 0.0), "chunks_in": node.counters["chunks_in"]}
         tail = {"qos_reliability": "best_effort" if node.best_effort else "reliable",
                 "audio_publishers": node.audio_publishers,
-                "audio_publishers_sending": node.audio_publishers_sending, "queue_depth": queue_depth,
+                "audio_publishers_sending": node.audio_publishers_sending,
+                "seconds_without_audio": node.no_audio.silent_s(time.monotonic()), "queue_depth": queue_depth,
                 "frames_out": node.counters["frames_out"], "events_out": node.counters["events_out"],
                 "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else 0.0,
                 "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else 0.0,

@@ -22,6 +22,7 @@ timers and publishing. Messages are built by seld_ros.messages (rclpy types).
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import queue
 import sys
@@ -36,18 +37,30 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from visualization_msgs.msg import MarkerArray
 
 from seld_ros.audio.publishers import SequenceSources
-from seld_ros.health import Fault, FaultCounter, Throttle
+from seld_ros.health import Fault, FaultCounter, NoAudioWatch, Throttle
 from seld_ros.msg import MultichannelAudio, SoundEventArray
 from seld_ros.pipeline import AudioChunk, InputError, PipelineError, SeldPipeline
 from seld_ros.ros.audio_common_input import AudioCommonInput
 from seld_ros.ros.conversions import BUILD, audio_from_msg, time_to_ns
 from seld_ros.ros.diagnostics import NodeDiagnostics
-from seld_ros.ros.params import PARAMS_BY_NAME, ParamError, StartupError, check_value, declare_parameters
-from seld_ros.ros.runtime import run
+from seld_ros.ros.params import (
+    PARAMS_BY_NAME,
+    ParamError,
+    StartupError,
+    accept_integers_for_float_parameters,
+    check_value,
+    declare_parameters,
+    usage_text,
+    wants_help,
+)
+from seld_ros.ros.runtime import route_python_logging, run
 
 
 RECENT_SOURCE_S = 2.0  # a publisher heard within this long counts as sending (audio_publishers_sending)
-DRAIN_TIMEOUT_S = 5.0  # at shutdown, process what was already received for at most this long
+# At shutdown, process what was already received for at most this long: the node must end within 2 s of SIGINT
+# under load (ros2 launch escalates to SIGTERM after its sigterm_timeout, 5 s by default).
+DRAIN_TIMEOUT_S = 0.5
+MARKER_CLEAR_WAIT_S = 0.3  # at shutdown, for reliable subscribers (RViz) to acknowledge the DELETEALL markers
 # Largest message best-effort delivery carried intact in our measurement over Fast DDS (benchmarks/bench_faults.py,
 # docs/interfaces.md); bigger messages on a best-effort subscription are warned about.
 BEST_EFFORT_MAX_BYTES = 256 * 1024
@@ -56,9 +69,11 @@ BEST_EFFORT_MAX_BYTES = 256 * 1024
 class SeldNode(Node):
     def __init__(self, argv=None, **kwargs):
         super().__init__("seld_node", **kwargs)
+        self._log_handler = route_python_logging(self.get_logger())
         self.settings = declare_parameters(self, sys.argv if argv is None else argv)
         self.throttle = Throttle(self.get_logger(), self.settings["warn_throttle_s"])
         self.pipeline = self._build_pipeline()
+        accept_integers_for_float_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         qos = self._audio_qos()
         self._queue: queue.Queue = queue.Queue(maxsize=self.settings["queue_size"])
@@ -83,6 +98,7 @@ class SeldNode(Node):
                                                   qos, **_qos_event_kwargs(self._on_incompatible_qos,
                                                                            self._on_message_lost))
         self.audio_common = AudioCommonInput.attach(self, qos)
+        self.no_audio = NoAudioWatch(self.sub_audio.topic_name, self.settings["no_audio_timeout_s"], time.monotonic())
         self.create_timer(self.settings["diagnostics_period_s"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="seld_worker", daemon=True)
         self._worker.start()
@@ -115,7 +131,10 @@ class SeldNode(Node):
         except (ParamError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         with self._lock:
+            changed = {k: (self.settings.values[k], v) for k, v in checked.items() if self.settings.values[k] != v}
             self.settings.values.update(checked)
+        for name, (old, new_value) in changed.items():
+            self.get_logger().info(f"parameter {name}: {old!r} -> {new_value!r}")
         if "warn_throttle_s" in checked:
             self.throttle.period_s = checked["warn_throttle_s"]
         return SetParametersResult(successful=True)
@@ -179,6 +198,7 @@ class SeldNode(Node):
 
     def enqueue(self, chunk: AudioChunk) -> None:
         """Hand a chunk to the worker: replay blocks on a full queue, live drops the oldest queued chunk."""
+        self.no_audio.heard(chunk.samples.shape[0] / max(int(chunk.sample_rate), 1), time.monotonic())
         if self._closing.is_set():
             self._count_discarded(chunk)
             return
@@ -302,7 +322,7 @@ class SeldNode(Node):
         self._closing.set()
         self._worker.join(timeout=DRAIN_TIMEOUT_S)
         self._stop.set()
-        self._worker.join(timeout=5.0)
+        self._worker.join(timeout=0.3)  # the chunk in hand; the worker is a daemon thread
         if not self._worker.is_alive():
             try:  # the end of the stream: what a look-ahead holds goes out, an incomplete last frame is counted
                 for frame in self.pipeline.flush().frames:
@@ -318,7 +338,7 @@ class SeldNode(Node):
             self.get_logger().warning(
                 f"shutdown: {self.counters['chunks_discarded_at_shutdown']} received audio chunks "
                 f"({self.counters['samples_discarded_at_shutdown']} samples) could not be processed within "
-                f"{DRAIN_TIMEOUT_S:.0f} s and were discarded")
+                f"{DRAIN_TIMEOUT_S:g} s and were discarded")
         try:
             self.diagnostics.log_summary(self.pipeline.stats(), force=True)
         except Exception as exc:  # pragma: no cover - logging after the context went away
@@ -328,9 +348,10 @@ class SeldNode(Node):
                                                               self.get_clock().now().nanoseconds))
             # give reliable subscribers (RViz) the chance to get it before the participant goes away
             wait = getattr(self.pub_markers, "wait_for_all_acked", None)
-            wait(Duration(seconds=1.0)) if wait is not None else time.sleep(0.2)  # older rclpy: no acks
+            wait(Duration(seconds=MARKER_CLEAR_WAIT_S)) if wait is not None else time.sleep(0.2)  # older: no acks
         except Exception as exc:  # context already shut down
             self.get_logger().debug(f"could not clear markers: {exc}")
+        logging.getLogger("seld_ros").removeHandler(self._log_handler)
 
 
 def _qos_event_kwargs(callback, lost_callback=None) -> dict:
@@ -365,7 +386,11 @@ def _per_class(values):
 
 
 def main(argv=None) -> int:
-    code, node = run(lambda args: SeldNode(argv=args), sys.argv if argv is None else argv, "seld_node")
+    argv = sys.argv if argv is None else argv
+    if wants_help(argv):  # before rclpy: --help starts nothing (ROS arguments come after --ros-args)
+        print(usage_text(os.path.basename(argv[0]) if argv else "seld_node"), flush=True)
+        return 0
+    code, node = run(lambda args: SeldNode(argv=args), argv, "seld_node")
     if code == 0 and os.environ.get("SELD_NODE_REPORT_ON_EXIT") and node is not None:
         print(f"[seld_node] counters: {dict(node.counters)}", flush=True)
     return code

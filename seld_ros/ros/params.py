@@ -99,6 +99,10 @@ PARAMS: tuple[Param, ...] = (
     Param("markers.show_text", True, "Add a text label (class, confidence, track id) above each arrow.",
           dynamic=True),
     Param("diagnostics_period_s", 1.0, "Period of the /diagnostics status.", min=0.1, max=60.0),
+    Param("no_audio_timeout_s", 5.0, "No audio on the input topic for this long (since start, or since the end of "
+          "the audio received last) makes /diagnostics WARN (\"no audio on <topic> for N s\"), six times as long "
+          "ERROR; 0: off.",
+          min=0.0, max=3600.0),
     Param("warn_throttle_s", 5.0, "Repeated warnings of one kind are logged at most this often.",
           min=0.0, max=3600.0, dynamic=True),
 )
@@ -163,6 +167,62 @@ class NodeSettings:
     @classmethod
     def defaults(cls) -> "NodeSettings":
         return cls({p.name: p.default for p in PARAMS})
+
+
+TOPICS = (  # (name, type, direction, what): docs/parameters.md#topics has the full table
+    ("~/audio", "seld_ros/MultichannelAudio", "in", "FOA (4 ch) or stereo audio, matching the model"),
+    ("~/audio_stamped", "audio_common_msgs/AudioDataStamped or AudioStamped", "in",
+     "audio_common input, when audio_common_msgs is installed"),
+    ("~/audio_info", "audio_common_msgs/AudioInfo", "in", "format of ~/audio_stamped (AudioDataStamped)"),
+    ("~/events", "seld_ros/SoundEventArray", "out", "one message per 100 ms output frame, stamped with audio time"),
+    ("~/markers", "visualization_msgs/MarkerArray", "out", "RViz arrows and labels"),
+    ("/diagnostics", "diagnostic_msgs/DiagnosticArray", "out", "input problems, lost audio, latency"),
+)
+
+
+def _shown(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def usage_text(prog: str = "seld_node") -> str:
+    """What `seld_node --help` prints: how to start it, its topics (and how to remap them) and every parameter,
+    from the same table the node declares its parameters from."""
+    lines = [
+        f"usage: {prog} [--help] [--ros-args [--params-file FILE] [-p NAME:=VALUE ...] [-r FROM:=TO ...]]",
+        "",
+        "Sound event localization and detection: audio in, SoundEventArray, RViz markers and /diagnostics out.",
+        "",
+        f"  ros2 run seld_ros {prog} --ros-args --params-file config/seld.yaml -r '~/audio:=/mic/foa'",
+        f"  ros2 run seld_ros {prog} --ros-args -p model_file_path:=my_bundle.pt -p backend:=onnxruntime",
+        "  ros2 launch seld_ros seld.launch.py input_topic:=/mic/foa   (launch arguments: see the launch file)",
+        "",
+        "topics (remap with -r '~/NAME:=/your/topic'; quote the '~' in bash):",
+    ]
+    for name, typ, direction, what in TOPICS:
+        lines.append(f"  {name:<16} {direction:<4}{typ}: {what}")
+    lines += ["", "parameters (-p NAME:=VALUE or a params file; 'dynamic': `ros2 param set` while running):"]
+    for p in PARAMS:
+        extra = []
+        if p.choices:
+            extra.append("one of " + ", ".join(_shown(c) for c in p.choices))
+        if p.min is not None:
+            extra.append(f"{p.min} to {p.max}")
+        if p.dynamic:
+            extra.append("dynamic")
+        lines.append(f"  {p.name} (default {_shown(p.default)}{'; ' + '; '.join(extra) if extra else ''})")
+        lines.append(f"      {p.description}")
+    lines += ["", "docs/parameters.md has the same table; README.md how to install, launch and replay."]
+    return "\n".join(lines)
+
+
+def wants_help(argv) -> bool:
+    """-h / --help among the program's own arguments (before --ros-args: after it, rcl owns the arguments)."""
+    args = list(argv or [])[1:]
+    if "--ros-args" in args:
+        args = args[:args.index("--ros-args")]
+    return "-h" in args or "--help" in args
 
 
 # -- overrides given at start-up ---------------------------------------------------------------------------------
@@ -245,3 +305,24 @@ def declare_parameters(node, argv) -> NodeSettings:
         except Exception as exc:  # wrong type or out of range in the params file
             raise StartupError(f"parameter '{p.name}': {exc}") from None
     return NodeSettings(values)
+
+
+# -- run-time changes ---------------------------------------------------------------------------------------------
+FLOAT_PARAMETERS = frozenset(p.name for p in PARAMS if isinstance(p.default, float))
+
+
+def widen_integers_for_float_parameters(parameters):
+    """`ros2 param set /seld_node threshold_scale 2` sends an INTEGER; users type floats like that, so an integer
+    for a float parameter becomes a DOUBLE before rclpy's type check (which would refuse it)."""
+    from rclpy.parameter import Parameter  # ROS: the node only
+
+    return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+            if p.name in FLOAT_PARAMETERS and p.type_ == Parameter.Type.INTEGER else p for p in parameters]
+
+
+def accept_integers_for_float_parameters(node) -> None:
+    """rclpy >= Iron (Jazzy) runs pre-set callbacks before its type check; Humble has none, so there an integer for
+    a float parameter stays refused as before."""
+    add = getattr(node, "add_pre_set_parameters_callback", None)
+    if add is not None:
+        add(widen_integers_for_float_parameters)

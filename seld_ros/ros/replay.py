@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from visualization_msgs.msg import MarkerArray
@@ -22,7 +23,7 @@ from seld_ros.msg import MultichannelAudio, SoundEventArray
 from seld_ros.ros.conversions import BUILD, time_to_ns
 
 END_PADDING_S = 0.02
-SUBSCRIBER_WAIT_S = 120.0
+NODE_START_WAIT_S = 120.0  # extra wait for a node seld_replay starts itself: model load, first-start ONNX export
 
 
 class ReplayError(RuntimeError):
@@ -38,6 +39,23 @@ class Played:
     play_seconds: float = 0.0
     audio_seconds: float = 0.0
     expected_frames: int = 0
+    node_diagnostics: dict = field(default_factory=dict)  # the node's latest /diagnostics values (and "message")
+
+    def why_frames_are_missing(self) -> str:
+        """The node's own account (its /diagnostics) of why it published fewer frames than the audio holds."""
+        d = self.node_diagnostics
+        if not d:
+            return "no /diagnostics from the node (is it running, and under the name given by --node?)"
+        rejected = {k[len("chunks_rejected_"):]: v for k, v in d.items()
+                    if k.startswith("chunks_rejected_") and v not in ("0", "")}
+        parts = [f"node says: {d.get('message', '')}", f"chunks received {d.get('chunks_in', '?')}"]
+        if rejected:
+            parts.append("rejected " + ", ".join(f"{k} {v}" for k, v in rejected.items())
+                         + f" (the node is a {d.get('front_end', '?')} model taking {d.get('input_channels', '?')}"
+                         " channels)")
+        if d.get("lost_audio_s", "0.000") != "0.000":
+            parts.append(f"lost audio {d['lost_audio_s']} s")
+        return "; ".join(parts)
 
 
 def encode_audio(chunks) -> list:
@@ -107,14 +125,29 @@ def play(audio: list, node_name: str, input_topic: str = "", speed: float = 1.0,
     node.create_subscription(MarkerArray, f"{node_name}/markers",
                              lambda m: played.markers.append((time.time_ns(), m, bytes(serialize_message(m)))),
                              reliable)
+    diagnostics_seen = [0]
+
+    def on_diagnostics(msg):
+        for st in msg.status:  # /diagnostics is global: this node's status only
+            if st.name.startswith(f"{node_name}:"):
+                played.node_diagnostics = {kv.key: kv.value for kv in st.values}
+                played.node_diagnostics["message"] = st.message
+                diagnostics_seen[0] += 1
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     try:
-        deadline = time.monotonic() + SUBSCRIBER_WAIT_S
+        wait_s = timeout + (NODE_START_WAIT_S if node_proc is not None else 0.0)
+        print(f"seld_replay: waiting up to {wait_s:.0f} s for "
+              + ("the node it started" if node_proc is not None else f"a node ({node_name})")
+              + f" to subscribe to {in_topic}" + (f" (node log: {log_path})" if node_proc is not None else ""),
+              flush=True)
+        deadline = time.monotonic() + wait_s
         while pub.get_subscription_count() == 0:
             if node_proc is not None and node_proc.poll() is not None:
                 raise ReplayError(f"the node exited ({node_proc.returncode}); see {log_path}")
             if time.monotonic() > deadline:
-                raise ReplayError(f"no node subscribed to {in_topic} within {SUBSCRIBER_WAIT_S:.0f} s (a node "
-                                  "started by the launch file listens on its input_topic: pass it as --input-topic)")
+                raise ReplayError(f"no node subscribed to {in_topic} within {wait_s:.0f} s (a node started by the "
+                                  "launch file listens on its input_topic: pass it as --input-topic)")
             rclpy.spin_once(node, timeout_sec=0.05)
         print(f"seld_replay: playing {len(audio)} audio messages ({played.audio_seconds:.1f} s) into "
               f"{in_topic} at {'max speed' if speed <= 0 else f'{speed:g}x'}", flush=True)
@@ -134,6 +167,10 @@ def play(audio: list, node_name: str, input_topic: str = "", speed: float = 1.0,
             rclpy.spin_once(node, timeout_sec=0.05)
         for _ in range(20):
             rclpy.spin_once(node, timeout_sec=0.01)
+        if not (played.events and played.events[-1][1].frame_index >= expected_last):
+            seen, until = diagnostics_seen[0], time.monotonic() + 3.0  # the node's next status: why
+            while diagnostics_seen[0] == seen and time.monotonic() < until:
+                rclpy.spin_once(node, timeout_sec=0.05)
     finally:
         node.destroy_node()
         rclpy.shutdown()

@@ -62,6 +62,10 @@ def build_cache(root, split: str, feature_config: dict, class_names, progress: b
     else:
         layout = {}
     items = list(iter_dataset(root, split, class_names=list(class_names), **layout))
+    todo = sum(1 for name, _, _ in items if not (out / f"{name}.npz").exists())
+    if todo and progress:  # the first run over a data set computes every clip's features once: say so
+        print(f"computing features of {todo} {split} clips once (cached in {out}; about a second per minute of "
+              "audio)", flush=True)
     try:
         from tqdm import tqdm
         it = tqdm(items, desc=f"features {split}", disable=not progress)

@@ -40,7 +40,7 @@ DEFAULTS = {
     "data": {"root": "data/synth", "train_split": "train", "val_split": "val", "test_split": "test",
              "features": {"feature_set": "logmel+iv+phase"}, "class_names": list(STARSS23_CLASSES),
              "chunk_seconds": 5.0},
-    "model": {"name": "at2seld", "pretrained_backbone": None, "init_from": None,
+    "model": {"name": "at2seld", "pretrained_backbone": None, "init_from": None, "init_from_skip": None,
               # semantic: yamnet: the converted AudioSet weights (`seld-pretrained fetch yamnet`), loaded at start
               "pretrained_yamnet": None},
     "training": {"out_dir": "runs/default", "epochs": 30, "batch_size": 16, "lr": 1e-3, "weight_decay": 1e-4,
@@ -162,6 +162,7 @@ class Trainer:
         m = dict(self.cfg["model"])
         pre = m.pop("pretrained_backbone", None)
         init_from = m.pop("init_from", None)
+        init_skip = tuple(m.pop("init_from_skip", None) or ())
         pre_yamnet = m.pop("pretrained_yamnet", None)
         self.model = build_model(network_config(m, self.fcfg, len(self.class_names)))
         spatial = self.model.config["in_channels"]  # normalised; the YAMNet channels after them stay raw
@@ -178,7 +179,7 @@ class Trainer:
             rep = load_panns_state_dict(self.model.backbone, pre)
             self.log(f"loaded backbone {pre}: {rep}")
         if init_from:  # fine-tuning: every weight from an earlier bundle of the same shapes (e.g. non-causal -> causal)
-            self.log(f"initialised from {init_from}: {init_weights_from_bundle(self.model, init_from)}")
+            self.log(f"initialised from {init_from}: {init_weights_from_bundle(self.model, init_from, init_skip)}")
         self.model.to(self.device)
         self.pretrained_backbone = pre
         self.init_from = init_from
@@ -452,16 +453,23 @@ def load_yamnet_weights(model: torch.nn.Module, path: str) -> dict:
             "num_audioset_classes": len(info["class_names"])}
 
 
-def init_weights_from_bundle(model: torch.nn.Module, path: str) -> str:
+def init_weights_from_bundle(model: torch.nn.Module, path: str, skip: tuple[str, ...] = ()) -> str:
     """Copy every parameter and buffer of the model bundle at ``path`` into ``model``; names and shapes must match
-    exactly (an architecture change such as ``causal: true`` keeps them). Loaded with ``weights_only=True``."""
-    src = load_bundle(str(path)).model.state_dict()
-    dst = model.state_dict()
+    exactly (an architecture change such as ``causal: true`` keeps them). Loaded with ``weights_only=True``.
+
+    ``skip``: name prefixes left out on both sides (``model.init_from_skip``), for a new semantic stream on an old
+    network: ``["backbone.", "yamnet."]`` drops the old CNN and keeps the pretrained YAMNet, while the spatial
+    stream, GRU and heads start from the bundle; everything else must still match."""
+    src = {k: v for k, v in load_bundle(str(path)).model.state_dict().items() if not k.startswith(tuple(skip))}
+    dst = {k: v for k, v in model.state_dict().items() if not k.startswith(tuple(skip))}
     missing = sorted(set(dst) - set(src))
     unexpected = sorted(set(src) - set(dst))
     wrong = sorted(k for k in set(src) & set(dst) if tuple(src[k].shape) != tuple(dst[k].shape))
     if missing or unexpected or wrong:
         raise ValueError(f"model.init_from {path}: the bundle's network does not match this one "
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]}, other shapes {wrong[:5]})")
+    if skip:
+        model.load_state_dict(src, strict=False)
+        return f"{len(src)} tensors (names under {list(skip)} kept as they were)"
     model.load_state_dict(src, strict=True)
     return f"{len(src)} tensors"

@@ -521,6 +521,8 @@ def build_real_bank(cfg: BuildConfig, cache: DebCache | None = None) -> dict:
     pkg_info = {}
     rule_counts = {}
     used_keys: set[str] = set()
+    log(f"building the real-sound bank from {len(packages)} Debian packages into {cfg.out}: a first run downloads "
+        "~5.8 GB and takes tens of minutes ([n/N] below counts the packages); a re-run from the cache about a minute")
     for pi, name in enumerate(packages):
         log(f"[{pi + 1}/{len(packages)}] {name}")
         try:
