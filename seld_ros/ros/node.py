@@ -41,6 +41,8 @@ from seld_ros.health import Fault, FaultCounter, NoAudioWatch, Throttle
 from seld_ros.msg import MultichannelAudio, SoundEventArray
 from seld_ros.pipeline import AudioChunk, InputError, PipelineError, SeldPipeline
 from seld_ros.ros.audio_common_input import AudioCommonInput
+from seld_ros.ros.chunk_queue import ChunkQueue
+from seld_ros.ros.compat import qos_event_kwargs, with_message_info
 from seld_ros.ros.conversions import BUILD, audio_from_msg, time_to_ns
 from seld_ros.ros.diagnostics import NodeDiagnostics
 from seld_ros.ros.params import (
@@ -76,15 +78,13 @@ class SeldNode(Node):
         accept_integers_for_float_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         qos = self._audio_qos()
-        self._queue: queue.Queue = queue.Queue(maxsize=self.settings["queue_size"])
         self._stop, self._closing, self._lock = threading.Event(), threading.Event(), threading.Lock()
         self.discarded_s = 0.0
-        self._dropped_since_processed = False
-        self._dropped_from_index = None  # first_sample_index of the first chunk dropped since one was processed
-        self.pending_drop_s = 0.0  # audio dropped from the queue that no processed chunk has accounted for yet
         self._sources = SequenceSources()
         self._source_seen: dict = {}  # source -> monotonic time of its latest message
         self.counters = FaultCounter()
+        self._queue = ChunkQueue(self.settings["queue_size"], self.settings["mode"] == "replay", self.counters,
+                                 self.throttle, self._stop)
         self._latencies_ms: collections.deque = collections.deque(maxlen=2000)
         self._proc_s = self._audio_s = 0.0
         self.last_frame_id = self.settings["frame_id"] or "mic_array"
@@ -94,8 +94,8 @@ class SeldNode(Node):
         self.pub_events = self.create_publisher(SoundEventArray, "~/events", 10)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", _with_message_info(self._on_audio),
-                                                  qos, **_qos_event_kwargs(self._on_incompatible_qos,
+        self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", with_message_info(self._on_audio),
+                                                  qos, **qos_event_kwargs(self._on_incompatible_qos,
                                                                            self._on_message_lost))
         self.audio_common = AudioCommonInput.attach(self, qos)
         self.no_audio = NoAudioWatch(self.sub_audio.topic_name, self.settings["no_audio_timeout_s"], time.monotonic())
@@ -192,58 +192,32 @@ class SeldNode(Node):
                                "transport or overwritten in the subscription's history (raise qos_depth)")
         return source
 
+    @property
+    def pending_drop_s(self) -> float:  # dropped from the queue, not yet accounted for by the pipeline (diagnostics)
+        return self._queue.pending_drop_s
+
     def _count_discarded(self, chunk: AudioChunk) -> None:
         self.counters.add(Fault.DISCARDED, int(chunk.samples.shape[0]))
         self.discarded_s += chunk.samples.shape[0] / max(int(chunk.sample_rate), 1)
 
     def enqueue(self, chunk: AudioChunk) -> None:
-        """Hand a chunk to the worker: replay blocks on a full queue, live drops the oldest queued chunk."""
+        """Hand a chunk to the worker (seld_ros.ros.chunk_queue: replay blocks, live drops the oldest)."""
         self.no_audio.heard(chunk.samples.shape[0] / max(int(chunk.sample_rate), 1), time.monotonic())
         if self._closing.is_set():
             self._count_discarded(chunk)
             return
-        if self.settings["mode"] == "replay":
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(chunk, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
+        if not self._queue.put(chunk):
             self._count_discarded(chunk)
-            return
-        while True:
-            try:
-                self._queue.put_nowait(chunk)
-                return
-            except queue.Full:
-                try:
-                    dropped = self._queue.get_nowait()
-                    with self._lock:
-                        if not self._dropped_since_processed:
-                            self._dropped_from_index = int(dropped.first_sample_index)
-                        self._dropped_since_processed = True
-                        self.pending_drop_s += dropped.samples.shape[0] / max(int(dropped.sample_rate), 1)
-                    self.counters.add(Fault.DROP, int(dropped.samples.shape[0]))
-                    self.throttle.warn(Fault.DROP, "falling behind real time: dropped the oldest queued audio "
-                                        f"({self.counters['chunks_dropped']} chunks so far)")
-                except queue.Empty:
-                    pass
 
     # -- processing (worker thread) -----------------------------------------------------------
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                chunk = self._queue.get(timeout=0.1)
+                chunk = self._queue.take(timeout=0.1)
             except queue.Empty:
                 if self._closing.is_set():
                     return  # drained
                 continue
-            with self._lock:
-                if self._dropped_since_processed:
-                    # the pipeline counts the dropped span as a skip (lost audio) when it takes this chunk
-                    self._dropped_since_processed = False
-                    self.pending_drop_s = 0.0
-                    chunk.after_drop, chunk.dropped_from_index = True, self._dropped_from_index
             t0 = time.perf_counter()
             try:
                 result = self.pipeline.push(chunk)
@@ -329,11 +303,8 @@ class SeldNode(Node):
                     self._publish_frame(frame, self.last_frame_id, None)
             except Exception as exc:  # pragma: no cover - context already shut down
                 self.get_logger().debug(f"final flush failed: {exc}")
-        while True:
-            try:
-                self._count_discarded(self._queue.get_nowait())
-            except queue.Empty:
-                break
+        for chunk in self._queue.drain():
+            self._count_discarded(chunk)
         if self.counters["chunks_discarded_at_shutdown"]:
             self.get_logger().warning(
                 f"shutdown: {self.counters['chunks_discarded_at_shutdown']} received audio chunks "
@@ -352,31 +323,6 @@ class SeldNode(Node):
         except Exception as exc:  # context already shut down
             self.get_logger().debug(f"could not clear markers: {exc}")
         logging.getLogger("seld_ros").removeHandler(self._log_handler)
-
-
-def _qos_event_kwargs(callback, lost_callback=None) -> dict:
-    """event_callbacks= for incompatible-QoS and message-lost callbacks (rclpy.event_handler on Jazzy,
-    rclpy.qos_event on Humble; both have these two events)."""
-    try:
-        from rclpy.event_handler import SubscriptionEventCallbacks
-    except ImportError:  # pragma: no cover - Humble
-        try:
-            from rclpy.qos_event import SubscriptionEventCallbacks
-        except ImportError:
-            return {}
-    return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=callback, message_lost=lost_callback)}
-
-
-def _with_message_info(callback):
-    """A subscription callback that also gets the MessageInfo dict (publication sequence number) where rclpy hands
-    it over (Jazzy); on Humble the callback gets None for it."""
-    try:
-        from rclpy.subscription import Subscription
-
-        Subscription.CallbackType.WithMessageInfo  # noqa: B018
-    except (ImportError, AttributeError):  # pragma: no cover - Humble
-        return lambda msg: callback(msg, None)
-    return lambda msg, info: callback(msg, info)
 
 
 def _per_class(values):
