@@ -153,3 +153,14 @@ def test_ros_imports_neither_cli_nor_bag():
         if bad:
             offenders[path.name] = bad
     assert not offenders, f"ros/ imports cli/ or bag/: {offenders}"
+
+
+def test_the_node_stays_a_thin_shell_and_the_pipeline_constructor_only_wires():
+    """The node only wires ROS (parameters, QoS, subscriptions, worker, timers, publishing): at most 350 lines.
+    SeldPipeline.__init__ only wires the stages (the bundle opens through engine.open_stream): at most 40 lines."""
+    node = Path(seld_ros.__file__).parent / "ros" / "node.py"
+    assert len(node.read_text().splitlines()) <= 350, "ros/node.py grew past 350 lines: move logic out of the node"
+    tree = ast.parse((Path(seld_ros.__file__).parent / "pipeline.py").read_text())
+    init = next(f for c in ast.walk(tree) if isinstance(c, ast.ClassDef) and c.name == "SeldPipeline"
+                for f in c.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    assert init.end_lineno - init.lineno + 1 <= 40, "SeldPipeline.__init__ is more than wiring"
