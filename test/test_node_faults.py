@@ -41,6 +41,17 @@ def stop(proc, h):
         proc.__exit__()
     return rc, out
 
+def second_audio_publisher(ros, proc):
+    """A second, reliable keep-all publisher on the node's audio topic, matched with the node before it returns."""
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    from seld_ros.msg import MultichannelAudio
+
+    other = ros.create_publisher(MultichannelAudio, proc.topic("audio"),
+                                 QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE))
+    assert spin_until(ros, lambda: other.get_subscription_count() > 0, 20.0)
+    return other
+
 
 def latest_diag(ros, h, pred, timeout=30.0):
     """The first diagnostics status (waiting for new ones) that satisfies ``pred``."""
@@ -187,16 +198,11 @@ def test_zero_backwards_and_overflowing_stamps_are_reported_and_outputs_stay_mon
 # -- a second publisher -------------------------------------------------------------------------------------------
 
 def test_a_second_stream_on_the_topic_is_detected_and_the_first_is_kept(ros, bundle, node_env):
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-
-    from seld_ros.msg import MultichannelAudio
     from seld_ros.ros.conversions import audio_to_msg
 
     proc, h = start(ros, bundle, node_env, warn_throttle_s=60.0)
-    other = ros.create_publisher(MultichannelAudio, proc.topic("audio"),
-                                 QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE))
+    other = second_audio_publisher(ros, proc)
     try:
-        assert spin_until(ros, lambda: other.get_subscription_count() > 0, 20.0)
         a, b = noise(3.0, seed=1), noise(3.0, seed=2)
         for k in range(30):
             h.send(a[2400 * k:2400 * (k + 1)], 2400 * k)

@@ -14,7 +14,7 @@ import pytest
 
 from model_helpers import invert_bytes_in_largest_tensor
 from ros_helpers.node_proc import NodeProcess, spin_until
-from test_node_faults import latest_diag, start, stop
+from test_node_faults import latest_diag, second_audio_publisher, start, stop
 from test_ros_node import RATE, T0, Harness, noise
 
 from seld_ros.pipeline import AudioChunk, PipelineConfig, SeldPipeline
@@ -83,16 +83,11 @@ def test_a_restarted_driver_starts_a_new_segment_at_once(ros, bundle, node_env, 
 
 
 def test_audio_publishers_follows_the_graph_and_a_live_second_stream_is_still_told_apart(ros, bundle, node_env):
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-
-    from seld_ros.msg import MultichannelAudio
     from seld_ros.ros.conversions import audio_to_msg
 
     proc, h = start(ros, bundle, node_env, warn_throttle_s=60.0)
-    other = ros.create_publisher(MultichannelAudio, proc.topic("audio"),
-                                 QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE))
+    other = second_audio_publisher(ros, proc)
     try:
-        assert spin_until(ros, lambda: other.get_subscription_count() > 0, 20.0)
         a, b = noise(2.0, seed=1), noise(2.0, seed=2)
         for k in range(20):  # both alive and interleaving: the first stream is kept, no restart
             h.send(a[2400 * k:2400 * (k + 1)], 2400 * k)
