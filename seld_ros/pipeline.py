@@ -505,10 +505,12 @@ class SeldPipeline:
         if self._ring is not None:
             if flush:
                 self._flush_into(result)
-            tail = self._ring.next_sample_index - self._frame_start_index(self._next_frame_index)
-            if tail > 0:
-                self._counters.add(Fault.SEGMENT_TAIL, tail)
-                self._lost_s += tail / self._rate
+            start, stop = self._frame_start_index(self._next_frame_index), self._ring.next_sample_index
+            if stop > start:
+                self._counters.add(Fault.SEGMENT_TAIL, stop - start)
+                # gap-filled spans of the tail were counted lost as gaps (rejected ones with their chunk)
+                filled = sum(max(0, min(b, stop) - max(a, start)) for a, b in self._filled)
+                self._lost_s += max(stop - start - filled, 0) / self._rate
         self._reset_stream_state()
 
     def _validate(self, chunk: AudioChunk, result: PushResult) -> np.ndarray:

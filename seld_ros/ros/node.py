@@ -91,8 +91,9 @@ class SeldNode(Node):
         self.audio_publishers = self.audio_publishers_sending = 0
         self.diagnostics = NodeDiagnostics(self)
 
-        self.pub_events = self.create_publisher(SoundEventArray, "~/events", 10)
-        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", 10)
+        depth = self.settings["output_qos_depth"]  # a long chunk's frames come out in one burst: keep them all
+        self.pub_events = self.create_publisher(SoundEventArray, "~/events", depth)
+        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", depth)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.sub_audio = self.create_subscription(MultichannelAudio, "~/audio", with_message_info(self._on_audio),
                                                   qos, **qos_event_kwargs(self._on_incompatible_qos,

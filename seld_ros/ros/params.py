@@ -72,6 +72,10 @@ PARAMS: tuple[Param, ...] = (
     Param("qos_depth", 100, "History depth of the audio subscription in live mode: a burst of more messages than "
           "this, arriving while the node is busy, is lost in DDS (then reported as a gap or skip).",
           min=1, max=10000),
+    Param("output_qos_depth", 200, "History depth of the ~/events and ~/markers publishers (reliable): one audio "
+          "chunk of N seconds publishes 10*N frames at once, and a reliable writer with a shorter history replaces "
+          "frames a slow subscriber has not yet acknowledged. 200 holds the frames of a 20 s chunk.",
+          min=1, max=100000),
     # --- decoding and tracking ----------------------------------------------------------------
     Param("threshold_scale", 1.0, "Multiplies every calibrated per-class threshold (>1: fewer, surer events).",
           min=0.05, max=5.0, dynamic=True),
