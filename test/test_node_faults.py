@@ -141,8 +141,11 @@ def test_stopped_node_and_restart_gap_make_diagnostics_warn_with_lost_audio(ros,
             if k == 25:
                 os.kill(proc.proc.pid, signal.SIGCONT)
             h.send(x[2400 * k:2400 * (k + 1)], 2400 * k)
-        d = latest_diag(ros, h, lambda d: d["chunks_in"] != "0" and int(d["frames_out"]) + 10 * float(
-            d["lost_audio_s"]) >= 39.5)
+        # done when every frame is out or skipped (gap frames are published, concealed: lost_audio_s counts them
+        # too, so waiting on frames_out + lost would stop early while a loaded node still works off its backlog)
+        d = latest_diag(ros, h, lambda d: d["chunks_in"] != "0" and int(d["frames_out"]) + 10 * int(
+            d["skip_samples"]) / RATE >= 39.5)
+        spin_until(ros, lambda: len({m.frame_index for m in h.events}) >= int(d["frames_out"]), 10.0)
         lost = float(d["lost_audio_s"])
         published = {m.frame_index for m in h.events}
         assert lost == 0 or d["_level"] >= 1, d
