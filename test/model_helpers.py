@@ -37,15 +37,17 @@ def tiny_yamnet_config(**over) -> dict:
 
 
 def make_tiny_yamnet_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, config: dict | None = None,
-                            feature_set: str = "logmel+iv+phase") -> Path:
-    """A real ``semantic: yamnet`` AT2SELD bundle (random narrow YAMNet) on features with ``yamnet: true``."""
+                            feature_set: str = "logmel+iv+phase", model=None) -> Path:
+    """A real ``semantic: yamnet`` AT2SELD bundle (random narrow YAMNet) on features with ``yamnet: true``
+    (``model``: a network that reads those features, saved as it is)."""
     from seld_ros.features.config import FeatureConfig
     from seld_ros.features.foa import FoaFeatures
     from seld_ros.model import build_model
 
     fcfg = FeatureConfig(feature_set=feature_set, yamnet=True)
     torch.manual_seed(seed)
-    model = build_model(config or tiny_yamnet_config(in_channels=fcfg.spatial_channels)).eval()
+    if model is None:
+        model = build_model(config or tiny_yamnet_config(in_channels=fcfg.spatial_channels)).eval()
     return _save_with_noise_stats(path, model, fcfg, FoaFeatures(fcfg), 4, seed, thresholds,
                                   "test YAMNet bundle, random weights")
 

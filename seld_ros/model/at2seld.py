@@ -36,6 +36,15 @@ spatial stream's late, at the frame level (the grids differ, so no
 cross-stitch). State: ``state_s*`` (spatial), ``state_yamnet`` (B, 1, 86, 64),
 ``state_gru``. ``forward(features, semantic=cached)`` / ``step(..., semantic=)``
 take YAMNet's fixed part precomputed (``YamnetStream.encode``) instead of running it.
+
+``refine: {kind: yamnet}`` keeps the PANNs-style network whole and adds the AudioSet-pretrained YAMNet beside it
+as a *semantic refinement*: YAMNet's frame vector (same stream, same causal window, same two input channels as
+``semantic: yamnet``) and the head's shared hidden layer go through one linear layer to a per-track, per-class
+offset added to the activity logits. The layer starts at zero, so a refined network starts exactly as its base
+bundle (``init_from``) and learns only where AudioSet's knowledge corrects the class; the track directions are
+the base network's. ``freeze_base: true`` (default) trains only YAMNet's projection and the offset layer and keeps
+the base in eval mode (its batch-norm statistics and dropout as shipped). State: the base's, then
+``state_yamnet``, then ``state_gru``.
 """
 from __future__ import annotations
 
@@ -103,6 +112,7 @@ class AT2SELD(nn.Module):
         self.config = config
         C, F_ = int(config["in_channels"]), int(config["n_mels"])
         self.norm = InputNorm(C, F_)
+        self.refine, self.frozen_base = None, False  # refine: yamnet (see _init_refine)
         self.semantic_kind = config.setdefault("semantic", "panns")
         if self.semantic_kind not in SEMANTIC_STREAMS:
             raise ValueError(f"semantic: one of {SEMANTIC_STREAMS}, got {self.semantic_kind!r}")
@@ -164,6 +174,38 @@ class AT2SELD(nn.Module):
                 raise ValueError(f"spatial_pool: meanmax | flatten, got {self.spatial_pool!r}")
             d_cat = bcfg["emb_dim"] + d_spa
         self._init_temporal_and_head(config, d_cat)
+        if config.get("refine"):
+            self._init_refine(config, C)
+
+    def _init_refine(self, config: dict, C: int) -> None:
+        """``refine: {kind: yamnet}``: YAMNet beside the whole base network (see module docstring)."""
+        r = {"kind": "yamnet", "freeze_base": True, **config["refine"]}
+        if r["kind"] != "yamnet" or set(r) != {"kind", "freeze_base"}:
+            raise ValueError(f"refine: {{kind: yamnet, freeze_base: true|false}}, got {config['refine']!r}")
+        if not self.causal or self.config["head"]["mode"] != "trackwise":
+            raise ValueError("refine: yamnet needs causal: true and head.mode: trackwise")
+        config["refine"] = r
+        config["yamnet"] = default_yamnet_stream_config(**config.get("yamnet", {}))
+        self.yamnet = YamnetStream(config["yamnet"], dropout=config.get("dropout", 0.1))
+        self.input_channels = C + 2
+        head = self.head
+        self.refine = nn.Linear(self.yamnet.out_dim + head.fc[0].out_features, head.N * head.K)
+        nn.init.zeros_(self.refine.weight)  # a refined network starts exactly as its base
+        nn.init.zeros_(self.refine.bias)
+        self.frozen_base = bool(r["freeze_base"])
+        if self.frozen_base:
+            for name, p in self.named_parameters():
+                if not name.startswith(("yamnet.", "refine.")):
+                    p.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        """With a frozen base (``refine.freeze_base``) the base stays in eval mode while the refinement trains."""
+        super().train(mode)
+        if self.frozen_base:
+            for name, module in self.named_children():
+                if name not in ("yamnet", "refine"):
+                    module.train(False)
+        return self
 
     def _init_temporal_and_head(self, config: dict, d_cat: int) -> None:
         """Frame vector (d_cat) -> Linear -> GRU / Conformer -> heads."""
@@ -243,12 +285,13 @@ class AT2SELD(nn.Module):
         ``semantic`` (``semantic: yamnet`` only): YAMNet's fixed part for the n hops, precomputed."""
         if not self.causal:
             raise ValueError("step: this network is not causal (model.causal: false)")
-        if self.yamnet is not None:
+        if self.yamnet is not None and self.refine is None:
             return self._step_yamnet(features, state, semantic)
-        if semantic is not None:
-            raise ValueError("semantic= is for semantic: yamnet networks")
+        if semantic is not None and self.refine is None:
+            raise ValueError("semantic= is for networks with YAMNet (semantic: yamnet or refine: yamnet)")
         nb = self.backbone.num_blocks
-        x = self.norm(features)
+        C = self.config["in_channels"]
+        x = self.norm(features[:, :C])
         new_state: list = []
         if self.early:
             s = self.backbone.stem(x)
@@ -270,7 +313,24 @@ class AT2SELD(nn.Module):
             new_state += sp_new
             h = torch.cat([self.backbone.embed(s), self._spatial_vector(p)], dim=2)
         h, h_gru = self.temporal.forward_stateful(self.pre(h), state[-1])
-        return self.head(h), new_state + [h_gru]
+        if self.refine is None:
+            return self.head(h), new_state + [h_gru]
+        hidden = self.head.fc(h)
+        act, *rest = self.head.from_hidden(hidden)
+        vector, yam_state = self._yamnet_vector(features[:, C:C + 2], state[-2], semantic)
+        offset = self.refine(torch.cat([vector, hidden], dim=2)).reshape(act.shape)
+        return (act + offset, *rest), new_state + [yam_state, h_gru]
+
+    def _yamnet_vector(self, channels, yam_state, semantic):
+        """YAMNet's frame vector for the hops of ``channels`` (the two YAMNet log-mel channels) and its next state;
+        ``semantic``: YAMNet's fixed part precomputed (training on the cache)."""
+        frames = self.yamnet.frames_of(channels)
+        if semantic is None:
+            windows, new_state = self.yamnet.windows(frames, yam_state)
+            semantic = self.yamnet.encode(windows)
+        else:
+            new_state = self.yamnet.next_state(frames, yam_state)
+        return self.yamnet(self.yamnet.decode(semantic)), new_state
 
     def _step_yamnet(self, features, state, semantic):
         C = self.config["in_channels"]
@@ -279,13 +339,8 @@ class AT2SELD(nn.Module):
         for i in range(len(self.spatial.blocks)):
             p, c = self.spatial.run_block_causal(i, p, state[2 * i:2 * i + 2])
             new_state += c
-        frames = self.yamnet.frames_of(features[:, C:C + 2])
-        if semantic is None:
-            windows, yam_state = self.yamnet.windows(frames, state[-2])
-            semantic = self.yamnet.encode(windows)
-        else:  # YAMNet's fixed part precomputed (training on the cache)
-            yam_state = self.yamnet.next_state(frames, state[-2])
-        h = torch.cat([self.yamnet(self.yamnet.decode(semantic)), self._spatial_vector(p)], dim=2)
+        vector, yam_state = self._yamnet_vector(features[:, C:C + 2], state[-2], semantic)
+        h = torch.cat([vector, self._spatial_vector(p)], dim=2)
         h, h_gru = self.temporal.forward_stateful(self.pre(h), state[-1])
         return self.head(h), new_state + [yam_state, h_gru]
 

@@ -223,8 +223,11 @@ class SeldHead(nn.Module):
         return names + (["distance"] if self.use_distance else [])
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.from_hidden(self.fc(h))
+
+    def from_hidden(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The outputs from the shared hidden layer ``fc(h)`` (an AT2SELD refinement reads that layer too)."""
         b, l = h.shape[0], h.shape[1]
-        h = self.fc(h)
         if self.mode == "trackwise":
             act = self.act(h).reshape(b, l, self.N, self.K)
             doa = unit_norm(self.doa(h).reshape(b, l, self.N, 3))

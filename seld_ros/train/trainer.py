@@ -398,7 +398,7 @@ class Trainer:
                 "init_from": self.init_from,
                 "epochs_trained": self._epochs_done()}
         if getattr(self.model, "yamnet", None) is not None:
-            prov["backbone"] = "yamnet"
+            prov["backbone"] = "yamnet" if self.model.refine is None else "at_panns+yamnet_refine"
             prov["backbone_weights"] = self.yamnet_weights or {"note": "random initialisation (no pretrained_yamnet)"}
             if self.yamnet_weights:
                 prov["backbone_licence"] = self.yamnet_weights["provenance"].get("licence")
@@ -422,9 +422,10 @@ def network_config(model_cfg: dict, feature_config, num_classes: int) -> dict:
     features ``feature_config``: input channels, classes and mel bands filled in."""
     m = dict(model_cfg)
     yamnet_features = bool(getattr(feature_config, "yamnet", False))
-    if (m.get("semantic", "panns") == "yamnet") != yamnet_features:
-        raise ValueError("model.semantic: yamnet and data.features.yamnet: true go together (the network reads "
-                         "YAMNet's log-mel from the two channels the front end appends)")
+    reads_yamnet = m.get("semantic", "panns") == "yamnet" or bool(m.get("refine"))
+    if reads_yamnet != yamnet_features:
+        raise ValueError("model.semantic: yamnet (or model.refine) and data.features.yamnet: true go together (the "
+                         "network reads YAMNet's log-mel from the two channels the front end appends)")
     # AT2SELD normalises the spatial channels; the YAMNet channels after them go to YAMNet raw
     m["in_channels"] = feature_config.spatial_channels if yamnet_features else feature_config.num_channels
     m["num_classes"] = int(num_classes)
