@@ -166,6 +166,10 @@ class OutputFrame:
     # the events' directions are front-folded (stereo bundle): x >= 0, z = 0; a source at azimuth a behind the
     # array (|a| > 90 deg) is reported at its mirror image 180 deg - a in front
     doa_front_folded: bool = False
+    # AudioSet tags of the events' tracks (track_id -> ((display name, score), ...), best first) and the watch-list
+    # events heard outside the model's classes (seld_ros.event_tags); empty while tagging is off
+    tags: dict = field(default_factory=dict)
+    watch_events: list = field(default_factory=list)
 
     @property
     def end_stamp_ns(self) -> int:
