@@ -89,7 +89,8 @@ class EventTagsConfig:
 class _TrackTags:
     labels: tuple  # ((name, score), ...) top-k
     scores: np.ndarray  # all 521 sigmoid scores
-    frame_index: int
+    frame_index: int  # when tagged
+    seen: int = 0  # the last frame the track was published in
 
 
 @dataclass
@@ -145,8 +146,11 @@ class EventTagger:
         that have tags, [WatchEvent] open in this frame). ``concealed``: mostly gap-filled audio, not tagged."""
         t0 = time.perf_counter()
         live = {int(ev.track_id): np.asarray(ev.doa, np.float64) for ev in events}
-        for gone in set(self._tracks) - set(live):
-            del self._tracks[gone]
+        for t, tagged in list(self._tracks.items()):  # a track missed for a few frames keeps its tags for 1 s
+            if t in live:
+                tagged.seen = frame_index
+            elif frame_index - tagged.seen > FRAMES_PER_S:
+                del self._tracks[t]
         for w in self._watch.values():
             track = w.event.explained_by
             if track in live:  # it follows its track
@@ -213,7 +217,8 @@ class EventTagger:
         scores = self._run(spectra().patches(gains))
         for t, row in zip(chosen, scores):
             best = np.argsort(-row)[:self.config.top_k]
-            self._tracks[t] = _TrackTags(tuple((self.class_names[i], float(row[i])) for i in best), row, frame_index)
+            self._tracks[t] = _TrackTags(tuple((self.class_names[i], float(row[i])) for i in best), row, frame_index,
+                                         frame_index)
             if self.watch_list is not None:
                 self._heard(self.watch_list.detect(row), frame_index)
 
@@ -368,11 +373,16 @@ def open_event_tagger(values: dict, front_end: str = "foa", lookahead_frames: in
                     "(this one is %s)", front_end)
         return None
     weights = values.get("tags.yamnet_weights") or default_yamnet_weights()
-    if not os.path.isfile(weights):
-        log.warning("AudioSet tags and the watch list are off: no converted YAMNet weights at %s (`seld-pretrained "
-                    "fetch yamnet` creates them; tags.enabled: false silences this line)", weights)
+    if not os.path.isfile(weights):  # the default place empty: a note; a path given that is not there: a warning
+        (log.warning if values.get("tags.yamnet_weights") else log.info)(
+            "AudioSet tags and the watch list are off: no converted YAMNet weights at %s (`seld-pretrained fetch "
+            "yamnet` creates them; tags.enabled: false silences this line)", weights)
         return None
-    network, info = open_yamnet(weights, cache_dir)
+    try:
+        network, info = open_yamnet(weights, cache_dir)
+    except Exception as exc:  # a damaged file, a failed export: the node must say which file and why
+        raise ValueError(f"cannot open the YAMNet weights {weights} for the AudioSet tags: {type(exc).__name__}: "
+                         f"{exc} (tags.enabled: false runs without them)") from None
     watch = None
     if values.get("watch_list.enabled", True):
         watch = watch_list_from_settings(values["watch_list.labels"], values["watch_list.thresholds"],

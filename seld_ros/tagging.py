@@ -26,9 +26,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from seld_ros.audio.errors import AudioFormatError
+from seld_ros.audio.resample import resample_to
 from seld_ros.audio.steering import CARDIOID, apply_gains, null_steering_gains, unit_directions
 from seld_ros.constants import LABEL_HOP_SAMPLES, SAMPLE_RATE
-from seld_ros.audio.resample import resample_to
 from seld_ros.features.spectral import periodic_hann
 from seld_ros.features.yamnet import (FRAMES_PER_LABEL, SILENCE_LOG_MEL, YAMNET_HOP_LENGTH, YAMNET_LOG_OFFSET,
                                       YAMNET_N_FFT, YAMNET_PATCH_FRAMES, YAMNET_SAMPLE_RATE, YAMNET_WIN_LENGTH,
