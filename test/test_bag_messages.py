@@ -79,6 +79,10 @@ def test_tags_and_watch_events_round_trip_and_label_the_markers():
     assert glass.confidence == 0.625 and math.isnan(glass.distance)
     assert math.isclose(glass.azimuth, math.pi / 2, rel_tol=1e-6)
     assert M.time_to_ns(glass.first_stamp) == _stamp(13)
+    # the 13-class evaluation reads the model's events and leaves the watch-list ones out
+    lab = M.events_msgs_to_labels([M.events_msg(_stamp(14), "mic", 14, 100_000_000, [phone, glass])],
+                                  STARSS23_CLASSES, frame_offset=14)
+    assert [int(c) for c in lab.class_id[0] if c >= 0] == [3]
     texts = [x.text for x in M.build_markers(m, 13, "confidence", 1.0, 0.3, True).markers if x.type == 9]
     assert texts == ["telephone 0.83 #7 [Telephone bell ringing 0.75]", "knock 0.40 #2147483653",
                      "watch: Glass 0.62 #2147483649"]
