@@ -8,9 +8,10 @@ steers a virtual microphone at the track's smoothed direction, with nulls on the
 0.96 s with YAMNet: the track's top-k labels go on its events until the next update. At the same rate the omni
 channel W is tagged and, while tracks are live, six horizontal "watch beams" (cardioids every 60 degrees with nulls
 on the tracks): a steady loud track (a ringing phone) masks a glass break on the omni channel, not in a beam that
-nulls it (measured on plane waves: Glass 0.02-0.09 on W, 0.5-0.95 in the beams). A watched label at or above its threshold on the omni channel or a track's microphone opens a
-watch-list event where :func:`locate` finds it (nulls on the tracks' directions: a track's own null is dropped when
-the search looks its way, so a watched sound that is a track is found there). Found within ``EXPLAIN_DEG`` of a
+nulls it (measured on plane waves: Glass 0.02-0.09 on W, 0.5-0.95 in the beams). A watched label at or above its
+threshold on the omni channel, a beam or a track's microphone opens a watch-list event where :func:`locate` finds
+it (nulls on the tracks' directions: a track's own null is dropped when the search looks its way, so a watched sound
+that is a track is found there). Found within ``EXPLAIN_DEG`` of a
 track, it is that track's sound: the event follows the track's direction and carries its tags. A track's microphone
 alone does not decide, since a loud sound leaks into every first-order microphone (-6 dB at 90 degrees for a
 cardioid) and YAMNet's scores hardly depend on level. It is published in every frame until the label has not been
@@ -26,7 +27,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 

@@ -4,11 +4,10 @@ real glass break (no model class; on the default watch list) as plane waves 105 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from ros_helpers.node_proc import NodeProcess, spin_until
 from seld_ros.data.geometry import angular_distance_deg
-from tagging_helpers import WEIGHTS, deb_cache, require_weights
+from tagging_helpers import WEIGHTS, require_weights
 from test_event_tags import GLASS_DIR, PHONE_DIR, scene  # noqa: F401 (the scene fixture)
 from test_ros_node import Harness
 
