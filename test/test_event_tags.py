@@ -196,3 +196,35 @@ def test_the_pipeline_publishes_tags_on_the_shipped_models_tracks_and_the_glass_
     off, frames = _pipeline_frames(scene, [24000] * 6, dict(event_tags, **{"tags.enabled": False}), tmp_path)
     assert off.tagger is None and all(not f.tags and not f.watch_events for f in frames)
     assert "taggings" not in off.stats()
+
+
+def test_seld_eval_bag_with_tags_lists_the_top_tags_and_the_watch_events(yamnet, scene, tmp_path, capsys,
+                                                                           monkeypatch):
+    """seld-eval-bag --tags over a bag of the scene: the summary names the telephone's top tag and the Glass watch
+    event; the results bag carries them (outside_model_classes); without --tags it says nothing of tags."""
+    from seld_ros.bag.convert import from_dcase
+    from seld_ros.bag.io import open_bag
+    from seld_ros.bag.messages import EVENTS_MSGTYPE
+    from seld_ros.bag.types import seld_typestore
+    from seld_ros.cli.eval_bag import main
+    from seld_ros.data.dcase import write_wav
+    write_wav(tmp_path / "scene.wav", scene, RATE)
+    from_dcase(tmp_path / "scene.wav", None, tmp_path / "bag")
+    monkeypatch.setenv("SELD_CACHE_DIR", str(tmp_path / "cache"))  # the model's ONNX export, if any
+    assert main([str(tmp_path / "bag"), "--out", str(tmp_path / "out"), "--backend", "torch", "--no-plot",
+                 "--quiet", "--tags", "--yamnet-weights", str(WEIGHTS)]) == 0
+    out = capsys.readouterr().out
+    assert "top AudioSet tag per class: telephone: Telephone" in out, out
+    assert "watch-list events (outside the model's classes): Glass 1" in out, out
+    assert main([str(tmp_path / "bag"), "--out", str(tmp_path / "plain"), "--backend", "torch", "--no-plot",
+                 "--quiet"]) == 0
+    assert "watch-list" not in capsys.readouterr().out
+    assert main([str(tmp_path / "bag"), "--out", str(tmp_path / "x"), "--backend", "torch", "--quiet",
+                 "--tags", "--yamnet-weights", str(tmp_path / "absent.pt")]) == 2
+    assert "--tags: the AudioSet tagger could not start" in capsys.readouterr().err
+    ts = seld_typestore()
+    with open_bag(tmp_path / "out" / "results") as reader:
+        evs = [e for c, _, raw in reader.messages() if c.msgtype == EVENTS_MSGTYPE
+               for e in ts.deserialize_cdr(raw, EVENTS_MSGTYPE).events]
+    assert any(e.outside_model_classes and e.class_name == "Glass" for e in evs)
+    assert any(len(e.tags) and e.class_name == "telephone" for e in evs)
