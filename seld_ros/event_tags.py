@@ -342,9 +342,16 @@ def open_yamnet(weights: str, cache_dir: str = "") -> tuple[YAMNetNetwork, dict]
     import hashlib
     import os
 
+    import torch
+
     from seld_ros.model.yamnet import load_pretrained_yamnet
     from seld_ros.tagging import OnnxYAMNet, onnx_yamnet, torch_yamnet
-    model, info = load_pretrained_yamnet(weights)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # building the model on more threads leaves an OpenMP pool that spins (+14 % of a core)
+    try:
+        model, info = load_pretrained_yamnet(weights)
+    finally:
+        torch.set_num_threads(threads)
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
