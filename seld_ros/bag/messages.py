@@ -89,7 +89,8 @@ def events_msgs_to_labels(msgs: Sequence, class_names: Sequence[str], frame_offs
     """SoundEventArray messages -> SceneLabels, frame = msg.frame_index - frame_offset (source = track_id).
 
     Events whose class_id is outside ``class_names`` are looked up by class_name; unknown names raise
-    LabelError. Distances stay in metres (NaN unknown)."""
+    LabelError. Watch-list events (``outside_model_classes``: AudioSet labels, not the model's classes) are left
+    out. Distances stay in metres (NaN unknown)."""
     names = tuple(class_names)
     by_name = {n: i for i, n in enumerate(names)}
     per_frame: dict[int, list] = {}
@@ -99,6 +100,8 @@ def events_msgs_to_labels(msgs: Sequence, class_names: Sequence[str], frame_offs
             continue
         lst = per_frame.setdefault(fr, [])
         for ev in msg.events:
+            if getattr(ev, "outside_model_classes", False):
+                continue
             c = int(ev.class_id)
             if ev.class_name and (c >= len(names) or names[c] != ev.class_name):
                 if ev.class_name not in by_name:

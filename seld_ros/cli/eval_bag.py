@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-distance", action="store_true",
                    help="do not score distance (default: scored when the model and the reference have distances)")
     add_alias(p, "--no-dist", "--no-distance")
+    p.add_argument("--tags", action="store_true", help="AudioSet tags on the tracks and the watch list, as the "
+                   "node's tags.enabled (the node's other tags.* / watch_list.* defaults); the summary lists the top "
+                   "tag per class and the watch-list events, the results bag carries them")
+    p.add_argument("--yamnet-weights", default="", help="with --tags: the converted YAMNet weights (default: where "
+                   "`seld-pretrained fetch yamnet` puts them)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the DOA plot (default: drawn)")
     p.add_argument("--no-results-bag", action="store_true", help="do not write the results bag (default: written)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown on long bags)")
@@ -104,11 +109,15 @@ def main(argv=None) -> int:
         t_start = time.perf_counter()
         try:
             pipe = SeldPipeline(PipelineConfig(model_file_path=args.bundle, backend=args.backend,
-                                               context_seconds=args.context_seconds, num_threads=args.threads))
+                                               context_seconds=args.context_seconds, num_threads=args.threads,
+                                               event_tags=_event_tags(args)))
             pipe.set_thresholds(args.threshold_scale)
         except Exception as exc:  # noqa: BLE001 - any start-up failure is exit 2 with one line, not a traceback
             detail = str(exc) if isinstance(exc, (PipelineError, ValueError)) else f"{type(exc).__name__}: {exc}"
             raise BagError(f"cannot start the pipeline: {detail}") from None
+        if args.tags and pipe.tagger is None:
+            raise BagError("--tags: the AudioSet tagger could not start (no converted YAMNet weights, or a stereo "
+                           "model); see the line above")
         start_s = time.perf_counter() - t_start
         res = evaluate_bag(args.bag, out_dir=out, audio_topic=topic, gt_topic=args.gt_topic,
                            pcm=PcmFormat(args.sample_rate, args.channels, args.sample_format, args.layout),
@@ -131,6 +140,15 @@ def main(argv=None) -> int:
               f"{res.outputs.get('summary', 'nothing')}", file=sys.stderr)
         return 3
     return 0
+
+
+def _event_tags(args) -> dict:
+    """The node's tags.* / watch_list.* defaults with tags.enabled = --tags (empty: no tags)."""
+    if not args.tags:
+        return {}
+    from seld_ros.ros.params import NodeSettings
+    values = {k: v for k, v in NodeSettings.defaults().values.items() if k.startswith(("tags.", "watch_list."))}
+    return dict(values, **{"tags.enabled": True, "tags.yamnet_weights": args.yamnet_weights})
 
 
 def _audio_common_topic(reader, topic, path):

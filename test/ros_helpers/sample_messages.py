@@ -61,7 +61,11 @@ def build_messages():
     events.frame_duration = Duration(sec=0, nanosec=100_000_000)
     events.frame_index = 12345
     e3 = event(5, 2, "clapping", 0.625, -1.25, 0.0, 1.75, folded=True)  # a stereo model's event
-    events.events = [e1, e2, e3]
+    e1.tags = ["Walk, footsteps", "Speech"]  # AudioSet tags (issue 26)
+    e1.tag_scores = array.array("f", [0.75, 0.125])
+    glass = event(2**31 + 1, 435, "Glass", 0.5, 2.0, 0.25, float("nan"))  # a watch-list event
+    glass.outside_model_classes = True
+    events.events = [e1, e2, e3, glass]
 
     markers = MarkerArray()
     for i, ev in enumerate((e1, e2)):
