@@ -183,5 +183,5 @@ def test_cached_fixed_part_then_trainable_part_equals_yamnet_live(train):
         live, cached = m(x), m(x, semantic=encoded)
     for a, b in zip(live, cached):
         assert float((a - b).abs().max()) <= 1e-5
-    with pytest.raises(ValueError, match="semantic= is for semantic: yamnet"):
+    with pytest.raises(ValueError, match="semantic= is for networks with YAMNet"):
         build_model(tiny_causal_config())(torch.randn(1, 13, 5, 64), semantic=encoded[:1, :1])
