@@ -102,6 +102,9 @@ class _Watch:
     located: int  # frame index of its direction
 
 
+MAX_PIECES = 256  # pushed chunks joined into the buffer at the latest (bounds memory between output frames)
+
+
 class EventTagger:
     def __init__(self, network: YAMNetNetwork, class_names, watch_list: WatchList | None,
                  config: EventTagsConfig | None = None):
@@ -124,6 +127,7 @@ class EventTagger:
         """A new segment of the stream: no audio, no tracks; watch events end."""
         self._audio = np.zeros((4, 0), np.float32)
         self._audio_start = 0  # segment sample index of self._audio[:, 0]
+        self._pieces: list[np.ndarray] = []  # chunks pushed since the buffer was last joined
         self._tracks: dict[int, _TrackTags] = {}
         self._watch: dict[int, _Watch] = {}  # AudioSet index -> the open watch event
         # heard, not explained, not yet searched for: AudioSet index -> (entry, score, frame index last heard)
@@ -134,9 +138,20 @@ class EventTagger:
         self._omni_frame: int | None = None
 
     def push_audio(self, foa: np.ndarray) -> None:
-        """The next (4, n) samples of the segment at 24 kHz, ACN/SN3D, in order."""
-        drop = max(0, self._audio.shape[1] - self._keep)
-        self._audio = np.concatenate([self._audio[:, drop:], np.asarray(foa, np.float32)], axis=1)
+        """The next (4, n) samples of the segment at 24 kHz, ACN/SN3D, in order. Only kept here: the buffer is
+        joined once per output frame (``_join``), not once per chunk (a stream of tiny messages would copy the
+        whole 1.1 s buffer for every one of them)."""
+        self._pieces.append(np.asarray(foa, np.float32))
+        if len(self._pieces) >= MAX_PIECES:
+            self._join()
+
+    def _join(self) -> None:
+        """Append the pushed chunks; keep the last ``_keep`` samples before the newest chunk and that chunk."""
+        if not self._pieces:
+            return
+        audio = np.concatenate([self._audio, *self._pieces], axis=1)
+        drop = max(0, audio.shape[1] - self._keep - self._pieces[-1].shape[1])
+        self._audio, self._pieces = audio[:, drop:], []
         self._audio_start += drop
 
     # -- one output frame ----------------------------------------------------------------------------------------
@@ -146,6 +161,7 @@ class EventTagger:
         (frame_in_segment + 1) * 2400) with the tracker's ``events`` -> ({track_id: top-k labels} for the events
         that have tags, [WatchEvent] open in this frame). ``concealed``: mostly gap-filled audio, not tagged."""
         t0 = time.perf_counter()
+        self._join()
         live = {int(ev.track_id): np.asarray(ev.doa, np.float64) for ev in events}
         for t, tagged in list(self._tracks.items()):  # a track missed for a few frames keeps its tags for 1 s
             if t in live:
