@@ -19,7 +19,8 @@ metric (``mode="dcase2025"``: azimuth folded to [-90, 90] deg, distance) and the
 stereo format ``frame,class,source,azimuth,distance,onscreen`` (integer degrees, cm). The reference is the bag's
 ground-truth topic or, with ``reference_csv``, a DCASE label CSV (e.g. a DCASE 2025 stereo metadata file; its frame
 0 is the bag's first audio frame): audio_common recordings carry no ground-truth topic.
-* ``<name>_doa.png``     azimuth / elevation against time, reference and prediction per class;
+* ``<name>_doa.png``     azimuth / elevation against time, reference and prediction per class; with tags on, the
+                         watch-list events as stars (one per AudioSet label) and each track's top tag;
 * ``summary.json``       frames, events and tracks per class, timing (x real time), input issues, paths.
 """
 from __future__ import annotations
@@ -44,8 +45,9 @@ from seld_ros.bag.messages import (
     events_msgs_to_labels,
     frame_to_events_msg,
     time_to_ns,
+    watch_points_from_msgs,
 )
-from seld_ros.bag.plot import plot_doa
+from seld_ros.bag.plot import WatchPoint, doa_figure, save_figure
 from seld_ros.constants import LABEL_HOP_S
 from seld_ros.data.dcase import format_dcase2022, format_dcase2024, format_dcase2025, read_labels
 from seld_ros.data.labels import LabelError, SceneLabels
@@ -97,6 +99,7 @@ class EvalResult:
     front_end: str = "foa"
     doa_front_folded: bool = False
     received_seconds: float = 0.0  # audio in the bag's messages, rejected chunks included (audio_seconds: processed)
+    reference_watch: list = field(default_factory=list)  # WatchPoints on the ground-truth topic (a node recording)
 
     @property
     def x_realtime(self) -> float:
@@ -126,16 +129,39 @@ class EvalResult:
                 ids.setdefault(w.class_name, set()).add(w.track_id)
         return {n: len(v) for n, v in sorted(ids.items())}
 
-    def top_tags_per_class(self) -> dict[str, str]:
-        """Per model class, the AudioSet tag most often first on its event-frames (tags on), with its share."""
-        tags: dict[str, Counter] = {}
+    def doa_figure(self, title: str = ""):
+        """The ``<name>_doa.png`` figure: reference and prediction per class, the watch-list events (the pipeline's
+        and the reference's) as stars, each track's top AudioSet tag (seld_ros.bag.plot.doa_figure)."""
+        return doa_figure(self.prediction, self.reference, title, self.audio_seconds, watch=self.watch_points(),
+                          reference_watch=self.reference_watch, track_tags=self.top_tag_per_track())
+
+    def watch_points(self) -> list:
+        """The watch-list events of every output frame as plot points (the prediction's time axis)."""
+        return [WatchPoint((f.frame_index - self.frame_offset + 0.5) * LABEL_HOP_S, w.class_name, w.doa)
+                for f in self.frames for w in getattr(f, "watch_events", ())]
+
+    def _first_tags(self):
+        """(event, its track's first AudioSet tag) of every event-frame that has tags."""
         for f in self.frames:
             for ev in f.events:
                 top = (getattr(f, "tags", None) or {}).get(ev.track_id)
                 if top:
-                    tags.setdefault(ev.class_name, Counter())[top[0][0]] += 1
+                    yield ev, top[0][0]
+
+    def top_tags_per_class(self) -> dict[str, str]:
+        """Per model class, the AudioSet tag most often first on its event-frames (tags on), with its share."""
+        tags: dict[str, Counter] = {}
+        for ev, tag in self._first_tags():
+            tags.setdefault(ev.class_name, Counter())[tag] += 1
         return {n: f"{c.most_common(1)[0][0]} ({c.most_common(1)[0][1] / sum(c.values()):.0%})"
                 for n, c in tags.items()}
+
+    def top_tag_per_track(self) -> dict[int, str]:
+        """Per track id, the AudioSet tag most often first on its event-frames (tags on)."""
+        tags: dict[int, Counter] = {}
+        for ev, tag in self._first_tags():
+            tags.setdefault(int(ev.track_id), Counter())[tag] += 1
+        return {k: c.most_common(1)[0][0] for k, c in tags.items()}
 
     def to_dict(self) -> dict:
         return {
@@ -204,13 +230,21 @@ def _count_messages(path, topic) -> int:
 
 def read_reference(path, topic: str, class_names, frame_offset: int = 0):
     """The ground-truth topic (SoundEventArray) as SceneLabels (frame 0 = ``frame_offset``), or None if absent."""
+    return _reference_labels(read_reference_messages(path, topic), path, topic, class_names, frame_offset)
+
+
+def read_reference_messages(path, topic: str) -> list:
+    """The SoundEventArray messages of the ground-truth topic (none if the bag has no such topic)."""
     with open_bag(path) as reader:
         conns = connections_for(reader, topic)
         if not conns:
-            return None
+            return []
         if conns[0].msgtype != EVENTS_MSGTYPE:
             raise BagError(f"ground-truth topic {topic} in {path} is {conns[0].msgtype}, not {EVENTS_MSGTYPE}")
-        msgs = [m for _, _, m in iter_messages(reader, conns, path)]
+        return [m for _, _, m in iter_messages(reader, conns, path)]
+
+
+def _reference_labels(msgs, path, topic: str, class_names, frame_offset: int):
     if not msgs:
         return None
     try:
@@ -394,13 +428,16 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
     rate = first.sample_rate
     per_frame = int(round(rate * LABEL_HOP_S))
     frame_offset = first.first_sample_index // per_frame
+    reference_watch: list = []
     if reference_csv is not None:
         try:
             reference = read_labels(reference_csv, reference_format, names)
         except (LabelError, OSError) as exc:
             raise BagError(f"cannot read the reference {reference_csv}: {exc}") from None
     else:
-        reference = read_reference(bag, gt_topic, names, frame_offset)
+        gt_msgs = read_reference_messages(bag, gt_topic)
+        reference = _reference_labels(gt_msgs, bag, gt_topic, names, frame_offset)
+        reference_watch = watch_points_from_msgs(gt_msgs, frame_offset)
     folded = bool(getattr(pipeline, "doa_front_folded", False))
     mode = metric if metric != "auto" else ("dcase2025" if folded else "dcase2024")
     n_audio_frames = -(-audio_samples // per_frame)
@@ -430,7 +467,8 @@ def evaluate_bag(bag, bundle: str | None = None, out_dir=None, *, audio_topic: s
                      pipeline_seconds=pipe_s, rejected=rejected, issues=issues,
                      faults={k: v for k, v in watched_counts(counts).items() if v},
                      backend=str(pipeline.info().get("backend", "")), metric_mode=mode,
-                     front_end=str(getattr(pipeline, "front_end", "foa")), doa_front_folded=folded)
+                     front_end=str(getattr(pipeline, "front_end", "foa")), doa_front_folded=folded,
+                     reference_watch=reference_watch)
     if out is not None and audio_samples:
         _write_outputs(res, out, name, results_bag, plot)
     elif out is not None:  # nothing processed: no empty CSV, plot or results bag, only the summary saying why
@@ -456,8 +494,7 @@ def _write_outputs(res: EvalResult, out: Path, name: str, results_bag: bool, plo
         res.outputs["metrics"] = str(out / "metrics.json")
     if plot:
         title = f"{name}: reference (pale squares) and prediction (dots)" if res.reference is not None else name
-        res.outputs["plot"] = str(plot_doa(out / f"{name}_doa.png", res.prediction, res.reference, title,
-                                           res.audio_seconds))
+        res.outputs["plot"] = str(save_figure(res.doa_figure(title), out / f"{name}_doa.png"))
     res.outputs["summary"] = str(out / "summary.json")
     (out / "summary.json").write_text(json.dumps(res.to_dict(), indent=1, default=_json_default))
 

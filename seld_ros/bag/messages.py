@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from seld_ros.bag.plot import WatchPoint
 from seld_ros.bag.types import seld_typestore
 from seld_ros.constants import LABEL_HOP_S, NS
 from seld_ros.data.labels import LabelError, SceneLabels
@@ -126,6 +127,22 @@ def events_msgs_to_labels(msgs: Sequence, class_names: Sequence[str], frame_offs
             lab.doa[fr, j] = v / n if n > 0 else (1.0, 0.0, 0.0)
             lab.distance[fr, j] = dist
     return lab
+
+
+def watch_points_from_msgs(msgs: Sequence, frame_offset: int = 0, frame_hop_s: float = LABEL_HOP_S) -> list:
+    """The watch-list events (``outside_model_classes``) of SoundEventArray messages as plot points, on the time axis
+    of :func:`events_msgs_to_labels` (frame = msg.frame_index - frame_offset, at the frame's centre)."""
+    out = []
+    for msg in msgs:
+        fr = int(msg.frame_index) - int(frame_offset)
+        if fr < 0:
+            continue
+        for ev in msg.events:
+            if getattr(ev, "outside_model_classes", False):
+                d = ev.direction
+                out.append(WatchPoint((fr + 0.5) * frame_hop_s, str(ev.class_name),
+                                      (float(d.x), float(d.y), float(d.z))))
+    return out
 
 
 _NUMPY_DTYPES = {"bool": np.bool_, "byte": np.uint8, "char": np.uint8, "int8": np.int8, "uint8": np.uint8,

@@ -9,6 +9,8 @@ Every audio message is pushed through seld_ros.pipeline.SeldPipeline in bag orde
 flushed. Writes to --out: results/ (a bag with /seld_node/events and /seld_node/markers stamped by audio time),
 pred/<bag>.csv (DCASE 2024 format, source = track id, degrees, distance in cm), and, when the bag has ground truth
 on --gt-topic, ref/<bag>.csv, metrics.json and metrics.txt; plus <bag>_doa.png and summary.json. Prints a summary.
+With --tags the plot also shows the watch-list events (stars, one legend entry per AudioSet label) and each track's
+top AudioSet tag; watch-list events on --gt-topic (a recording of the node) are drawn as pale stars.
 Exit status: 0 ok; 2 unreadable bag, bad options or the pipeline cannot start; 3 no audio could be processed
 (every chunk rejected, e.g. stereo audio into an FOA model: the summary says why).
 
@@ -67,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_alias(p, "--no-dist", "--no-distance")
     p.add_argument("--tags", action="store_true", help="AudioSet tags on the tracks and the watch list, as the "
                    "node's tags.enabled (the node's other tags.* / watch_list.* defaults); the summary lists the top "
-                   "tag per class and the watch-list events, the results bag carries them")
+                   "tag per class and the watch-list events, the plot draws the watch-list events (stars) and each "
+                   "track's top tag, the results bag carries them")
     p.add_argument("--yamnet-weights", default="", help="with --tags: the converted YAMNet weights (default: where "
                    "`seld-pretrained fetch yamnet` puts them)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the DOA plot (default: drawn)")
