@@ -11,8 +11,10 @@ on the tracks): a steady loud track (a ringing phone) masks a glass break on the
 nulls it (measured on plane waves: Glass 0.02-0.09 on W, 0.5-0.95 in the beams). A watched label at or above its
 threshold on the omni channel, a beam or a track's microphone opens a watch-list event where :func:`locate` finds
 it (nulls on the tracks' directions: a track's own null is dropped when the search looks its way, so a watched sound
-that is a track is found there). Found within ``EXPLAIN_DEG`` of a
-track, it is that track's sound: the event follows the track's direction and carries its tags. A track's microphone
+that is a track is found there). Found within ``EXPLAIN_DEG`` of a track, it is that track's sound. If the track
+was live ``EXPLAINED_AFTER_FRAMES`` before the label was first heard, the track explains it (the issue's rule: a
+watch event is for a sound no current track explains) and no event opens, counted as ``watch_explained_by_tracks``;
+otherwise (a new sound makes its track as it is heard) the event follows the track's direction and carries its tags. A track's microphone
 alone does not decide, since a loud sound leaks into every first-order microphone (-6 dB at 90 degrees for a
 cardioid) and YAMNet's scores hardly depend on level. It is published in every frame until the label has not been
 heard for ``hold_s``, and searched for again every ``RELOCATE_S`` while it lasts (unless it follows a track).
@@ -42,6 +44,9 @@ WATCH_TRACK_ID_BASE = 2**31
 FRAMES_PER_S = int(round(1.0 / LABEL_HOP_S))  # the budget's window: 10 output frames
 RELOCATE_S = 2.0  # a watch event heard for longer is searched for again (a moving siren)
 EXPLAIN_DEG = 30.0  # a watched sound found this close to a track is that track's (the tracker's default gate)
+# ... and a track live this long before the label was first heard explains it: no watch event is opened (a ringing
+# phone heard as "Alarm clock", a tinkle bell as "Glass"); a new sound makes its track as it is heard
+EXPLAINED_AFTER_FRAMES = 10
 MAX_NULLS = 3  # a first-order microphone has room for three nulls besides its look direction
 OMNI_GAINS = np.array([[1.0, 0.0, 0.0, 0.0]], np.float32)  # W alone
 WATCH_BEAMS = np.array([[np.cos(a), np.sin(a), 0.0] for a in np.deg2rad(np.arange(0, 360, 60))])
@@ -130,8 +135,10 @@ class EventTagger:
         self._pieces: list[np.ndarray] = []  # chunks pushed since the buffer was last joined
         self._tracks: dict[int, _TrackTags] = {}
         self._watch: dict[int, _Watch] = {}  # AudioSet index -> the open watch event
-        # heard, not explained, not yet searched for: AudioSet index -> (entry, score, frame index last heard)
-        self._pending: dict[int, tuple[WatchEntry, float, int]] = {}
+        # heard, not explained, not yet searched for: AudioSet index -> (entry, score, frame index last heard,
+        # frame index first heard)
+        self._pending: dict[int, tuple[WatchEntry, float, int, int]] = {}
+        self._track_since: dict[int, list] = {}  # track id -> [first frame live, last frame live]
         self._runs: collections.deque = collections.deque()  # (frame_index, YAMNet runs) of the last second
         self._ran = 0  # YAMNet runs in the frame being tagged
         self._stamp_ns = 0  # its stamp
@@ -168,6 +175,9 @@ class EventTagger:
                 tagged.seen = frame_index
             elif frame_index - tagged.seen > FRAMES_PER_S:
                 del self._tracks[t]
+        for t in live:
+            self._track_since.setdefault(t, [frame_index, frame_index])[1] = frame_index
+        self._track_since = {t: v for t, v in self._track_since.items() if frame_index - v[1] <= FRAMES_PER_S}
         for w in self._watch.values():
             track = w.event.explained_by
             if track in live:  # it follows its track
@@ -248,8 +258,8 @@ class EventTagger:
                 open_.event.confidence = max(score, open_.event.confidence) if same_frame else score
                 open_.last_heard = frame_index
             else:
-                best = max(score, self._pending.get(entry.index, (None, 0.0, 0))[1])
-                self._pending[entry.index] = (entry, best, frame_index)
+                _, best, _, first = self._pending.get(entry.index, (None, 0.0, 0, frame_index))
+                self._pending[entry.index] = (entry, max(score, best), frame_index, first)
 
     def _at_track(self, doa: np.ndarray, live: dict) -> int | None:
         """The live track within EXPLAIN_DEG of ``doa``, the closest."""
@@ -278,8 +288,9 @@ class EventTagger:
             self.counts["watch_searches_deferred"] += 1
             return
         nulls = list(live.values())[:MAX_NULLS]
+        first_heard = None
         if self._pending:
-            entry, score, _ = self._pending.pop(next(iter(self._pending)))
+            entry, score, _, first_heard = self._pending.pop(next(iter(self._pending)))
         else:
             entry, score = stale[0].entry, stale[0].event.confidence
         doa, _ = locate(None, entry.index, self.network, nulls=nulls, refinements=self.config.refinements,
@@ -288,6 +299,12 @@ class EventTagger:
         self.counts["watch_searches"] += 1
         track = self._at_track(doa, live)
         doa = live[track].copy() if track is not None else doa
+        if first_heard is not None and track is not None \
+                and self._track_since[track][0] <= first_heard - EXPLAINED_AFTER_FRAMES:
+            self.counts["watch_explained_by_tracks"] += 1  # the track's sound: in its tags, not a new event
+            log.debug("%s (%.2f) heard at track %d, live before it: explained, no watch event", entry.name, score,
+                      track)
+            return
         if entry.index in self._watch:
             w = self._watch[entry.index]
             w.event.doa, w.event.explained_by, w.located = doa, track, frame_index
@@ -305,6 +322,7 @@ class EventTagger:
         return {"taggings": int(self.counts["taggings"]), "taggings_per_s": int(sum(n for _, n in self._runs)),
                 "tags_deferred": int(self.counts["tags_deferred"]),
                 "watch_events_opened": int(self.counts["watch_events_opened"]),
+                "watch_explained_by_tracks": int(self.counts["watch_explained_by_tracks"]),
                 "watch_searches": int(self.counts["watch_searches"]),
                 "watch_searches_deferred": int(self.counts["watch_searches_deferred"]),
                 "tagging_ms_p50": float(np.percentile(ms, 50)) if ms.size else 0.0,

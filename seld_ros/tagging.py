@@ -233,14 +233,18 @@ class WatchEntry:
     threshold: float  # sigmoid score at or above which the label counts as heard
 
 
-# A robot among people must notice these (issue 26). Thresholds: alarms and sirens are loud, tonal and rarely
-# confused (0.3); glass, dog and baby sounds are short or confusable with speech and music (0.4); a scream is easily
-# confused with shouting and singing (0.5).
+# A robot among people must notice these (issue 26). Thresholds chosen by benchmarks/calibrate_watchlist.py on data
+# that no acceptance figure uses (docs/BENCHMARKS.md): each label starts at its first guess (0.3 alarms, sirens,
+# horns; 0.4 glass, dog, baby; 0.5 scream), is raised until the 13-class real-sound val scenes open nothing with it,
+# and is lowered again only where that buys recall on the "tune" watch-list recordings within 0.5 false events a
+# minute. "Siren" (0.95) and "Civil defense siren" (0.8) reached 0.75-0.96 on a game's sci-fi effect and on an oboe;
+# "Glass" (0.7) on a tinkle bell and a cash till; the specific siren labels stay at 0.3. "Screaming" (0.2) gained
+# two tune screams without a false event.
 DEFAULT_SAFETY_WATCH_LIST = (
-    ("Smoke detector, smoke alarm", 0.3), ("Fire alarm", 0.3), ("Alarm clock", 0.3), ("Siren", 0.3),
-    ("Civil defense siren", 0.3), ("Ambulance (siren)", 0.3), ("Police car (siren)", 0.3),
-    ("Fire engine, fire truck (siren)", 0.3), ("Vehicle horn, car horn, honking", 0.3), ("Glass", 0.4),
-    ("Shatter", 0.4), ("Dog", 0.4), ("Bark", 0.4), ("Baby cry, infant cry", 0.4), ("Screaming", 0.5),
+    ("Smoke detector, smoke alarm", 0.3), ("Fire alarm", 0.3), ("Alarm clock", 0.35), ("Siren", 0.95),
+    ("Civil defense siren", 0.8), ("Ambulance (siren)", 0.3), ("Police car (siren)", 0.3),
+    ("Fire engine, fire truck (siren)", 0.3), ("Vehicle horn, car horn, honking", 0.3), ("Air horn, truck horn", 0.3),
+    ("Glass", 0.7), ("Shatter", 0.4), ("Dog", 0.5), ("Bark", 0.4), ("Baby cry, infant cry", 0.4), ("Screaming", 0.2),
 )
 
 

@@ -12,7 +12,7 @@ from seld_ros.health import Fault, Level, LevelTracker, Summary, diagnostic_valu
 
 # what the AudioSet tagger did and cost (seld_ros.event_tags.EventTagger.stats), shown while tags are on
 TAGGING_KEYS = ("taggings_per_s", "tagging_ms_p50", "tagging_ms_max", "taggings", "tags_deferred",
-                "watch_events_opened", "watch_searches", "watch_searches_deferred")
+                "watch_events_opened", "watch_explained_by_tracks", "watch_searches", "watch_searches_deferred")
 
 
 class NodeDiagnostics:
