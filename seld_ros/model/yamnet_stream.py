@@ -99,6 +99,19 @@ class YamnetStream(nn.Module):
     def state_shape(self, n_mels: int, batch: int = 1) -> tuple[int, ...]:
         return (batch, 1, YAMNET_CONTEXT_FRAMES, int(n_mels))
 
+    def step(self, channels: torch.Tensor, state: torch.Tensor,
+             semantic: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two YAMNet log-mel channels of n hops (B, 2, 5 n, F) after ``state`` -> (frame vectors (B, n,
+        out_dim), the next state). ``semantic``: YAMNet's fixed part for those hops, precomputed (:meth:`encode`,
+        training on the cache), in place of running it."""
+        frames = self.frames_of(channels)
+        if semantic is None:
+            windows, new_state = self.windows(frames, state)
+            semantic = self.encode(windows)
+        else:
+            new_state = self.next_state(frames, state)
+        return self(self.decode(semantic)), new_state
+
     # -- fixed part / trainable part ------------------------------------------------------------------------
     def encode(self, windows: torch.Tensor) -> torch.Tensor:
         """The fixed part, cacheable: windows (B, n, 96, F) -> (B, n, raw_dim) for ``frozen``, else the map
