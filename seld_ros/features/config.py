@@ -90,7 +90,7 @@ class FeatureConfig(_YamnetChannels):
       10-12 sin of the same phases
     With ``yamnet: true`` two more channels follow (``yamnet_channels``): YAMNet's own log-mel of the W channel
     (``seld_ros.features.yamnet``: 16 kHz, 10 ms hop, 64 HTK bands, ln(mel + 0.001)), YAMNet frames 2t - 1 and 2t
-    in feature frame t (10 per 100 ms label frame; why 2t - 1: ``seld_ros.features.foa``). They are raw (never
+    in feature frame t (10 per 100 ms label frame; why 2t - 1: ``seld_ros.features.yamnet``). They are raw (never
     normalised): YAMNet expects them as they are.
     """
 
