@@ -36,6 +36,22 @@ def tiny_yamnet_config(**over) -> dict:
     return tiny_causal_config(**over)
 
 
+def tiny_two_branch_config(**over) -> dict:
+    """The tiny stereo two-branch network; ``causal=True`` gives its streaming form (unidirectional GRUs, GRU
+    localiser), ``semantic="yamnet"`` (with causal) a narrow random YAMNet (width 1/8) in the detector."""
+    from seld_ros.model import default_two_branch_config
+    from seld_ros.model.panns import backbone_config
+
+    causal = bool(over.get("causal", False))
+    cfg = default_two_branch_config(
+        backbone=backbone_config("slim", channels=[8, 16]), detector={"d_model": 32, "layers": 1},
+        localiser={"channels": [8, 16], "d_model": 32, "layers": 1, "heads": 2,
+                   "kind": "gru" if causal else "conformer"},
+        yamnet={"width": 0.125, "proj_dim": 16})
+    cfg.update(over)
+    return cfg
+
+
 def make_tiny_yamnet_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, config: dict | None = None,
                             feature_set: str = "logmel+iv+phase", model=None) -> Path:
     """A real ``semantic: yamnet`` AT2SELD bundle (random narrow YAMNet) on features with ``yamnet: true``
@@ -80,14 +96,15 @@ def _save_with_noise_stats(path, model, fcfg, extractor, channels: int, seed: in
 
 
 def make_tiny_stereo_bundle(path: Path, seed: int = 0, thresholds: float = 0.5, causal: bool = False,
-                            config: dict | None = None, output_mode: str = "trackwise") -> Path:
+                            config: dict | None = None, output_mode: str = "trackwise", yamnet: bool = False) -> Path:
     """A real stereo AT2SELD bundle (tiny widths, random weights): ``in_channels`` and the feature config come from
     ``StereoFeatureConfig`` (never hard-coded), feature statistics from stereo noise. ``output_mode``: trackwise or
-    multi_accdoa head (both with distance)."""
+    multi_accdoa head (both with distance). ``yamnet``: features with the YAMNet channels of the mid (``config``
+    then names a network that reads them; its ``in_channels`` are the stereo channels)."""
     from seld_ros.features import StereoFeatureConfig, make_extractor
     from seld_ros.model import build_model
 
-    fcfg = StereoFeatureConfig()
+    fcfg = StereoFeatureConfig(yamnet=yamnet)
     if config is None:
         head = {"mode": output_mode, "num_tracks": 3, "distance": True, "hidden": 32}
         config = (tiny_causal_config if causal else tiny_at2seld_config)(in_channels=fcfg.num_channels, head=head)

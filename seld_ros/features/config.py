@@ -21,6 +21,36 @@ class FeatureConfigError(ValueError):
     """An inconsistent or unknown feature configuration."""
 
 
+class _YamnetChannels:
+    """What FOA and stereo front ends share about ``yamnet``: two raw YAMNet log-mel channels of the omni signal
+    (``seld_ros.features.yamnet``) after the ``spatial_channels``; only where a feature frame holds exactly two
+    YAMNet frames."""
+
+    def _check_yamnet(self) -> None:
+        if not isinstance(self.yamnet, bool):
+            raise FeatureConfigError(f"yamnet must be true or false, got {self.yamnet!r}")
+        if self.yamnet and (self.sample_rate, self.hop_length, self.n_mels) != (SAMPLE_RATE, FEATURE_HOP_SAMPLES, 64):
+            raise FeatureConfigError(
+                f"yamnet: true needs the 24 kHz, 20 ms hop, 64-band front end (two 10 ms YAMNet frames of 64 bands "
+                f"per feature frame), got sample_rate={self.sample_rate}, hop_length={self.hop_length}, "
+                f"n_mels={self.n_mels}")
+
+    @property
+    def num_channels(self) -> int:
+        return self.spatial_channels + (YAMNET_FEATURE_CHANNELS if self.yamnet else 0)
+
+    @property
+    def yamnet_channels(self) -> tuple[int, ...]:
+        """Indices of the YAMNet log-mel channels (empty without ``yamnet``)."""
+        return tuple(range(self.spatial_channels, self.num_channels))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not self.yamnet:  # configs (bundles, cache hashes) from before the switch existed stay byte-identical
+            del data["yamnet"]
+        return data
+
+
 def _check_stft(sample_rate: int, hop_length: int, win_length: int, n_fft: int, n_mels: int, fmin: float,
                 fmax: float | None) -> None:
     for name, value in (("sample_rate", sample_rate), ("hop_length", hop_length), ("win_length", win_length),
@@ -50,7 +80,7 @@ def _from_dict(cls: type[_Config], data: dict[str, Any]) -> _Config:
 
 
 @dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(_YamnetChannels):
     """The FOA (AT2SELD spatial) front end. Defaults are the DCASE SELD baseline front end.
 
     Feature tensor channels (``num_channels``), each (T, n_mels):
@@ -60,7 +90,7 @@ class FeatureConfig:
       10-12 sin of the same phases
     With ``yamnet: true`` two more channels follow (``yamnet_channels``): YAMNet's own log-mel of the W channel
     (``seld_ros.features.yamnet``: 16 kHz, 10 ms hop, 64 HTK bands, ln(mel + 0.001)), YAMNet frames 2t - 1 and 2t
-    in feature frame t (10 per 100 ms label frame; why 2t - 1: ``seld_ros.features.foa``). They are raw (never
+    in feature frame t (10 per 100 ms label frame; why 2t - 1: ``seld_ros.features.yamnet``). They are raw (never
     normalised): YAMNet expects them as they are.
     """
 
@@ -78,11 +108,7 @@ class FeatureConfig:
 
     def __post_init__(self) -> None:
         _check_stft(self.sample_rate, self.hop_length, self.win_length, self.n_fft, self.n_mels, self.fmin, self.fmax)
-        if not isinstance(self.yamnet, bool):
-            raise FeatureConfigError(f"yamnet must be true or false, got {self.yamnet!r}")
-        if self.yamnet and (self.sample_rate, self.hop_length, self.n_mels) != (SAMPLE_RATE, FEATURE_HOP_SAMPLES, 64):
-            raise FeatureConfigError("yamnet: true needs the 24 kHz, 20 ms hop, 64-band front end (two 10 ms YAMNet "
-                                     "frames of 64 bands per feature frame)")
+        self._check_yamnet()
         if self.feature_set not in FEATURE_SETS:
             raise FeatureConfigError(f"feature_set must be one of {FEATURE_SETS}, got {self.feature_set!r}")
         if self.label_hop_length % self.hop_length:
@@ -95,14 +121,6 @@ class FeatureConfig:
         """Channels of the spatial descriptors (the normalised ones): 4 / 7 / 13 by ``feature_set``."""
         return FEATURE_SET_CHANNELS[self.feature_set]
 
-    @property
-    def num_channels(self) -> int:
-        return self.spatial_channels + (YAMNET_FEATURE_CHANNELS if self.yamnet else 0)
-
-    @property
-    def yamnet_channels(self) -> tuple[int, ...]:
-        """Indices of the YAMNet log-mel channels (empty without ``yamnet``)."""
-        return tuple(range(self.spatial_channels, self.num_channels))
 
     @property
     def frames_per_label(self) -> int:
@@ -113,11 +131,6 @@ class FeatureConfig:
     def fmax_hz(self) -> float:
         return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if not self.yamnet:  # configs (bundles, cache hashes) from before the switch existed stay byte-identical
-            del data["yamnet"]
-        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
@@ -168,7 +181,7 @@ class LogMelConfig:
 
 
 @dataclass(frozen=True)
-class StereoFeatureConfig:
+class StereoFeatureConfig(_YamnetChannels):
     """Stereo front end. Channels, each (T, n_mels) (indices: ``channel_layout``):
       0   log-mel of the mid signal L + R (dB). With DCASE 2025 virtual stereo (L, R = (W +- Y) / 2) this is the
           FOA W log-mel, so an AT backbone pretrained on channel 0 of FOA features transfers as it is;
@@ -177,8 +190,13 @@ class StereoFeatureConfig:
       6-7 stpACC of L, R (only when ``stpacc``): 10*log10 of the squared normalised autocorrelation at ``n_mels``
           lags evenly spaced from ``stpacc_lag_step`` to ``n_mels * stpacc_lag_step`` samples (its decay tracks the
           direct-to-reverberant ratio, a distance cue).
+    With ``yamnet: true`` two more channels follow (``yamnet_channels``): YAMNet's own log-mel of the mid signal
+    L + R, exactly as ``FeatureConfig.yamnet`` takes it of W (same frames, same pairing; ``seld_ros.features.yamnet``).
+    Why the mid: it is the stereo analogue of the omni W, the one signal with no direction in it, and with DCASE 2025
+    virtual stereo (L, R = (W +- Y) / 2) it *is* W, so YAMNet hears what it hears in the FOA model and at the level
+    of an omni microphone (L + R, not (L + R) / 2, for the same reason channel 0 uses it). Raw, never normalised.
     Swapping L and R maps the features onto themselves (``swap_stereo_features``): 1<->2, 6<->7, ILD and IPD-sin
-    negated, mid and IPD-cos unchanged; the source azimuth is negated.
+    negated, mid, IPD-cos and the YAMNet channels unchanged; the source azimuth is negated.
     """
 
     sample_rate: int = SAMPLE_RATE
@@ -193,10 +211,13 @@ class StereoFeatureConfig:
     label_hop_length: int = LABEL_HOP_SAMPLES  # 100 ms output/label frame
     front_end: str = "stereo"  # tags the dict form so ``feature_config_from_dict`` can tell it from FOA
     stpacc: bool = True  # False drops channels 6-7 (the stpACC ablation)
+    yamnet: bool = False  # append YAMNet's log-mel of the mid signal (two channels; see the class docstring)
 
     @property
-    def num_channels(self) -> int:
+    def spatial_channels(self) -> int:
+        """Channels of the stereo descriptors (the normalised ones): 8, or 6 without stpACC."""
         return 8 if self.stpacc else 6
+
 
     @property
     def channel_layout(self) -> dict[str, Any]:
@@ -205,6 +226,8 @@ class StereoFeatureConfig:
         layout: dict[str, Any] = {"mid": 0, "logmel_lr": (1, 2), "ild": 3, "ipd_cos": 4, "ipd_sin": 5}
         if self.stpacc:
             layout["stpacc_lr"] = (6, 7)
+        if self.yamnet:
+            layout["yamnet"] = self.yamnet_channels
         return layout
 
     @property
@@ -218,6 +241,7 @@ class StereoFeatureConfig:
             raise FeatureConfigError(f"StereoFeatureConfig.front_end must be 'stereo', got {self.front_end!r}")
         if not isinstance(self.stpacc, bool):
             raise FeatureConfigError(f"stpacc must be true or false, got {self.stpacc!r}")
+        self._check_yamnet()
         if self.label_hop_length % self.hop_length:
             raise FeatureConfigError(
                 f"label_hop_length ({self.label_hop_length}) must be a multiple of hop_length ({self.hop_length})"
@@ -232,8 +256,6 @@ class StereoFeatureConfig:
     def fmax_hz(self) -> float:
         return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @property
     def frames_per_label(self) -> int:

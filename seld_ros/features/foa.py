@@ -4,13 +4,8 @@ Input: ACN/SN3D B-format (4, N) float32 at 24 kHz (W, Y, Z, X). Output: (C, T, n
 layout documented on ``FeatureConfig`` (4 / 7 / 13 channels for logmel / logmel+iv / logmel+iv+phase, + 2 with
 ``yamnet``).
 
-YAMNet channels (``FeatureConfig.yamnet``): YAMNet's own log-mel of W (``seld_ros.features.yamnet``), 10 ms frames,
-two per 20 ms feature frame: feature frame t holds YAMNet frames 2t - 1 and 2t (frame -1 is silence, ln(0.001)).
-Why one frame earlier than the 2t, 2t + 1 that would tile the label frame exactly: the 24 -> 16 kHz resampler needs
-16 samples (0.67 ms) past a YAMNet frame's end, so frame 2t + 1 would not be ready when feature frame t is, and every
-label frame would wait for the next audio chunk (a whole message period, 100 ms with 100 ms messages). Frame 2t ends
-10 ms before feature frame t does, so its samples (+ the look-ahead) are always there: the YAMNet channels add no
-latency, and YAMNet sees each label frame's audio up to 10 ms before its end (the rest in the next hop).
+YAMNet channels (``FeatureConfig.yamnet``): YAMNet's own log-mel of W, two 10 ms frames per feature frame
+(``seld_ros.features.yamnet``: which frames, and why they add no latency).
 """
 
 from __future__ import annotations
@@ -20,19 +15,18 @@ import numpy as np
 from seld_ros.features.config import FeatureConfig
 from seld_ros.features.spectral import (
     FrameFeatureExtractor,
-    StreamingExtractor,
     mel_filterbank,
     periodic_hann,
     power_to_db,
 )
-from seld_ros.features.yamnet import SILENCE_LOG_MEL, YAMNET_MEL_BANDS, StreamingYAMNetLogMel, yamnet_log_mel
+from seld_ros.features.yamnet import StreamingWithYAMNetChannels, WithYAMNetChannels
 
 # Keeps the per-bin normalisations finite in silence (0/0). Tiny next to any audible bin's power, so it only
 # matters where the numerator is zero too.
 _EPS = np.float32(1e-12)
 
 
-class FoaFeatures(FrameFeatureExtractor):
+class FoaFeatures(WithYAMNetChannels, FrameFeatureExtractor):
     """Batch FOA features: ``FoaFeatures(cfg).compute(audio (4, N)) -> (cfg.num_channels, N // hop, n_mels)``.
     ``frames_to_features`` gives the spatial channels (``cfg.spatial_channels``); ``compute`` appends the YAMNet
     channels when ``cfg.yamnet``."""
@@ -77,52 +71,12 @@ class FoaFeatures(FrameFeatureExtractor):
             out[10:13] = mel[10:13] / magnitude
         return out
 
-    def compute(self, audio: np.ndarray) -> np.ndarray:
-        spatial = super().compute(audio)
-        if not self.config.yamnet:
-            return spatial
-        omni = self._validate(audio, "FoaFeatures.compute input")[0]
-        frames = np.concatenate([_silence_frame(), yamnet_log_mel(omni)])  # YAMNet frame -1 first
-        return np.concatenate([spatial, _pair_frames(frames, spatial.shape[1])])
+    def omni(self, audio: np.ndarray) -> np.ndarray:
+        return audio[:1]  # W
 
 
-def _silence_frame() -> np.ndarray:
-    return np.full((1, YAMNET_MEL_BANDS), SILENCE_LOG_MEL, np.float32)
-
-
-def _pair_frames(frames: np.ndarray, count: int) -> np.ndarray:
-    """YAMNet frames -1, 0, 1, ... (at least 2 ``count``) -> (2, count, 64): feature frame t gets 2t - 1 and 2t."""
-    if frames.shape[0] < 2 * count:
-        raise RuntimeError(f"YAMNet front end is behind the FOA front end: {frames.shape[0]} frames for {count} "
-                           "feature frames (its resampler look-ahead exceeds 10 ms?)")
-    return np.ascontiguousarray(frames[:2 * count].reshape(count, 2, YAMNET_MEL_BANDS).transpose(1, 0, 2))
-
-
-class StreamingFoaFeatures(StreamingExtractor):
+class StreamingFoaFeatures(StreamingWithYAMNetChannels):
     """Streaming FOA features: ``push(chunk (4, n)) -> (C, t_new, n_mels)``, identical to ``FoaFeatures.compute``."""
 
     def __init__(self, config: FeatureConfig | None = None) -> None:
-        extractor = FoaFeatures(config)
-        self.config = extractor.config
-        self._yamnet = StreamingYAMNetLogMel() if self.config.yamnet else None
-        super().__init__(extractor)
-
-    def reset(self) -> None:
-        super().reset()
-        if self._yamnet is not None:
-            self._yamnet.reset()
-            self._yamnet_pending = _silence_frame()  # YAMNet frames not yet placed, starting with frame -1
-
-    @property
-    def num_channels(self) -> int:
-        return self.config.num_channels
-
-    def push(self, chunk: np.ndarray) -> np.ndarray:
-        if self._yamnet is None:
-            return super().push(chunk)
-        chunk = self.extractor._validate(chunk, "StreamingFoaFeatures stream chunk")
-        spatial = super().push(chunk)
-        pending = np.concatenate([self._yamnet_pending, self._yamnet.push(chunk[:1])])
-        count = spatial.shape[1]
-        self._yamnet_pending = pending[2 * count:]
-        return np.concatenate([spatial, _pair_frames(pending, count)])
+        super().__init__(FoaFeatures(config))

@@ -1,7 +1,8 @@
 """Stereo front end: log-mel of mid, L and R, ILD, IPD (cos/sin) and stpACC. Channel layout: ``StereoFeatureConfig``.
 
-Input (2, N) float32 (L, R) at ``config.sample_rate``; output (config.num_channels (8, or 6 without stpACC),
-N // hop, n_mels) float32, causal framing.
+Input (2, N) float32 (L, R) at ``config.sample_rate``; output (config.num_channels (8, or 6 without stpACC, + 2 with
+``yamnet``), N // hop, n_mels) float32, causal framing. The YAMNet channels are YAMNet's log-mel of the mid signal
+L + R, built as the FOA front end builds them of W (``seld_ros.features.yamnet``).
 """
 
 from __future__ import annotations
@@ -9,24 +10,19 @@ from __future__ import annotations
 import numpy as np
 
 from seld_ros.features.config import StereoFeatureConfig
-from seld_ros.features.spectral import (
-    FrameFeatureExtractor,
-    StreamingExtractor,
-    mel_filterbank,
-    periodic_hann,
-    power_to_db,
-)
+from seld_ros.features.spectral import FrameFeatureExtractor, mel_filterbank, periodic_hann, power_to_db
+from seld_ros.features.yamnet import StreamingWithYAMNetChannels, WithYAMNetChannels
 
 _EPS = np.float32(1e-12)
 
 
-class StereoFeatures(FrameFeatureExtractor):
+class StereoFeatures(WithYAMNetChannels, FrameFeatureExtractor):
     input_channels = 2
 
     def __init__(self, config: StereoFeatureConfig | None = None) -> None:
         self.config = config or StereoFeatureConfig()
         cfg = self.config
-        self.num_channels = cfg.num_channels
+        self.num_channels = cfg.spatial_channels  # per frame; ``compute`` appends the YAMNet channels
         self.hop_length, self.win_length, self.num_bins = cfg.hop_length, cfg.win_length, cfg.n_mels
         self._window = periodic_hann(cfg.win_length)
         self._mel_t = np.ascontiguousarray(
@@ -60,20 +56,25 @@ class StereoFeatures(FrameFeatureExtractor):
         return out
 
 
-class StreamingStereoFeatures(StreamingExtractor):
-    """Streaming twin of ``StereoFeatures``: ``push(chunk (2, n)) -> (num_channels, t_new, n_mels)``."""
+    def omni(self, audio: np.ndarray) -> np.ndarray:
+        return audio[:1] + audio[1:2]  # the mid L + R (= W of DCASE 2025 virtual stereo; see StereoFeatureConfig)
+
+
+class StreamingStereoFeatures(StreamingWithYAMNetChannels):
+    """Streaming twin of ``StereoFeatures``: ``push(chunk (2, n)) -> (num_channels, t_new, n_mels)``, identical to
+    ``StereoFeatures.compute`` for any chunking."""
 
     def __init__(self, config: StereoFeatureConfig | None = None) -> None:
         super().__init__(StereoFeatures(config))
-        self.config = self.extractor.config
 
 
 def swap_stereo_features(features: np.ndarray, config: StereoFeatureConfig) -> np.ndarray:
     """Features (C, ..., F) of (L, R) -> the features of the swapped pair (R, L), exactly (up to float rounding):
-    L/R log-mels and stpACCs trade places, the ILD and the IPD sine change sign, mid and IPD cosine stay. The
-    scene it shows is the mirror image y -> -y (azimuth negated). Applying it twice gives the input back."""
+    L/R log-mels and stpACCs trade places, the ILD and the IPD sine change sign, mid, IPD cosine and the YAMNet
+    channels of the mid stay. The scene it shows is the mirror image y -> -y (azimuth negated). Applying it twice
+    gives the input back. ``features``: all ``config.num_channels`` or only the ``config.spatial_channels``."""
     lay = config.channel_layout
-    if features.shape[0] != config.num_channels:
+    if features.shape[0] not in (config.num_channels, config.spatial_channels):
         raise ValueError(f"swap_stereo_features: expected {config.num_channels} channels, got {features.shape[0]}")
     out = features.copy()
     pairs = [lay["logmel_lr"]] + ([lay["stpacc_lr"]] if "stpacc_lr" in lay else [])

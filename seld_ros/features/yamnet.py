@@ -1,4 +1,6 @@
-"""YAMNet's log-mel front end on the omni channel (W of FOA, mid of stereo), batch and streaming.
+"""YAMNet's log-mel front end on the omni channel (W of FOA, mid of stereo), batch and streaming, and the two YAMNet
+channels a SELD front end appends with ``yamnet: true`` (:class:`WithYAMNetChannels`,
+:class:`StreamingWithYAMNetChannels`).
 
 The features are YAMNet's own (``research/audioset/yamnet/features.py``, ``waveform_to_log_mel_spectrogram_patches``):
 16 kHz mono; ``tf.signal.stft`` with a 400-sample (25 ms) *periodic* Hann window, 160-sample (10 ms) hop and a
@@ -189,3 +191,73 @@ class StreamingYAMNetPatches:
 
     def flush(self) -> np.ndarray:
         return self._patches_from(self.front_end.flush())
+
+
+# ---------------------------------------------------------------------------------- the two SELD feature channels
+# A SELD front end with ``yamnet: true`` (``FeatureConfig``, ``StereoFeatureConfig``) appends two channels: YAMNet's
+# 10 ms frames of its omni signal, two per 20 ms feature frame. Feature frame t holds YAMNet frames 2t - 1 and 2t
+# (frame -1 is silence, ln(0.001)). Why one frame earlier than the 2t, 2t + 1 that would tile the label frame
+# exactly: the 24 -> 16 kHz resampler needs 16 samples (0.67 ms) past a YAMNet frame's end, so frame 2t + 1 would not
+# be ready when feature frame t is, and every label frame would wait for the next audio chunk (a whole message period,
+# 100 ms with 100 ms messages). Frame 2t ends 10 ms before feature frame t does, so its samples (+ the look-ahead) are
+# always there: the YAMNet channels add no latency, and YAMNet sees each label frame's audio up to 10 ms before its
+# end (the rest in the next hop).
+
+def _silence_frame() -> np.ndarray:
+    return np.full((1, YAMNET_MEL_BANDS), SILENCE_LOG_MEL, np.float32)
+
+
+def _pair_frames(frames: np.ndarray, count: int) -> np.ndarray:
+    """YAMNet frames -1, 0, 1, ... (at least 2 ``count``) -> (2, count, 64): feature frame t gets 2t - 1 and 2t."""
+    if frames.shape[0] < 2 * count:
+        raise RuntimeError(f"YAMNet front end is behind the SELD front end: {frames.shape[0]} frames for {count} "
+                           "feature frames (its resampler look-ahead exceeds 10 ms?)")
+    return np.ascontiguousarray(frames[:2 * count].reshape(count, 2, YAMNET_MEL_BANDS).transpose(1, 0, 2))
+
+
+class WithYAMNetChannels:
+    """Mixin for a SELD ``FrameFeatureExtractor`` (listed before it) whose ``config`` has ``yamnet``: ``compute``
+    appends the two YAMNet channels of the signal ``omni(audio)`` picks (W, or the stereo mid). Its
+    ``frames_to_features`` (and ``num_channels``) stay the spatial channels only."""
+
+    def omni(self, audio: np.ndarray) -> np.ndarray:
+        """The omni signal (1, n) of validated SELD input audio (C_in, n)."""
+        raise NotImplementedError
+
+    def compute(self, audio: np.ndarray) -> np.ndarray:
+        spatial = super().compute(audio)
+        if not self.config.yamnet:
+            return spatial
+        omni = self.omni(self._validate(audio, f"{type(self).__name__}.compute input"))
+        frames = np.concatenate([_silence_frame(), yamnet_log_mel(omni)])  # YAMNet frame -1 first
+        return np.concatenate([spatial, _pair_frames(frames, spatial.shape[1])])
+
+
+class StreamingWithYAMNetChannels(StreamingExtractor):
+    """Streaming twin of a :class:`WithYAMNetChannels` extractor: ``push(chunk) -> (config.num_channels, t_new, F)``,
+    identical to its ``compute`` for any chunking."""
+
+    def __init__(self, extractor: FrameFeatureExtractor) -> None:
+        self.config = extractor.config
+        self._yamnet = StreamingYAMNetLogMel() if self.config.yamnet else None
+        super().__init__(extractor)
+
+    def reset(self) -> None:
+        super().reset()
+        if self._yamnet is not None:
+            self._yamnet.reset()
+            self._yamnet_pending = _silence_frame()  # YAMNet frames not yet placed, starting with frame -1
+
+    @property
+    def num_channels(self) -> int:
+        return self.config.num_channels
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        if self._yamnet is None:
+            return super().push(chunk)
+        chunk = self.extractor._validate(chunk, f"{type(self).__name__} stream chunk")
+        spatial = super().push(chunk)
+        pending = np.concatenate([self._yamnet_pending, self._yamnet.push(self.extractor.omni(chunk))])
+        count = spatial.shape[1]
+        self._yamnet_pending = pending[2 * count:]
+        return np.concatenate([spatial, _pair_frames(pending, count)])

@@ -53,7 +53,8 @@ import copy
 import torch
 import torch.nn as nn
 
-from .layers import CrossStitch, InputNorm, SeldHead, SpatialEncoder, Temporal
+from .layers import (CrossStitch, InputNorm, SeldHead, SpatialEncoder, Temporal, conv_state_specs, gru_state_spec,
+                     label_frame_pools, zero_state)
 from .panns import PannsBackbone, backbone_config
 from .yamnet_stream import YamnetStream, default_yamnet_stream_config
 
@@ -235,8 +236,7 @@ class AT2SELD(nn.Module):
         config["yamnet"] = default_yamnet_stream_config(**config.get("yamnet", {}))
         self.yamnet = YamnetStream(config["yamnet"], dropout=config.get("dropout", 0.1))
         sch = list(config["spatial_channels"])
-        # the first block pools time by 5 (one label frame), every block frequency by 2
-        pools = [(5, 2)] + [(1, 2)] * (len(sch) - 1)
+        pools = label_frame_pools(len(sch))
         self.frames_per_label = 5
         self.spatial = SpatialEncoder(C, sch, pools, dropout=config.get("dropout", 0.1), causal=True)
         self.spatial_pool = config.get("spatial_pool", "meanmax")
@@ -260,22 +260,17 @@ class AT2SELD(nn.Module):
             raise ValueError("state_specs: this network is not causal (model.causal: false)")
         specs = []
         if self.backbone is not None:
-            for k, shape in enumerate(self.backbone.cache_shapes(batch)):
-                specs.append((f"state_b{k // 2 + 1}c{k % 2 + 1}", shape))
+            specs += conv_state_specs("b", self.backbone.cache_shapes(batch))
         if self.spatial is not None:
-            for k, shape in enumerate(self.spatial.cache_shapes(self.config["n_mels"], batch)):
-                specs.append((f"state_s{k // 2 + 1}c{k % 2 + 1}", shape))
+            specs += conv_state_specs("s", self.spatial.cache_shapes(self.config["n_mels"], batch))
         if self.yamnet is not None:
             specs.append(("state_yamnet", self.yamnet.state_shape(self.config["n_mels"], batch)))
-        rnn = self.temporal.rnn
-        specs.append(("state_gru", (rnn.num_layers, batch, rnn.hidden_size)))
+        specs.append(gru_state_spec("state_gru", self.temporal, batch))
         return specs
 
     def initial_state(self, batch: int = 1, device=None) -> list[torch.Tensor]:
         """The state at stream start: all zeros."""
-        device = device or self.norm.mean.device
-        return [torch.zeros(shape, device=device, dtype=self.norm.mean.dtype)
-                for _, shape in self.state_specs(batch)]
+        return zero_state(self.state_specs(batch), self.norm.mean, device)
 
     def step(self, features: torch.Tensor, state: list,
              semantic: torch.Tensor | None = None) -> tuple[tuple[torch.Tensor, ...], list]:
@@ -317,20 +312,9 @@ class AT2SELD(nn.Module):
             return self.head(h), new_state + [h_gru]
         hidden = self.head.fc(h)
         act, *rest = self.head.from_hidden(hidden)
-        vector, yam_state = self._yamnet_vector(features[:, C:C + 2], state[-2], semantic)
+        vector, yam_state = self.yamnet.step(features[:, C:C + 2], state[-2], semantic)
         offset = self.refine(torch.cat([vector, hidden], dim=2)).reshape(act.shape)
         return (act + offset, *rest), new_state + [yam_state, h_gru]
-
-    def _yamnet_vector(self, channels, yam_state, semantic):
-        """YAMNet's frame vector for the hops of ``channels`` (the two YAMNet log-mel channels) and its next state;
-        ``semantic``: YAMNet's fixed part precomputed (training on the cache)."""
-        frames = self.yamnet.frames_of(channels)
-        if semantic is None:
-            windows, new_state = self.yamnet.windows(frames, yam_state)
-            semantic = self.yamnet.encode(windows)
-        else:
-            new_state = self.yamnet.next_state(frames, yam_state)
-        return self.yamnet(self.yamnet.decode(semantic)), new_state
 
     def _step_yamnet(self, features, state, semantic):
         C = self.config["in_channels"]
@@ -339,7 +323,7 @@ class AT2SELD(nn.Module):
         for i in range(len(self.spatial.blocks)):
             p, c = self.spatial.run_block_causal(i, p, state[2 * i:2 * i + 2])
             new_state += c
-        vector, yam_state = self._yamnet_vector(features[:, C:C + 2], state[-2], semantic)
+        vector, yam_state = self.yamnet.step(features[:, C:C + 2], state[-2], semantic)
         h = torch.cat([vector, self._spatial_vector(p)], dim=2)
         h, h_gru = self.temporal.forward_stateful(self.pre(h), state[-1])
         return self.head(h), new_state + [yam_state, h_gru]

@@ -70,6 +70,29 @@ class ResBlock(nn.Module):
         return y, [c1, c2]
 
 
+def conv_state_specs(prefix: str, shapes: list[tuple[int, ...]]) -> list[tuple[str, tuple[int, ...]]]:
+    """State names of causal conv caches, two per block: ``state_<prefix>{block}c{conv}`` (1-based)."""
+    return [(f"state_{prefix}{k // 2 + 1}c{k % 2 + 1}", shape) for k, shape in enumerate(shapes)]
+
+
+def gru_state_spec(name: str, temporal: "Temporal", batch: int) -> tuple[str, tuple[int, ...]]:
+    """The hidden state of a unidirectional GRU ``Temporal``: (layers, B, hidden)."""
+    rnn = temporal.rnn
+    return name, (rnn.num_layers, batch, rnn.hidden_size)
+
+
+def zero_state(specs, like: torch.Tensor, device=None) -> list[torch.Tensor]:
+    """The state at stream start: zeros of every (name, shape) in ``specs``, on ``device`` (default: ``like``'s)
+    in ``like``'s dtype."""
+    return [torch.zeros(shape, device=device or like.device, dtype=like.dtype) for _, shape in specs]
+
+
+def label_frame_pools(blocks: int) -> list[tuple[int, int]]:
+    """(time, frequency) pooling of a spatial stream that has no backbone to follow: the first block pools time by 5
+    (one 100 ms label frame), every block frequency by 2 (the slim backbone's schedule)."""
+    return [(5, 2)] + [(1, 2)] * (blocks - 1)
+
+
 class SpatialEncoder(nn.Module):
     """Compact residual encoder over the FOA descriptors (log-mel + IV + phase)."""
 

@@ -1,8 +1,9 @@
-"""The semantic stream of AT2SELD with ``semantic: yamnet``: YAMNet run once per 100 ms hop on the causal 0.96 s
+"""The semantic stream of AT2SELD with ``semantic: yamnet`` (and the detector's tagger of the stereo two-branch
+network with ``semantic: yamnet``, on the mid channel): YAMNet run once per 100 ms hop on the causal 0.96 s
 window of its own log-mel that ends with the current label frame (its last YAMNet frame ends 10 ms before the label
-frame does: the feature channels pair YAMNet frames 2t - 1, 2t with feature frame t, see ``seld_ros.features.foa``).
+frame does: the feature channels pair YAMNet frames 2t - 1, 2t with feature frame t, see ``seld_ros.features.yamnet``).
 
-    YAMNet log-mel of W, 10 frames per hop ─┐
+    YAMNet log-mel of W or mid, 10 per hop ─┐
     state_yamnet: the 86 frames before ─────┴▶ window of 96 frames ─▶ YAMNet ─▶ embedding (1024) [⊕ logits (521)]
                                                                      ─▶ LayerNorm ─▶ Linear ─▶ ReLU ─▶ frame vector
 
@@ -98,6 +99,19 @@ class YamnetStream(nn.Module):
 
     def state_shape(self, n_mels: int, batch: int = 1) -> tuple[int, ...]:
         return (batch, 1, YAMNET_CONTEXT_FRAMES, int(n_mels))
+
+    def step(self, channels: torch.Tensor, state: torch.Tensor,
+             semantic: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two YAMNet log-mel channels of n hops (B, 2, 5 n, F) after ``state`` -> (frame vectors (B, n,
+        out_dim), the next state). ``semantic``: YAMNet's fixed part for those hops, precomputed (:meth:`encode`,
+        training on the cache), in place of running it."""
+        frames = self.frames_of(channels)
+        if semantic is None:
+            windows, new_state = self.windows(frames, state)
+            semantic = self.encode(windows)
+        else:
+            new_state = self.next_state(frames, state)
+        return self(self.decode(semantic)), new_state
 
     # -- fixed part / trainable part ------------------------------------------------------------------------
     def encode(self, windows: torch.Tensor) -> torch.Tensor:

@@ -128,9 +128,10 @@ class SeldChunks(torch.utils.data.Dataset):
     ``train=False``: every clip cut into consecutive chunks (last one padded).
     Items: dict with ``features`` (C, 5*chunk, F) float32 and the target arrays.
 
-    FOA features with YAMNet channels (``feature_config.yamnet``): the augmentation rotates and masks only the
-    spatial channels and applies one gain to the dB log-mels and, exactly, to the YAMNet channels
-    (``seld_ros.train.semantic_cache``). With ``semantic`` (per clip, YAMNet's cached fixed part (G, L, *D) at the
+    Features with YAMNet channels (``feature_config.yamnet``, FOA or stereo): the augmentation rotates (FOA) or
+    swaps, equalises (stereo) and masks only the spatial channels and applies one gain to the dB log-mels and,
+    exactly, to the YAMNet channels (``seld_ros.train.semantic_cache``); the L <-> R swap leaves the YAMNet channels
+    of the mid as they are, the stereo EQ does not reach them. With ``semantic`` (per clip, YAMNet's cached fixed part (G, L, *D) at the
     gains ``gains_db``) that gain is drawn from ``gains_db`` (0 dB without augmentation and for validation) and
     items also carry ``semantic`` (chunk, *D) float32 for that gain.
     """
@@ -158,8 +159,8 @@ class SeldChunks(torch.utils.data.Dataset):
         if self.stereo is not None and self.stereo.num_channels != C:
             raise ValueError(f"stereo feature config has {self.stereo.num_channels} channels, the clips {C}")
         self.layout = None if self.stereo is not None else feature_layout("", C)
-        # FOA + YAMNet: the channels from ``spatial`` on are YAMNet log-mel (raw, gain-only augmentation)
-        self.spatial = getattr(feature_config, "spatial_channels", C) if self.stereo is None else C
+        # with YAMNet: the channels from ``spatial`` on are YAMNet log-mel (raw, gain-only augmentation)
+        self.spatial = getattr(feature_config, "spatial_channels", C)
         self.semantic = semantic
         self.gains_db = [float(g) for g in gains_db] if gains_db is not None else None
         if semantic is not None:
@@ -189,15 +190,22 @@ class SeldChunks(torch.utils.data.Dataset):
         return feats, t
 
     def _augment_with_yamnet(self, feats: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, float]:
-        """Spatial channels: ACS + SpecAugment; one gain for the dB log-mels and the YAMNet channels."""
+        """Spatial channels: the front end's augmentation without its gain (FOA: ACS + SpecAugment; stereo: swap,
+        EQ, SpecAugment); then one gain for the dB log-mels and the YAMNet channels."""
         from .semantic_cache import gain_yamnet_log_mel
-        spatial, R = FeatureAugment(dict(self.aug_cfg, gain_db=0), self.layout, rng)(feats[:self.spatial], [])
+        no_gain = dict(self.aug_cfg, gain_db=0)
+        if self.stereo is not None:
+            spatial, R = StereoFeatureAugment(no_gain, self.stereo, rng)(feats[:self.spatial])
+            db = list(self.stereo.logmel_channels)  # mid, L, R log-mel in dB
+        else:
+            spatial, R = FeatureAugment(no_gain, self.layout, rng)(feats[:self.spatial], [])
+            db = [0, 1, 2, 3]  # W, Y, Z, X log-mel in dB
         if self.gains_db is not None:
             gain = self.gains_db[int(rng.integers(len(self.gains_db)))]
         else:
             gain = float(rng.uniform(-1, 1) * self.aug_cfg.get("gain_db", 0))
         spatial = spatial.copy()
-        spatial[:4] += gain  # W, Y, Z, X log-mel in dB
+        spatial[db] += gain
         return np.concatenate([spatial, gain_yamnet_log_mel(feats[self.spatial:], gain)]), R, gain
 
     def _semantic(self, i: int, start: int, gain: float) -> np.ndarray:
@@ -214,10 +222,10 @@ class SeldChunks(torch.utils.data.Dataset):
             start = int(rng.integers(0, max(1, self.clips[i].num_labels - self.chunk + 1)))
             feats, t = self._slice(i, start)
             if self.aug_cfg.get("enabled", True):
-                if self.stereo is not None:
-                    feats, R = StereoFeatureAugment(self.aug_cfg, self.stereo, rng)(feats)
-                elif self.spatial < feats.shape[0]:
+                if self.spatial < feats.shape[0]:
                     feats, R, gain = self._augment_with_yamnet(feats, rng)
+                elif self.stereo is not None:
+                    feats, R = StereoFeatureAugment(self.aug_cfg, self.stereo, rng)(feats)
                 else:
                     feats, R = FeatureAugment(self.aug_cfg, self.layout, rng)(feats, [])
                 for k in _DOA_KEYS:

@@ -176,6 +176,9 @@ class Trainer:
         self.mode = self.model.config["head"]["mode"]
         self.num_tracks = self.model.config["head"]["num_tracks"]
         if pre:
+            if getattr(self.model, "backbone", None) is None:
+                raise ValueError("model.pretrained_backbone loads the PANNs-style backbone; this network has none "
+                                 "(semantic: yamnet takes model.pretrained_yamnet)")
             rep = load_panns_state_dict(self.model.backbone, pre)
             self.log(f"loaded backbone {pre}: {rep}")
         if init_from:  # fine-tuning: every weight from an earlier bundle of the same shapes (e.g. non-causal -> causal)
@@ -398,7 +401,7 @@ class Trainer:
                 "init_from": self.init_from,
                 "epochs_trained": self._epochs_done()}
         if getattr(self.model, "yamnet", None) is not None:
-            prov["backbone"] = "yamnet" if self.model.refine is None else "at_panns+yamnet_refine"
+            prov["backbone"] = "yamnet" if getattr(self.model, "refine", None) is None else "at_panns+yamnet_refine"
             prov["backbone_weights"] = self.yamnet_weights or {"note": "random initialisation (no pretrained_yamnet)"}
             if self.yamnet_weights:
                 prov["backbone_licence"] = self.yamnet_weights["provenance"].get("licence")
