@@ -113,8 +113,9 @@ PARAMS: tuple[Param, ...] = (
           "(e.g. 'Siren', '/m/03kmc9') to watch for; a name that is not an AudioSet name is FATAL at start, with "
           "the closest names. Default: alarms, sirens, car horn, glass, dog, baby cry, scream."),
     Param("watch_list.thresholds", [0.0], "Score at or above which each watched label counts as heard: one per "
-          "label, one for all, or [0.0] for each label's default (calibrated, docs/tagging.md: 0.3 for most alarms, "
-          "sirens and horns, Siren 0.95, Glass 0.7, Dog 0.5, Screaming 0.2; 0.3 for labels not on the default list)."),
+          "label, one for all, or [0.0] for each label's default (calibrated, docs/BENCHMARKS.md: 0.3-0.4 for the "
+          "specific alarms and sirens, Siren 0.95, Glass 0.8, Dog 0.85, Bark 0.25, Screaming 0.2; 0.3 for labels not "
+          "on the default list)."),
     Param("watch_list.hold_s", 1.0, "A watch-list event is published until its label has not been heard for this "
           "long.", min=0.1, max=60.0),
     # --- outputs --------------------------------------------------------------------------
