@@ -1,36 +1,37 @@
 """The watch list and the steered tags as the node runs them (SeldPipeline with tags on: the shipped model, the
-converted YAMNet through onnxruntime, default tags.* / watch_list.* parameters), on real glass breaks in unseen
-simulated rooms, and the false watch events on the 13-class real-sound test scenes.
+converted YAMNet through onnxruntime, default tags.* / watch_list.* parameters), on real recordings of watch-list
+sounds in unseen simulated rooms, and the false watch events on the 13-class real-sound test scenes.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_watchlist.py [--rooms 2] \\
+    SELD_DEB_CACHE=<deb cache> OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_watchlist.py [--rooms 2] \\
         [--real-test-set benchmarks/cache/real/<key>/real_test] [--real-scenes 10]
 
-Watch-list material: the only real recordings of a watch-list sound in the packages of
-../shared/real_sound_sources.md are glass breaks: ufoai-sound ``0snd.pk3::sound/misc/breakglass01..07.ogg`` and
-freedroidrpg-data ``Glass_Break.ogg`` (fetched with apt-get into benchmarks/cache/debs, or $SELD_DEB_CACHE). No
-alarm, siren, dog, baby, scream or horn recording is listed, so those labels are not measured. The glass breaks are
-not used to set any threshold (the watch list's thresholds are its defaults); the real sound bank lists the ufoai
-ones under domesticSounds (train split) and freedroid's under domesticSounds (test split), so the shipped model may
-have heard them as "domesticSounds" in training (this concerns its tracks, not YAMNet's tags).
+Watch-list material (``WATCH_CLIPS``): files of the packages of ../shared/real_sound_sources.md that are none of the
+13 classes (the rules allow such files as non-target sounds): glass breaks, dog barks, an alarm, a fire-engine siren,
+an alarm clock, horns, screams (no baby cry exists there). Fetched with apt-get into benchmarks/cache/debs, or
+$SELD_DEB_CACHE. "tune" clips may steer defaults (benchmarks/calibrate_watchlist.py chose the thresholds from them and
+from val scenes); the acceptance keys are the "test" clips' (others with a ``tune_`` prefix). The real sound bank
+lists the ufoai and freedroid glass breaks under domesticSounds, so the shipped model may have heard them as
+"domesticSounds" (this concerns its tracks, not YAMNet's tags).
 
-Scenes (project simulator: image sources to order 3 + diffuse tail, B-format, rooms --room-base.. that no split
-uses): each glass break 1.5 s into a 1.5 s-padded scene, at a random direction (elevation -20..30 deg) 1.5-3 m from
-the microphone, low diffuse noise (-60 dBFS); "alone", and "overlap" with a real 13-class source 90 degrees away in
+Scenes (``scenes``; project simulator: image sources to order 3 + diffuse tail, B-format, rooms --room-base.. that no
+split uses): each clip 1.5 s into a 1.5 s-padded scene, at a random direction (elevation -20..30 deg) 1.5-3 m from the
+microphone, low diffuse noise (-60 dBFS); "alone", and "overlap" with a real 13-class source 90 degrees away in
 azimuth at the same active RMS playing throughout (alternately the freedesktop phone ring, telephone, and sonic-pi's
 bass_voxy_c, music).
 
-* ``watch_recall``: scenes where a Glass or Shatter watch event opens between the break's onset and 1 s after its
-  end; ``watch_doa_error_deg``: median angle between that event's first direction and the break's;
-  ``watch_latency_s``: median from the onset to the event.
-* ``steered_top1`` / ``omni_top1``: in the overlap scenes, the top-1 AudioSet label at the break's loudest patch
-  through a cardioid at the break with a null on the other source / on the omni channel, equal to the dry break's
+* ``watch_recall``: scenes where a watch event of the clip's kind (``FAMILY_LABELS``) opens between the clip's onset
+  and 1 s after its end (per kind: ``watch_recall_<kind>``); ``watch_doa_error_deg``: median angle between that
+  event's first direction and the clip's; ``watch_latency_s``: median from the onset to the event;
+  ``wrong_label_events``: events of another watched label during the clip's scenes.
+* ``steered_top1`` / ``omni_top1``: in the overlap scenes, the top-1 AudioSet label at the clip's loudest patch
+  through a cardioid at the clip with a null on the other source / on the omni channel, equal to the dry clip's
   own top-1 (fraction of scenes).
-* ``watch_false_per_min``: watch events opened on the 13-class real test scenes (no watch list sound intended; the
-  scenes whose sources include a glass recording are counted apart), with ``real_test_node_macro_f20`` with and
-  without tags (the model's events do not depend on the tags: equal by construction, checked), and the pipeline's
+* ``watch_false_per_min``: watch events opened on the 13-class real test scenes that have no watched recording among
+  their sources (``WATCH_WORDS``; the others are counted apart), with ``real_test_node_macro_f20`` with and without
+  tags (the model's events do not depend on the tags: equal by construction, checked), and the pipeline's
   real-time factor on one thread with tags on and off.
 
-Writes benchmarks/results/bench_watchlist.json (flat).
+Writes benchmarks/results/bench_watchlist.json (flat) and bench_watchlist_scenes.json (a row per scene).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import zipfile  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -222,18 +223,36 @@ def dry_scores(network, x: np.ndarray) -> np.ndarray:
 OMNI = np.array([[1.0, 0.0, 0.0, 0.0]], np.float32)
 
 
-def watch_scenes(args, pipe, network, names, clips, partners) -> list:
+@dataclass
+class WatchScene:
+    """One scene of a watch-list clip: its audio and what the scores need to know of it."""
+
+    clip: str
+    family: str
+    split: str
+    condition: str  # alone | overlap
+    partner: str  # the 13-class source's name in overlap scenes, else ""
+    room: object
+    audio: np.ndarray  # (4, n) B-format
+    u: np.ndarray  # the clip's unit direction
+    partner_u: np.ndarray
+    az: float
+    x_scaled: np.ndarray  # the dry clip at its scene level
+    start: int  # the clip's first sample in the scene
+    on: int  # its active part, samples from its start
+    off: int
+
+
+def scenes(clips: dict, partners: dict, rooms: int, room_base: int, seed: int, with_tail: bool = True):
+    """The watch-list scenes, in a fixed order from ``seed`` (the same rooms, positions and noise for every caller:
+    bench_watchlist and calibrate_watchlist): each clip in ``rooms`` rooms (ids from ``room_base``), alone and with
+    a partner 90 degrees away (alternately each side) at the same active RMS throughout."""
     from seld_ros.data.synth import SynthConfig, room_from_id
-    from seld_ros.tagging import FoaSpectra, steering_gains_with_nulls
     cfg = SynthConfig()
-    rng = np.random.default_rng(args.seed)
-    thresholds = {e.name: e.threshold for e in pipe.tagger.watch_list.entries}
-    rows, room_id = [], args.room_base
+    rng = np.random.default_rng(seed)
+    room_id = room_base
     for ci, (clip, (family, split, x)) in enumerate(clips.items()):
-        right = FAMILY_LABELS[family]
-        dry = dry_scores(network, x / (np.abs(x).max() + 1e-12) * 0.5)
-        dry_heard = sorted(n for n in right if n in thresholds and dry[names.index(n)] >= thresholds[n])
-        for r in range(args.rooms):
+        for r in range(rooms):
             room = room_from_id(room_id, cfg)
             room_id += 1
             pos, u, az = place(rng, room)
@@ -249,38 +268,54 @@ def watch_scenes(args, pipe, network, names, clips, partners) -> list:
             p_looped = np.tile(p, length // p.size + 1)[:length] * (0.05 / p_rms)
             for condition in ("alone", "overlap"):
                 sources = [(x_scaled, start, pos)] + ([(p_looped, 0, p_pos)] if condition == "overlap" else [])
-                audio = render(room, cfg, rng, sources, not args.early_only)
-                frames, cpu = run_pipeline(pipe, audio)
-                onset_f, end_f = (start + on) // HOP, (start + off) // HOP + 10
-                events = opened(frames)
-                hits = [(k, w) for k, w in events.values() if w.class_name in right and onset_f <= k <= end_f]
-                first = min(hits, key=lambda h: h[0]) if hits else None
-                row = {"clip": clip, "family": family, "split": split, "dry_heard": dry_heard,
-                       "room": room.room_id, "rt60_s": round(room.rt60, 2), "condition": condition,
-                       "partner": partner_name if condition == "overlap" else "", "source_az_deg": round(az, 1),
-                       "detected": first is not None,
-                       "label": first[1].class_name if first else "",
-                       "doa_error_deg": float(angular_distance_deg(first[1].doa, u)) if first else None,
-                       "latency_s": (first[0] - onset_f) / 10 if first else None,
-                       "other_watch_events": sorted(w.class_name for _, w in events.values()
-                                                    if w.class_name not in right),
-                       "audio_s": audio.shape[1] / RATE, "cpu_s": cpu}
-                if condition == "overlap":  # the clip's loudest patch: ends 0.5 s after its loudest frame
-                    energy = np.mean(x_scaled[:x.size // HOP * HOP].reshape(-1, HOP) ** 2, axis=1)
-                    end = start + (int(np.argmax(energy)) + 5) * HOP
-                    dry_w = np.concatenate([np.zeros(start), x_scaled, np.zeros(end)])[:end]
-                    clean = FoaSpectra(np.stack([dry_w] + [np.zeros(end)] * 3))
-                    scene = FoaSpectra(audio[:, :end])
-                    row.update({"clean_top1": top1(network, names, clean, OMNI),
-                                "omni_top1": top1(network, names, scene, OMNI),
-                                "steered_top1": top1(network, names, scene,
-                                                     steering_gains_with_nulls(u[None], nulls=[p_u]))})
-                rows.append(row)
-                print(f"{split:4s} {clip[:44]:44s} r{room.room_id} {condition:7s} {row['partner']:9s} det "
-                      f"{row['detected']!s:5s} {row['label'][:12]:12s} err {row['doa_error_deg'] or float('nan'):5.1f}"
-                      f" others {row['other_watch_events']} dry {dry_heard} "
-                      + (f"top1 clean {row['clean_top1']!r} omni {row['omni_top1']!r} steered "
-                         f"{row['steered_top1']!r}" if condition == "overlap" else ""), flush=True)
+                audio = render(room, cfg, rng, sources, with_tail)
+                yield WatchScene(clip, family, split, condition, partner_name if condition == "overlap" else "",
+                                 room, audio, u, p_u, az, x_scaled, start, on, off)
+
+
+def watch_scenes(args, pipe, network, names, clips, partners) -> list:
+    from seld_ros.tagging import FoaSpectra, steering_gains_with_nulls
+    thresholds = {e.name: e.threshold for e in pipe.tagger.watch_list.entries}
+    dry_heard = {}
+    for clip, (family, _, x) in clips.items():
+        dry = dry_scores(network, x / (np.abs(x).max() + 1e-12) * 0.5)
+        dry_heard[clip] = sorted(n for n in FAMILY_LABELS[family] if n in thresholds
+                                 and dry[names.index(n)] >= thresholds[n])
+    rows = []
+    for sc in scenes(clips, partners, args.rooms, args.room_base, args.seed, not args.early_only):
+        clip, family, condition, room, audio, u, az = sc.clip, sc.family, sc.condition, sc.room, sc.audio, sc.u, sc.az
+        right, x, x_scaled, start, on, off = FAMILY_LABELS[family], clips[clip][2], sc.x_scaled, sc.start, sc.on, sc.off
+        frames, cpu = run_pipeline(pipe, audio)
+        onset_f, end_f = (start + on) // HOP, (start + off) // HOP + 10
+        events = opened(frames)
+        hits = [(k, w) for k, w in events.values() if w.class_name in right and onset_f <= k <= end_f]
+        first = min(hits, key=lambda h: h[0]) if hits else None
+        row = {"clip": clip, "family": family, "split": sc.split, "dry_heard": dry_heard[clip],
+               "room": room.room_id, "rt60_s": round(room.rt60, 2), "condition": condition,
+               "partner": sc.partner, "source_az_deg": round(az, 1),
+               "detected": first is not None,
+               "label": first[1].class_name if first else "",
+               "doa_error_deg": float(angular_distance_deg(first[1].doa, u)) if first else None,
+               "latency_s": (first[0] - onset_f) / 10 if first else None,
+               "other_watch_events": sorted(w.class_name for _, w in events.values()
+                                            if w.class_name not in right),
+               "audio_s": audio.shape[1] / RATE, "cpu_s": cpu}
+        if condition == "overlap":  # the clip's loudest patch: ends 0.5 s after its loudest frame
+            energy = np.mean(x_scaled[:x.size // HOP * HOP].reshape(-1, HOP) ** 2, axis=1)
+            end = start + (int(np.argmax(energy)) + 5) * HOP
+            dry_w = np.concatenate([np.zeros(start), x_scaled, np.zeros(end)])[:end]
+            clean = FoaSpectra(np.stack([dry_w] + [np.zeros(end)] * 3))
+            scene = FoaSpectra(audio[:, :end])
+            row.update({"clean_top1": top1(network, names, clean, OMNI),
+                        "omni_top1": top1(network, names, scene, OMNI),
+                        "steered_top1": top1(network, names, scene,
+                                             steering_gains_with_nulls(u[None], nulls=[sc.partner_u]))})
+        rows.append(row)
+        print(f"{sc.split:4s} {clip[:44]:44s} r{room.room_id} {condition:7s} {row['partner']:9s} det "
+              f"{row['detected']!s:5s} {row['label'][:12]:12s} err {row['doa_error_deg'] or float('nan'):5.1f}"
+              f" others {row['other_watch_events']} dry {dry_heard[clip]} "
+              + (f"top1 clean {row['clean_top1']!r} omni {row['omni_top1']!r} steered "
+                 f"{row['steered_top1']!r}" if condition == "overlap" else ""), flush=True)
     return rows
 
 
@@ -349,7 +384,8 @@ def real_scenes(args, pipe, names) -> dict:
         watch[name] = {"labels": sorted(w.class_name for _, w in opened(frames).values()), "glass_source": glassy,
                        "seconds": audio.shape[1] / RATE}
         audio_s += audio.shape[1] / RATE
-        print(f"{name}: watch events {watch[name]['labels']} (a watched sound among the scene's sources: {glassy})", flush=True)
+        print(f"{name}: watch events {watch[name]['labels']} (a watched sound among the scene's sources: "
+              f"{glassy})", flush=True)
     pipe.tagger = tagger
     same = all(np.array_equal(a.class_id, b.class_id) and np.allclose(a.doa, b.doa, equal_nan=True)
                for a, b in zip(with_tags, without))

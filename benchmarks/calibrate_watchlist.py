@@ -110,27 +110,12 @@ def record(args) -> tuple:
 
     # positives: the tune clips, as bench_watchlist places them (same rooms, seed and conditions)
     clips, partners = bw.load_sounds(args.deb_cache, ("tune",))
-    from seld_ros.data.synth import SynthConfig, room_from_id
-    cfg, rng, room_id, positives = SynthConfig(), np.random.default_rng(args.seed), args.room_base, []
-    for ci, (clip, (family, _, x)) in enumerate(clips.items()):
-        for r in range(args.rooms):
-            room = room_from_id(room_id, cfg)
-            room_id += 1
-            pos, u, az = bw.place(rng, room)
-            rms, on, off = bw.active_rms(x)
-            start = int(bw.PAD_S * bw.RATE)
-            partner = partners[list(partners)[(ci + r) % len(partners)]]
-            side = 90.0 if r % 2 == 0 else -90.0
-            p_pos, _, _ = bw.place(rng, room, az=(az + side, az - side))
-            length = start + x.size + int(bw.PAD_S * bw.RATE)
-            p_looped = np.tile(partner, length // partner.size + 1)[:length] * (0.05 / bw.active_rms(partner)[0])
-            for condition in ("alone", "overlap"):
-                sources = [(x * (0.05 / rms), start, pos)] + ([(p_looped, 0, p_pos)] if condition == "overlap"
-                                                              else [])
-                audio = bw.render(room, cfg, rng, sources)
-                bw.run_pipeline(pipe, audio)
-                window = trace.take(audio.shape[1] // bw.HOP + 1)[(start + on) // bw.HOP:(start + off) // bw.HOP + 10]
-                positives.append((clip, family, condition, window.max(axis=0)))
+    positives = []
+    for sc in bw.scenes(clips, partners, args.rooms, args.room_base, args.seed):
+        bw.run_pipeline(pipe, sc.audio)
+        window = trace.take(sc.audio.shape[1] // bw.HOP + 1)[(sc.start + sc.on) // bw.HOP:
+                                                            (sc.start + sc.off) // bw.HOP + 10]
+        positives.append((sc.clip, sc.family, sc.condition, window.max(axis=0)))
     # negatives: 13-class real-sound val scenes without a watched sound among their sources
     val_root = bw.make_val_set(args.bank, args.val_set, args.val_scenes)
     negatives, minutes = [], 0.0
