@@ -55,7 +55,8 @@ def second_audio_publisher(ros, proc):
 
 def latest_diag(ros, h, pred, timeout=30.0):
     """The first diagnostics status (waiting for new ones) that satisfies ``pred``."""
-    assert spin_until(ros, lambda: h.diags and pred(h.diags[-1]), timeout), h.diags[-1:]
+    assert spin_until(ros, lambda: h.diags and pred(h.diags[-1]), timeout), \
+        "; ".join(f"{k}={v}" for k, v in (h.diags[-1] if h.diags else {}).items())  # whole, not cut by repr
     return h.diags[-1]
 
 
