@@ -14,10 +14,11 @@ it (nulls on the tracks' directions: a track's own null is dropped when the sear
 that is a track is found there). Found within ``EXPLAIN_DEG`` of a track, it is that track's sound. If the track
 was live ``EXPLAINED_AFTER_FRAMES`` before the label was first heard, the track explains it (the issue's rule: a
 watch event is for a sound no current track explains) and no event opens, counted as ``watch_explained_by_tracks``;
-otherwise (a new sound makes its track as it is heard) the event follows the track's direction and carries its tags. A track's microphone
-alone does not decide, since a loud sound leaks into every first-order microphone (-6 dB at 90 degrees for a
-cardioid) and YAMNet's scores hardly depend on level. It is published in every frame until the label has not been
-heard for ``hold_s``, and searched for again every ``RELOCATE_S`` while it lasts (unless it follows a track).
+otherwise (a new sound makes its track as it is heard) the event follows the track's direction and carries its
+tags. A track's microphone alone does not decide, since a loud sound leaks into every first-order microphone
+(-6 dB at 90 degrees for a cardioid) and YAMNet's scores hardly depend on level. It is published in every frame
+until the label has not been heard for ``hold_s``, and searched for again every ``RELOCATE_S`` while it lasts
+(unless it follows a track).
 
 Cost: every YAMNet run (a patch: a track's tagging, the omni check, each of a search's 42 directions) counts
 against ``max_per_s``, a hard limit over any 10 consecutive frames (1 s of audio); the four channels' spectra are
@@ -96,7 +97,6 @@ class _TrackTags:
     labels: tuple  # ((name, score), ...) top-k
     scores: np.ndarray  # all 521 sigmoid scores
     frame_index: int  # when tagged
-    seen: int = 0  # the last frame the track was published in
 
 
 @dataclass
@@ -170,14 +170,11 @@ class EventTagger:
         t0 = time.perf_counter()
         self._join()
         live = {int(ev.track_id): np.asarray(ev.doa, np.float64) for ev in events}
-        for t, tagged in list(self._tracks.items()):  # a track missed for a few frames keeps its tags for 1 s
-            if t in live:
-                tagged.seen = frame_index
-            elif frame_index - tagged.seen > FRAMES_PER_S:
-                del self._tracks[t]
         for t in live:
             self._track_since.setdefault(t, [frame_index, frame_index])[1] = frame_index
+        # a track missed for a few frames is remembered, with its tags, for 1 s
         self._track_since = {t: v for t, v in self._track_since.items() if frame_index - v[1] <= FRAMES_PER_S}
+        self._tracks = {t: tagged for t, tagged in self._tracks.items() if t in self._track_since}
         for w in self._watch.values():
             track = w.event.explained_by
             if track in live:  # it follows its track
@@ -244,8 +241,7 @@ class EventTagger:
         scores = self._run(spectra().patches(gains))
         for t, row in zip(chosen, scores):
             best = np.argsort(-row)[:self.config.top_k]
-            self._tracks[t] = _TrackTags(tuple((self.class_names[i], float(row[i])) for i in best), row, frame_index,
-                                         frame_index)
+            self._tracks[t] = _TrackTags(tuple((self.class_names[i], float(row[i])) for i in best), row, frame_index)
             if self.watch_list is not None:
                 self._heard(self.watch_list.detect(row), frame_index)
 

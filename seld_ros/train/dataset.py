@@ -131,9 +131,9 @@ class SeldChunks(torch.utils.data.Dataset):
     Features with YAMNet channels (``feature_config.yamnet``, FOA or stereo): the augmentation rotates (FOA) or
     swaps, equalises (stereo) and masks only the spatial channels and applies one gain to the dB log-mels and,
     exactly, to the YAMNet channels (``seld_ros.train.semantic_cache``); the L <-> R swap leaves the YAMNet channels
-    of the mid as they are, the stereo EQ does not reach them. With ``semantic`` (per clip, YAMNet's cached fixed part (G, L, *D) at the
-    gains ``gains_db``) that gain is drawn from ``gains_db`` (0 dB without augmentation and for validation) and
-    items also carry ``semantic`` (chunk, *D) float32 for that gain.
+    of the mid as they are, the stereo EQ does not reach them. With ``semantic`` (per clip, YAMNet's cached fixed
+    part (G, L, *D) at the gains ``gains_db``) that gain is drawn from ``gains_db`` (0 dB without augmentation and
+    for validation) and items also carry ``semantic`` (chunk, *D) float32 for that gain.
     """
 
     def __init__(self, clips: list[Clip], num_classes: int, num_tracks: int, chunk_labels: int,
