@@ -6,9 +6,9 @@ seld_ros.tagging.
 with the frame's tracks (``tag_frame``). At most ``rate_hz`` times a second per track (a new track at once) it
 steers a virtual microphone at the track's smoothed direction, with nulls on the other tracks, and tags the last
 0.96 s with YAMNet: the track's top-k labels go on its events until the next update. At the same rate the omni
-channel W is tagged and, while tracks are live, six horizontal "watch beams" (cardioids every 60 degrees with nulls
-on the tracks): a steady loud track (a ringing phone) masks a glass break on the omni channel, not in a beam that
-nulls it (measured on plane waves: Glass 0.02-0.09 on W, 0.5-0.95 in the beams). A watched label at or above its
+channel W is tagged with six horizontal "watch beams" (cardioids every 60 degrees, with nulls on the tracks when
+there are any): a steady loud source (a ringing phone) masks a glass break on the omni channel, not in a beam that
+nulls it or looks away from it (measured on plane waves: Glass 0.02-0.09 on W, 0.5-0.95 in the beams). A watched label at or above its
 threshold on the omni channel, a beam or a track's microphone opens a watch-list event where :func:`locate` finds
 it (nulls on the tracks' directions: a track's own null is dropped when the search looks its way, so a watched sound
 that is a track is found there). Found within ``EXPLAIN_DEG`` of a track, it is that track's sound. If the track
@@ -208,8 +208,10 @@ class EventTagger:
         return sigmoid(self.network(patches)[0])
 
     def _check_omni(self, spectra, frame_index: int, live: dict) -> None:
-        """The watch check: the omni channel and, while tracks are live, the watch beams nulling them (if the
-        budget has room for them; the omni channel alone otherwise)."""
+        """The watch check: the omni channel and the six watch beams, nulling the live tracks if there are any
+        (if the budget has room for them; the omni channel alone otherwise). The beams run without tracks too: a
+        source the model does not track (or has lost) masks a watched sound on the omni channel as much as a
+        tracked one, and a cardioid turned away from it hears the watched sound again."""
         due = self._omni_frame is None or frame_index - self._omni_frame >= self.update_frames
         if self.watch_list is None or not due:
             return
@@ -219,7 +221,7 @@ class EventTagger:
             return
         self._omni_frame = frame_index
         gains = OMNI_GAINS
-        if live and room >= 1 + len(WATCH_BEAMS):
+        if room >= 1 + len(WATCH_BEAMS):
             beams = steering_gains_with_nulls(WATCH_BEAMS, nulls=list(live.values())[:MAX_NULLS])
             gains = np.concatenate([gains, beams.astype(np.float32)])
         for scores in self._run(spectra().patches(gains)):
