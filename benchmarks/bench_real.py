@@ -105,18 +105,24 @@ def load_set(root: Path, split: str, class_names, max_clips: int = 0):
 
 
 # ------------------------------------------------------------------------------------------- inference
-def offline_predict(bundle, audio: np.ndarray, num_frames: int, gain_db: float = 0.0):
-    """seld-eval's way: features of the whole clip, network in windows of the training length, decoder."""
+def offline_outputs(bundle, audio: np.ndarray, gain_db: float = 0.0) -> dict:
+    """seld-eval's way: features of the whole clip, network in windows of the training length -> raw outputs."""
     from seld_ros.features import FeatureConfig, FoaFeatures
-    from seld_ros.train.inference import events_to_labels, predict_clip
+    from seld_ros.train.inference import predict_clip
 
     fcfg = FeatureConfig.from_dict(bundle.feature_config)
     chunk_s = (bundle.provenance.get("config", {}) or {}).get("data", {}).get("chunk_seconds", 5.0)
     feats = FoaFeatures(fcfg).compute((audio * 10 ** (gain_db / 20)).astype(np.float32))
     k = fcfg.frames_per_label
     feats = np.ascontiguousarray(feats[:, :feats.shape[1] // k * k], np.float32)
-    out = predict_clip(bundle.model, feats, int(round(float(chunk_s) * 10)), k)
-    pred = events_to_labels(bundle.make_decoder().decode(out), bundle.class_names)
+    return predict_clip(bundle.model, feats, int(round(float(chunk_s) * 10)), k)
+
+
+def offline_predict(bundle, audio: np.ndarray, num_frames: int, gain_db: float = 0.0):
+    """:func:`offline_outputs` decoded with the bundle's thresholds."""
+    from seld_ros.train.inference import events_to_labels
+
+    pred = events_to_labels(bundle.make_decoder().decode(offline_outputs(bundle, audio, gain_db)), bundle.class_names)
     return pred.with_num_frames(num_frames)
 
 

@@ -28,18 +28,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 LAMBDAS = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]
 
 
-def outputs_of(bundle, audio: np.ndarray) -> dict:
-    from seld_ros.features import FeatureConfig, FoaFeatures
-    from seld_ros.train.inference import predict_clip
-
-    fcfg = FeatureConfig.from_dict(bundle.feature_config)
-    chunk_s = (bundle.provenance.get("config", {}) or {}).get("data", {}).get("chunk_seconds", 5.0)
-    feats = FoaFeatures(fcfg).compute(audio.astype(np.float32))
-    k = fcfg.frames_per_label
-    feats = np.ascontiguousarray(feats[:, :feats.shape[1] // k * k], np.float32)
-    return predict_clip(bundle.model, feats, int(round(float(chunk_s) * 10)), k)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", required=True)
@@ -54,7 +42,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
-    from bench_real import load_set
+    from bench_real import load_set, offline_outputs
 
     from seld_ros.data.synth import SynthConfig, generate_split
     from seld_ros.metrics.seld import score_scenes
@@ -72,8 +60,8 @@ def main(argv=None) -> int:
         (fa_root / "complete.json").write_text("{}")
     val = load_set(Path(args.val_data), "val", names)
     fa = load_set(fa_root, "val", names)
-    out_val = [outputs_of(bundle, a) for _, a, _ in val]
-    out_fa = [outputs_of(bundle, a) for _, a, _ in fa]
+    out_val = [offline_outputs(bundle, a) for _, a, _ in val]
+    out_fa = [offline_outputs(bundle, a) for _, a, _ in fa]
     refs = [r for _, _, r in val]
     fa_seconds = sum(r.num_frames for _, _, r in fa) * 0.1
     mode, merge = bundle.output_mode, 20.0  # Bundle.make_decoder's default, as bench_real decodes

@@ -8,12 +8,13 @@ steers a virtual microphone at the track's smoothed direction, with nulls on the
 0.96 s with YAMNet: the track's top-k labels go on its events until the next update. At the same rate the omni
 channel W is tagged with six horizontal "watch beams" (cardioids every 60 degrees, with nulls on the tracks when
 there are any): a steady loud source (a ringing phone) masks a glass break on the omni channel, not in a beam that
-nulls it or looks away from it (measured on plane waves: Glass 0.02-0.09 on W, 0.5-0.95 in the beams). A watched label at or above its
-threshold on the omni channel, a beam or a track's microphone opens a watch-list event where :func:`locate` finds
-it (nulls on the tracks' directions: a track's own null is dropped when the search looks its way, so a watched sound
-that is a track is found there). Found within ``EXPLAIN_DEG`` of a track, it is that track's sound. If the track
-was live ``EXPLAINED_AFTER_FRAMES`` before the label was first heard, the track explains it (the issue's rule: a
-watch event is for a sound no current track explains) and no event opens, counted as ``watch_explained_by_tracks``;
+nulls it or looks away from it (measured on plane waves: Glass 0.02-0.09 on W, 0.5-0.95 in the beams). A watched
+label at or above its threshold on the omni channel, a beam or a track's microphone opens a watch-list event where
+:func:`locate` finds it (nulls on the tracks' directions: a track's own null is dropped when the search looks its
+way, so a watched sound that is a track is found there). Found within ``EXPLAIN_DEG`` of a track, it is that track's
+sound. If the track was live ``EXPLAINED_AFTER_FRAMES`` before the label was first heard, the track explains it (the
+issue's rule: a watch event is for a sound no current track explains) and no event opens, counted as
+``watch_explained_by_tracks``;
 otherwise (a new sound makes its track as it is heard) the event follows the track's direction and carries its
 tags. A track's microphone alone does not decide, since a loud sound leaks into every first-order microphone
 (-6 dB at 90 degrees for a cardioid) and YAMNet's scores hardly depend on level. It is published in every frame
@@ -51,6 +52,7 @@ EXPLAINED_AFTER_FRAMES = 10
 MAX_NULLS = 3  # a first-order microphone has room for three nulls besides its look direction
 OMNI_GAINS = np.array([[1.0, 0.0, 0.0, 0.0]], np.float32)  # W alone
 WATCH_BEAMS = np.array([[np.cos(a), np.sin(a), 0.0] for a in np.deg2rad(np.arange(0, 360, 60))])
+WATCH_BEAM_GAINS = steering_gains_with_nulls(WATCH_BEAMS).astype(np.float32)  # no track live: no nulls, fixed
 
 
 @dataclass
@@ -222,8 +224,9 @@ class EventTagger:
         self._omni_frame = frame_index
         gains = OMNI_GAINS
         if room >= 1 + len(WATCH_BEAMS):
-            beams = steering_gains_with_nulls(WATCH_BEAMS, nulls=list(live.values())[:MAX_NULLS])
-            gains = np.concatenate([gains, beams.astype(np.float32)])
+            beams = steering_gains_with_nulls(WATCH_BEAMS, nulls=list(live.values())[:MAX_NULLS]).astype(np.float32) \
+                if live else WATCH_BEAM_GAINS
+            gains = np.concatenate([gains, beams])
         for scores in self._run(spectra().patches(gains)):
             self._heard(self.watch_list.detect(scores), frame_index)
 
